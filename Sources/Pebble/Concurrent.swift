@@ -1,0 +1,28 @@
+import Foundation
+
+/// One-shot helpers: run one closure on a fresh thread, or one job in a fresh process
+/// (Pebble's `concurrent` decorators).
+///
+/// ```swift
+/// let future = Concurrent.thread(name: "checksum") { checksum(file) }
+/// print(try future.result())
+/// ```
+public enum Concurrent {
+    /// Runs `work` on a new thread named `name` and returns its future.
+    ///
+    /// The thread cannot be stopped, so `cancel()` on the future returns `false` once it runs.
+    ///
+    /// ```swift
+    /// let future = Concurrent.thread { 6 * 7 }
+    /// ```
+    public static func thread<T: Sendable>(name: String? = nil, _ work: @escaping @Sendable () throws -> T) -> Future<T> {
+        let future = Future<T>()
+        let thread = Thread {
+            guard future.markRunning() else { return }
+            future.complete(Result { try work() })
+        }
+        if let name { thread.name = name }
+        thread.start()
+        return future
+    }
+}

@@ -1,0 +1,185 @@
+import Dispatch
+import Synchronization
+
+extension ThreadPool {
+    enum Lifecycle: Equatable {
+        case running, closed, stopped, joined
+        /// The initializer threw; the message says how.
+        case broken(String)
+    }
+
+    /// One worker: a serial queue's drain loop, identified by the id of its current incarnation.
+    struct WorkerSlot {
+        var isDraining = false
+        /// `nil` until the current incarnation has started (and run the initializer).
+        var workerID: Int?
+        var tasksDone = 0
+    }
+
+    struct State {
+        var lifecycle = Lifecycle.running
+        var pending = FIFO<any AnyThreadTask>()
+        var workers: [WorkerSlot]
+        var nextWorkerID = 1
+    }
+
+    /// What a worker does next, decided under the lock and done outside it.
+    enum WorkerStep {
+        case initialize
+        case run(any AnyThreadTask, workerID: Int)
+        case exit
+    }
+
+    /// Identifies the pool and worker a task runs on.
+    struct WorkerContext: Sendable {
+        let pool: ObjectIdentifier
+        let workerID: Int
+    }
+
+    @TaskLocal static var currentContext: WorkerContext?
+
+    static var currentPool: ObjectIdentifier? { currentContext?.pool }
+
+    /// The id of the thread-pool worker running the current task, `nil` outside a pool task.
+    /// A worker replaced after `maxTasks` tasks gets a new id.
+    ///
+    /// ```swift
+    /// let future = try pool.schedule { ThreadPool.currentWorkerID }
+    /// ```
+    public static var currentWorkerID: Int? { currentContext?.workerID }
+
+    func enqueue(_ tasks: [any AnyThreadTask]) throws {
+        let starting: [Int] = try state.withLock { state in
+            switch state.lifecycle {
+            case .running: break
+            case .broken(let message): throw PebbleError(.initializerFailed, message)
+            case .closed, .stopped, .joined:
+                throw PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
+            }
+            for task in tasks { state.pending.append(task) }
+            var demand = state.pending.count
+            var starting: [Int] = []
+            for index in state.workers.indices where demand > 0 && !state.workers[index].isDraining {
+                state.workers[index].isDraining = true
+                // Entered under the lock so that `join` can never see an empty group while a drain is about to start.
+                activeDrains.enter()
+                starting.append(index)
+                demand -= 1
+            }
+            return starting
+        }
+        for index in starting {
+            workerQueues[index].async { self.drain(worker: index) }
+        }
+    }
+
+    /// Runs tasks on one worker until the queue is empty.
+    func drain(worker index: Int) {
+        defer { activeDrains.leave() }
+        var finishedOne = false
+        while true {
+            switch nextStep(worker: index, finishedOne: finishedOne) {
+            case .exit:
+                return
+            case .initialize:
+                do {
+                    try initializer?()
+                } catch {
+                    breakPool(worker: index, error: error)
+                    return
+                }
+                finishedOne = false
+            case .run(let task, let workerID):
+                ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
+                    task.execute()
+                }
+                finishedOne = true
+            }
+        }
+    }
+
+    func nextStep(worker index: Int, finishedOne: Bool) -> WorkerStep {
+        state.withLock { state in
+            if finishedOne {
+                state.workers[index].tasksDone += 1
+                if maxTasks > 0 && state.workers[index].tasksDone >= maxTasks {
+                    state.workers[index].workerID = nil
+                }
+            }
+            if case .broken = state.lifecycle {
+                state.workers[index].isDraining = false
+                return .exit
+            }
+            if state.pending.isEmpty {
+                state.workers[index].isDraining = false
+                return .exit
+            }
+            if state.workers[index].workerID == nil {
+                state.workers[index].workerID = state.nextWorkerID
+                state.workers[index].tasksDone = 0
+                state.nextWorkerID += 1
+                if initializer != nil { return .initialize }
+            }
+            return popNextTask(&state, worker: index)
+        }
+    }
+
+    /// Pops the next task that has not been cancelled, or exits when none is left.
+    private func popNextTask(_ state: inout State, worker index: Int) -> WorkerStep {
+        while let task = state.pending.popFirst() {
+            if task.start() { return .run(task, workerID: state.workers[index].workerID!) }
+        }
+        state.workers[index].isDraining = false
+        return .exit
+    }
+
+    func breakPool(worker index: Int, error: any Error) {
+        let message = "the thread pool's initializer threw: \(error)"
+        let dropped: [any AnyThreadTask] = state.withLock { state in
+            state.workers[index].isDraining = false
+            if state.lifecycle == .running || state.lifecycle == .closed {
+                state.lifecycle = .broken(message)
+            }
+            return state.pending.removeAll()
+        }
+        for task in dropped { task.fail(PebbleError(.initializerFailed, message)) }
+    }
+}
+
+/// A scheduled closure with its future, type-erased for the pool's queue.
+protocol AnyThreadTask: Sendable {
+    /// Marks the task running; `false` when it was cancelled while pending.
+    func start() -> Bool
+    func execute()
+    func fail(_ error: any Error)
+}
+
+final class ThreadTask<Value: Sendable>: AnyThreadTask {
+    let future = Future<Value>()
+    let work: @Sendable () throws -> Value
+    let timeout: Duration?
+
+    init(timeout: Duration? = nil, _ work: @escaping @Sendable () throws -> Value) {
+        self.work = work
+        self.timeout = timeout
+    }
+
+    func start() -> Bool { future.markRunning() }
+
+    func execute() {
+        let timer = timeout.map(armTimeout)
+        future.complete(Result { try work() })
+        timer?.cancel()
+    }
+
+    func fail(_ error: any Error) { future.complete(.failure(error)) }
+
+    /// Fails the future with `TimeoutError` when `timeout` passes first; the thread runs on.
+    private func armTimeout(_ timeout: Duration) -> any DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: timeout.deadlineFromNow)
+        timer.setEventHandler { [future] in future.complete(.failure(TimeoutError(timeout: timeout))) }
+        timer.resume()
+        return timer
+    }
+}
