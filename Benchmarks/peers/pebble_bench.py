@@ -187,14 +187,17 @@ def warm_up(pool, workers):
 # phase-locked to that poll (each sample starts right after the previous
 # recovery, which itself happened on a poll), which would report an almost
 # constant ~100 ms (M5a, M6a) or ~50 ms (M7) instead of the real 0-100 ms
-# spread.  So the M5/M6/M7 samples start after a random, untimed pause in
-# [0, JITTER) to sample every phase of the poll evenly.
+# spread.  So each M5/M6/M7 sample starts after a random, untimed pause in
+# [0, JITTER); the pauses are stratified (one per n-th of the interval, in
+# random order) so that even a few samples cover every phase of the poll.
 JITTER = 0.1
-_rng = random.Random(12345)
 
 
-def jitter():
-    time.sleep(_rng.uniform(0.0, JITTER))
+def jitters(n):
+    rng = random.Random()
+    delays = [(k + rng.random()) * JITTER / n for k in range(n)]
+    rng.shuffle(delays)
+    return delays
 
 
 def ms(seconds):
@@ -358,8 +361,8 @@ def bench_m5(cfg):
     a, b = [], []
     try:
         warm_up(pool, 1)
-        for i in range(cfg.slow_n):
-            jitter()
+        for i, delay in enumerate(jitters(cfg.slow_n)):
+            time.sleep(delay)
             t0 = now()
             f = pool.schedule(sleep_task, (10,), timeout=timeout)
             try:
@@ -388,8 +391,8 @@ def bench_m6(cfg):
     a, b = [], []
     try:
         warm_up(pool, 1)
-        for i in range(cfg.slow_n):
-            jitter()
+        for i, delay in enumerate(jitters(cfg.slow_n)):
+            time.sleep(delay)
             t0 = now()
             f = pool.schedule(exit_task)
             try:
@@ -416,8 +419,8 @@ def bench_m7(cfg):
     s = []
     try:
         warm_up(pool, 1)
-        for i in range(cfg.slow_n):
-            jitter()
+        for i, delay in enumerate(jitters(cfg.slow_n)):
+            time.sleep(delay)
             f = pool.schedule(sleep_task, (10,))
             # Wait until the worker acknowledged it (future is RUNNING), then
             # ~50 ms more so the task is really sleeping.

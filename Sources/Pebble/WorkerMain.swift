@@ -1,0 +1,125 @@
+import Foundation
+import Synchronization
+
+/// The worker process's loop. The C constructor in `_PebbleShim` calls it, before `main`, on a
+/// thread of its own (the main thread services the main queue), in a process the pool spawned.
+@_cdecl("pebble_worker_main")
+func pebbleWorkerMain(_ channel: Int32) {
+    var loop = WorkerLoop(channel: channel)
+    loop.run()
+}
+
+struct WorkerLoop {
+    let channel: Int32
+    let executor = InlineExecutor()
+    /// Until the hello arrives, a bound that only stops a runaway read.
+    var limit = Int(UInt32.max)
+
+    mutating func run() {
+        guard let hello = ChannelIO.readFrame(channel, limit: limit), hello.first == MessageKind.hello.rawValue,
+              hello.count >= 1 + Frame.headerSize else { _exit(0) }
+        limit = hello.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[1...])) }
+        if hello.count > 1 + Frame.headerSize, let failure = initialize(hello[(1 + Frame.headerSize)...]) {
+            send(Frame.make(.initializerFailed, Array(failure.utf8)))
+            _exit(0)
+        }
+        send(Frame.make(.ready, []))
+        while let frame = ChannelIO.readFrame(channel, limit: limit) {
+            guard frame.first == MessageKind.job.rawValue else { _exit(65) }
+            send(execute(frame[1...]))
+        }
+        _exit(0)
+    }
+
+    func send(_ frame: [UInt8]) {
+        if !ChannelIO.sendAll(channel, frame) { _exit(0) }
+    }
+
+    /// Runs the initializer job; returns why it failed, or `nil`.
+    func initialize(_ body: ArraySlice<UInt8>) -> String? {
+        let reply = execute(body)
+        switch MessageKind(rawValue: reply[Frame.headerSize]) {
+        case .value: return nil
+        case .error:
+            let encoded = try? JSONDecoder().decode(EncodedError.self, from: Data(reply[(Frame.headerSize + 1)...]))
+            return encoded.map { "\($0.typeName): \($0.message)" } ?? "the initializer threw"
+        default: return String(decoding: reply[(Frame.headerSize + 1)...], as: UTF8.self)
+        }
+    }
+
+    /// Decodes and runs one job; returns the reply frame.
+    func execute(_ body: ArraySlice<UInt8>) -> [UInt8] {
+        guard let (name, payload) = Frame.splitName(body) else {
+            return Frame.make(.decodingFailed, Array("malformed job message".utf8))
+        }
+        guard let type = _typeByName(name) as? any ProcessJob.Type else {
+            return Frame.make(.decodingFailed, Array("the worker cannot find a ProcessJob type named \(name)".utf8))
+        }
+        let payloadData = Data(payload)
+        return executor.runToCompletion { await Self.run(type, payloadData, limit: limit) }
+    }
+
+    static func run<J: ProcessJob>(_ type: J.Type, _ payload: Data, limit: Int) async -> [UInt8] {
+        let job: J
+        do {
+            job = try JSONDecoder().decode(J.self, from: payload)
+        } catch {
+            return Frame.make(.decodingFailed, Array("could not decode \(J.self) in the worker: \(error)".utf8))
+        }
+        let output: J.Output
+        do {
+            output = try await job.run()
+        } catch {
+            return encodeReply(.error, EncodedError(error), limit: limit)
+        }
+        return encodeReply(.value, output, limit: limit)
+    }
+
+    static func encodeReply(_ kind: MessageKind, _ value: some Encodable, limit: Int) -> [UInt8] {
+        let json: Data
+        do {
+            json = try JSONEncoder().encode(value)
+        } catch {
+            return Frame.make(.encodingFailed, Array("could not encode the output of type \(type(of: value)): \(error)".utf8))
+        }
+        guard json.count < limit else {
+            return Frame.make(.tooLarge, Array("the output is \(json.count) bytes, over the pool's maxMessageSize of \(limit)".utf8))
+        }
+        return Frame.make(kind, json)
+    }
+}
+
+/// A task executor that runs every job of a task on the thread that waits for it.
+///
+/// The worker loop starts each `ProcessJob` as a `Task` that prefers this executor, then runs the
+/// task's jobs itself until the task is done: a job that never suspends runs entirely on the worker
+/// thread, with no hop to the cooperative pool. Work the job sends elsewhere (actors, other tasks)
+/// runs there as usual and comes back here.
+final class InlineExecutor: TaskExecutor {
+    private let jobs = Mutex<[UnownedJob]>([])
+    private let available = DispatchSemaphore(value: 0)
+
+    func enqueue(_ job: UnownedJob) {
+        jobs.withLock { $0.append(job) }
+        available.signal()
+    }
+
+    /// Runs `operation` as a task on this executor and returns its result.
+    func runToCompletion<R: Sendable>(_ operation: @escaping @Sendable () async -> R) -> R {
+        let result = Mutex<R?>(nil)
+        let done = Atomic<Bool>(false)
+        Task(executorPreference: self) {
+            let value = await operation()
+            result.withLock { $0 = value }
+            done.store(true, ordering: .releasing)
+            self.available.signal()
+        }
+        while !done.load(ordering: .acquiring) {
+            available.wait()
+            for job in jobs.withLock({ jobs in defer { jobs.removeAll() }; return jobs }) {
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+        return result.withLock { $0! }
+    }
+}
