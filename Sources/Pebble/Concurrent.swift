@@ -1,4 +1,5 @@
 import Foundation
+import _PebbleShim
 
 /// One-shot helpers: run one closure on a fresh thread, or one job in a fresh process
 /// (Pebble's `concurrent` decorators).
@@ -8,7 +9,7 @@ import Foundation
 /// print(try future.result())
 /// ```
 public enum Concurrent {
-    /// Runs `work` on a new thread named `name` and returns its future.
+    /// Runs `work` on a new thread named `name` (Linux keeps its first 15 bytes) and returns its future.
     ///
     /// The thread cannot be stopped, so `cancel()` on the future returns `false` once it runs.
     ///
@@ -18,6 +19,7 @@ public enum Concurrent {
     public static func thread<T: Sendable>(name: String? = nil, _ work: @escaping @Sendable () throws -> T) -> Future<T> {
         let future = Future<T>()
         let thread = Thread {
+            if let name { pebble_set_thread_name(name) }
             guard future.markRunning() else { return }
             future.complete(Result { try work() })
         }

@@ -194,17 +194,23 @@ public final class Future<Value: Sendable>: Sendable {
         }
     }
 
-    /// Completes the future; the first completion wins. Returns whether this call completed it.
+    /// Completes the future; the first completion wins. A `CancellationError` outcome counts as cancelled. Returns whether this call completed it.
     @discardableResult
     func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {
         let observers: [Observer]? = state.withLock { state in
             if case .done = state.phase { return nil }
-            state.phase = .done(outcome, cancelled: cancelled)
+            state.phase = .done(outcome, cancelled: cancelled || outcome.failure is CancellationError)
             defer { state.observers = [] }
             return state.observers
         }
         guard let observers else { return false }
         for observer in observers { observer(outcome) }
         return true
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { error } else { nil }
     }
 }

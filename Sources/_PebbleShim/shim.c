@@ -44,6 +44,13 @@ int pebble_usable_cpu_count(void) {
 
 char *const *pebble_environ(void) { return environ; }
 
+void pebble_set_thread_name(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof truncated - 1);
+    truncated[sizeof truncated - 1] = 0;
+    pthread_setname_np(pthread_self(), truncated);
+}
+
 // MARK: - Worker entry
 //
 // A pool starts a worker by posix_spawn of /proc/self/exe with PEBBLE_WORKER_CHANNEL set. This

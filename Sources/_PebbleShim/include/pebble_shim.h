@@ -14,6 +14,8 @@ int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 int pebble_usable_cpu_count(void);
 /// The worker's channel descriptor if this process was started as a swift-pebble worker, else -1.
 int pebble_worker_channel(void);
+/// Names the calling thread (pthread_setname_np keeps 15 bytes).
+void pebble_set_thread_name(const char *name);
 /// The environment of this process (glibc's `environ`, which Swift 6 cannot read as a global).
 char *const *pebble_environ(void);
 
