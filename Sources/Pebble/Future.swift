@@ -194,6 +194,16 @@ public final class Future<Value: Sendable>: Sendable {
         }
     }
 
+    /// Moves a running future back to pending: its worker died before the task started.
+    /// Returns `false` when it is no longer running (it was cancelled meanwhile).
+    func markPending() -> Bool {
+        state.withLock { state in
+            guard case .running = state.phase else { return false }
+            state.phase = .pending
+            return true
+        }
+    }
+
     /// Completes the future; the first completion wins. A `CancellationError` outcome counts as cancelled. Returns whether this call completed it.
     @discardableResult
     func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {

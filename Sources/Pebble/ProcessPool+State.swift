@@ -32,6 +32,8 @@ extension ProcessPoolCore {
         /// Fires when the task's timeout passes; created under the lock, resumed once sent.
         let timer: (any DispatchSourceTimer)?
         var stopReason: StopReason?
+        /// The worker said it received the task; before that, its death means the task never ran.
+        var started = false
     }
 
     enum WorkerPhase {

@@ -4,6 +4,7 @@ extension ProcessPoolCore {
     func worker(_ worker: WorkerProcess, sent kind: MessageKind, body: ArraySlice<UInt8>) {
         switch kind {
         case .ready: workerReady(worker)
+        case .started: taskStarted(on: worker)
         case .initializerFailed: initializerFailed(worker, String(decoding: body, as: UTF8.self))
         case .value, .error, .decodingFailed, .encodingFailed, .tooLarge: taskFinished(on: worker, kind, body)
         case .hello, .job:
@@ -22,6 +23,9 @@ extension ProcessPoolCore {
             var failure: (any AnyProcessTask, any Error)?
             var actions: [Action] = []
             switch record.phase {
+            case .busy(let running) where !running.started:
+                running.timer?.cancel()
+                if running.task.requeue() { state.pending.prepend(running.task) }
             case .busy(let running):
                 running.timer?.cancel()
                 failure = (running.task, ProcessExpired(pid: worker.pid, waitStatus: status))
@@ -37,6 +41,14 @@ extension ProcessPoolCore {
         if let (task, error) = failure { task.fail(error) }
         perform(actions)
         liveWorkers.leave()
+    }
+
+    private func taskStarted(on worker: WorkerProcess) {
+        state.withLock { state in
+            guard case .busy(var running)? = state.workers[worker.pid]?.phase else { return }
+            running.started = true
+            state.workers[worker.pid]!.phase = .busy(running)
+        }
     }
 
     private func workerReady(_ worker: WorkerProcess) {

@@ -6,6 +6,8 @@ protocol AnyProcessTask: AnyObject, Sendable {
     var timeout: Duration? { get }
     /// Marks the task running; `false` when it was cancelled while pending and must not be sent.
     func start(stopHandler: @escaping @Sendable () -> Bool) -> Bool
+    /// Back to pending after its worker died before starting it; `false` if it was cancelled meanwhile.
+    func requeue() -> Bool
     /// Completes the future from a reply frame.
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>)
     func fail(_ error: any Error)
@@ -26,6 +28,8 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     func start(stopHandler: @escaping @Sendable () -> Bool) -> Bool {
         future.markRunning(stopHandler: stopHandler)
     }
+
+    func requeue() -> Bool { future.markPending() }
 
     func fail(_ error: any Error) { future.complete(.failure(error)) }
 

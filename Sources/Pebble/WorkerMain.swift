@@ -26,10 +26,13 @@ struct WorkerLoop {
         send(Frame.make(.ready, []))
         while let frame = ChannelIO.readFrame(channel, limit: limit) {
             guard frame.first == MessageKind.job.rawValue else { _exit(65) }
+            send(Self.startedFrame)
             send(execute(frame[1...]))
         }
         _exit(0)
     }
+
+    static let startedFrame = Frame.make(.started, [])
 
     func send(_ frame: [UInt8]) {
         if !ChannelIO.sendAll(channel, frame) { _exit(0) }
