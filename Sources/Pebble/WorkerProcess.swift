@@ -35,13 +35,12 @@ final class WorkerProcess: Sendable {
         reader = Mutex(FrameReader(limit: messageLimit))
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
         exitSource = DispatchSource.makeReadSource(fileDescriptor: spawned.pidfd, queue: queue)
-        readSource.setEventHandler { [unowned self, weak events] in
-            if let events { drainChannel(events) }
-        }
+        // The handlers hold the pool's core strongly: a pool lives on while it has workers, even
+        // when the user dropped it, so every worker is still reaped and every future completed.
+        // Cancelling the sources at exit releases the handlers and breaks the cycle.
+        readSource.setEventHandler { [weak self] in self?.drainChannel(events) }
         readSource.setCancelHandler { [channel] in channel.close() }
-        exitSource.setEventHandler { [unowned self, weak events] in
-            if let events { handleExit(events) }
-        }
+        exitSource.setEventHandler { [weak self] in self?.handleExit(events) }
         exitSource.setCancelHandler { [pidfd] in close(pidfd) }
     }
 
