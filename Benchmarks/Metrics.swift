@@ -1,0 +1,217 @@
+import Dispatch
+import Foundation
+import Pebble
+
+struct Metric: Sendable {
+    let name: String
+    let run: @Sendable () throws -> [Measurement]
+
+    static let all: [Metric] = [
+        Metric(name: "M1", run: startToFirstResult),
+        Metric(name: "M2-process", run: processRoundTrip),
+        Metric(name: "M2-thread", run: threadRoundTrip),
+        Metric(name: "M3", run: processThroughput),
+        Metric(name: "M9", run: threadThroughput),
+        Metric(name: "M4", run: mapThroughput),
+        Metric(name: "M5", run: timeoutDelays),
+        Metric(name: "M6", run: crashDelays),
+        Metric(name: "M7", run: cancelRecovery),
+        Metric(name: "M8", run: echoThroughput),
+        Metric(name: "X1", run: oneShotProcess),
+        Metric(name: "X2", run: oneShotThread),
+    ]
+}
+
+let pebble = "swift-pebble"
+
+/// M1: pool created → first result, with the spawn; and the RSS of an idle worker.
+func startToFirstResult() throws -> [Measurement] {
+    var samples: [Double] = []
+    var rss: [Double] = []
+    for _ in 0..<scaled(30, quick: 3) {
+        var pid: Int32 = 0
+        let pool = try ProcessPool(maxWorkers: 2)
+        samples.append(try time { pid = try pool.schedule(PidJob()).result() } * 1e3)
+        if let kilobytes = residentKilobytes(pid) { rss.append(kilobytes) }
+        pool.stop()
+    }
+    return [Measurement(metric: "M1", impl: pebble, workers: 2, unit: "ms", samples: samples),
+            Measurement(metric: "M1-rss", impl: pebble, workers: 2, unit: "kB", samples: rss)]
+}
+
+func residentKilobytes(_ pid: Int32) -> Double? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+    return line.split(separator: " ").dropFirst().first.flatMap { Double($0) }
+}
+
+/// M2: one task at a time, µs per round trip.
+func processRoundTrip() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 2)
+    defer { pool.stop() }
+    for x in 0..<200 { _ = try pool.schedule(AddOneJob(x: x)).result() }
+    let samples = try (0..<scaled(2000, quick: 100)).map { x in
+        try time { _ = try pool.schedule(AddOneJob(x: x)).result() } * 1e6
+    }
+    return [Measurement(metric: "M2-process", impl: pebble, workers: 2, unit: "us", samples: samples)]
+}
+
+func threadRoundTrip() throws -> [Measurement] {
+    let pool = try ThreadPool(maxWorkers: 2)
+    defer { pool.stop() }
+    for x in 0..<200 { _ = try pool.schedule { x + 1 }.result() }
+    let samples = try (0..<scaled(2000, quick: 100)).map { x in
+        try time { _ = try pool.schedule { x + 1 }.result() } * 1e6
+    }
+    let queue = DispatchQueue(label: "baseline")
+    let baseline = (0..<scaled(2000, quick: 100)).map { x in
+        time {
+            let done = DispatchSemaphore(value: 0)
+            queue.async { _ = x + 1; done.signal() }
+            done.wait()
+        } * 1e6
+    }
+    return [Measurement(metric: "M2-thread", impl: pebble, workers: 2, unit: "us", samples: samples),
+            Measurement(metric: "M2-thread", impl: "dispatch", workers: 1, unit: "us", samples: baseline)]
+}
+
+/// M3: 20,000 process tasks scheduled at once, then all awaited.
+func processThroughput() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 2)
+    defer { pool.stop() }
+    _ = try pool.map(AddOneFunction(), 0..<100).result().values()
+    let count = scaled(20_000, quick: 2_000)
+    let samples = try (0..<scaled(5, quick: 2)).map { _ in
+        Double(count) / (try time {
+            let futures = try (0..<count).map { try pool.schedule(AddOneJob(x: $0)) }
+            for future in futures { _ = try future.result() }
+        })
+    }
+    return [Measurement(metric: "M3", impl: pebble, workers: 2, unit: "tasks/s", samples: samples)]
+}
+
+/// M9: 100,000 closures on a 2-worker thread pool, beside DispatchQueue + DispatchSemaphore(2).
+func threadThroughput() throws -> [Measurement] {
+    let count = scaled(100_000, quick: 10_000)
+    var pooled: [Double] = []
+    var baseline: [Double] = []
+    for _ in 0..<scaled(5, quick: 2) {
+        let pool = try ThreadPool(maxWorkers: 2)
+        pooled.append(Double(count) / (try time {
+            let futures = try (0..<count).map { x in try pool.schedule { x + 1 } }
+            for future in futures { _ = try future.result() }
+        }))
+        pool.stop()
+        baseline.append(Double(count) / time {
+            let slots = DispatchSemaphore(value: 2)
+            let group = DispatchGroup()
+            let results = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+            defer { results.deallocate() }
+            nonisolated(unsafe) let output = results
+            for x in 0..<count {
+                slots.wait()
+                DispatchQueue.global().async(group: group) {
+                    output[x] = x + 1
+                    slots.signal()
+                }
+            }
+            group.wait()
+        })
+    }
+    return [Measurement(metric: "M9", impl: pebble, workers: 2, unit: "tasks/s", samples: pooled),
+            Measurement(metric: "M9", impl: "dispatch", workers: 2, unit: "tasks/s", samples: baseline)]
+}
+
+/// M4: map over 200,000 ints, 1,000 per chunk.
+func mapThroughput() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 2)
+    defer { pool.stop() }
+    _ = try pool.map(AddOneFunction(), 0..<2000, chunkSize: 1000).result().values()
+    let count = scaled(200_000, quick: 20_000)
+    let samples = try (0..<scaled(5, quick: 2)).map { _ in
+        Double(count) / (try time { _ = try pool.map(AddOneFunction(), 0..<count, chunkSize: 1000).result().values() })
+    }
+    return [Measurement(metric: "M4", impl: pebble, workers: 2, unit: "items/s", samples: samples)]
+}
+
+/// M5: a 10 s job with a 0.1 s timeout: (a) how late the TimeoutError is, (b) then → next result.
+func timeoutDelays() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 1)
+    defer { pool.stop() }
+    _ = try pool.schedule(AddOneJob(x: 0)).result()
+    var lateness: [Double] = []
+    var recovery: [Double] = []
+    for _ in 0..<scaled(30, quick: 3) {
+        let start = now()
+        _ = try pool.schedule(SleepJob(seconds: 10), timeout: .milliseconds(100)).error()
+        let failed = now()
+        _ = try pool.schedule(AddOneJob(x: 0)).result()
+        lateness.append((failed - start - 0.1) * 1e3)
+        recovery.append((now() - failed) * 1e3)
+    }
+    return [Measurement(metric: "M5a", impl: pebble, workers: 1, unit: "ms", samples: lateness),
+            Measurement(metric: "M5b", impl: pebble, workers: 1, unit: "ms", samples: recovery)]
+}
+
+/// M6: a job calling exit(1): (a) schedule → ProcessExpired, (b) then → next result.
+func crashDelays() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 1)
+    defer { pool.stop() }
+    _ = try pool.schedule(AddOneJob(x: 0)).result()
+    var detection: [Double] = []
+    var recovery: [Double] = []
+    for _ in 0..<scaled(30, quick: 3) {
+        let start = now()
+        _ = try pool.schedule(ExitJob()).error()
+        let failed = now()
+        _ = try pool.schedule(AddOneJob(x: 0)).result()
+        detection.append((failed - start) * 1e3)
+        recovery.append((now() - failed) * 1e3)
+    }
+    return [Measurement(metric: "M6a", impl: pebble, workers: 1, unit: "ms", samples: detection),
+            Measurement(metric: "M6b", impl: pebble, workers: 1, unit: "ms", samples: recovery)]
+}
+
+/// M7: cancel() of a running job → next result.
+func cancelRecovery() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 1)
+    defer { pool.stop() }
+    _ = try pool.schedule(AddOneJob(x: 0)).result()
+    let samples = try (0..<scaled(30, quick: 3)).map { _ in
+        let running = try pool.schedule(SleepJob(seconds: 10))
+        usleep(20_000)
+        return try time {
+            running.cancel()
+            _ = try pool.schedule(AddOneJob(x: 0)).result()
+        } * 1e3
+    }
+    return [Measurement(metric: "M7", impl: pebble, workers: 1, unit: "ms", samples: samples)]
+}
+
+/// M8: a 10 MB `Data` echoed: MB/s for the 20 MB moved.
+func echoThroughput() throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: 2)
+    defer { pool.stop() }
+    let payload = Data((0..<10_000_000).map { UInt8(truncatingIfNeeded: $0) })
+    _ = try pool.schedule(EchoData(data: payload)).result()
+    let samples = try (0..<scaled(10, quick: 2)).map { _ in
+        20.0 / (try time { _ = try pool.schedule(EchoData(data: payload)).result() })
+    }
+    return [Measurement(metric: "M8", impl: pebble, workers: 2, unit: "MB/s", samples: samples)]
+}
+
+/// X1: Concurrent.process call → result.
+func oneShotProcess() throws -> [Measurement] {
+    let samples = try (0..<scaled(30, quick: 3)).map { _ in
+        try time { _ = try Concurrent.process(AddOneJob(x: 1)).result() } * 1e3
+    }
+    return [Measurement(metric: "X1", impl: pebble, workers: 1, unit: "ms", samples: samples)]
+}
+
+/// X2: Concurrent.thread call → result.
+func oneShotThread() throws -> [Measurement] {
+    let samples = try (0..<scaled(500, quick: 50)).map { x in
+        try time { _ = try Concurrent.thread { x + 1 }.result() } * 1e6
+    }
+    return [Measurement(metric: "X2", impl: pebble, workers: 1, unit: "us", samples: samples)]
+}
