@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import _PebbleShim
 
 /// A body run once on its own detached POSIX thread, which other threads can join with a
 /// timeout. It is Python's `threading.Thread` for ``waitForThreads(_:timeout:)``.
@@ -121,19 +122,12 @@ public final class JoinableThread: Sendable {
 
     /// Names the calling thread, cut to the 15 bytes Linux allows without splitting a character.
     private static func setCurrentThreadName(_ name: String) {
-        guard let setName = pthreadSetName else { return }
         var bytes = 0
         let prefix = name.unicodeScalars.prefix { scalar in
             bytes += scalar.utf8.count
             return bytes <= 15
         }
-        _ = setName(pthread_self(), String(String.UnicodeScalarView(prefix)))
-    }
-
-    /// glibc's `pthread_setname_np`, looked up at run time: Swift's Glibc module does not
-    /// export it, because `<pthread.h>` declares it only under `_GNU_SOURCE`.
-    private static let pthreadSetName = dlsym(nil, "pthread_setname_np").map {
-        unsafeBitCast($0, to: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32).self)
+        pebble_set_thread_name(String(String.UnicodeScalarView(prefix)))
     }
 }
 
