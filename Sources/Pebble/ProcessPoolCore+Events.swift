@@ -17,7 +17,7 @@ extension ProcessPoolCore {
         perform(action.map { [$0] } ?? [])
     }
 
-    func worker(_ worker: WorkerProcess, exitedWith status: Int32) {
+    func worker(_ worker: WorkerProcess, exitedWith status: Int32?) {
         let (failure, actions): ((any AnyProcessTask, any Error)?, [Action]) = state.withLock { state in
             guard let record = state.workers.removeValue(forKey: worker.pid) else { return (nil, []) }
             var failure: (any AnyProcessTask, any Error)?

@@ -10,6 +10,7 @@ final class ProcessPoolCore: WorkerEvents {
         var messageLimit: Int
         var terminationGracePeriod: Duration?
         var workerName: String?
+        var startMethod: ProcessPool.StartMethod
         /// The hello message every new worker gets: the message limit and the initializer, if any.
         var hello: [UInt8]
         var hasInitializer: Bool
@@ -186,23 +187,39 @@ final class ProcessPoolCore: WorkerEvents {
         }
     }
 
-    /// SIGKILL at once, or SIGTERM and SIGKILL after the grace period. Either way the whole process
-    /// group is signalled, so the job's own children die too.
+    /// SIGKILL at once, or SIGTERM and SIGKILL after the grace period.
     func kill(_ worker: WorkerProcess) {
         guard let grace = configuration.terminationGracePeriod else {
-            return worker.signalGroup(SIGKILL)
+            return worker.signal(SIGKILL)
         }
-        worker.signalGroup(SIGTERM)
-        DispatchQueue.global().asyncAfter(deadline: grace.deadlineFromNow) { worker.signalGroup(SIGKILL) }
+        worker.signal(SIGTERM)
+        DispatchQueue.global().asyncAfter(deadline: grace.deadlineFromNow) { worker.signal(SIGKILL) }
     }
 
     func spawnWorker() {
-        let spawned: SpawnedWorker
-        do {
-            spawned = try WorkerSpawner.spawn(name: configuration.workerName)
-        } catch {
-            return spawnFailed(error as? PebbleError ?? PebbleError(.spawnFailed, "\(error)"))
+        switch configuration.startMethod.kind {
+        case .zygote:
+            Zygote.shared.spawn(name: configuration.workerName) { [self] result in
+                switch result {
+                case .success(let spawned):
+                    let worker = workerStarted(spawned)
+                    return { status in worker.zygoteReported(status) }
+                case .failure(let error):
+                    spawnFailed(error)
+                    return nil
+                }
+            }
+        case .spawn:
+            do {
+                _ = workerStarted(try WorkerSpawner.spawn(name: configuration.workerName))
+            } catch {
+                spawnFailed(error as? PebbleError ?? PebbleError(.spawnFailed, "\(error)"))
+            }
         }
+    }
+
+    /// Registers a started worker and greets it, or stops it at once if the pool stopped meanwhile.
+    private func workerStarted(_ spawned: SpawnedWorker) -> WorkerProcess {
         let worker = WorkerProcess(spawned, messageLimit: configuration.messageLimit, events: self)
         let stopAtOnce: Bool = state.withLock { state in
             state.spawning -= 1
@@ -216,6 +233,7 @@ final class ProcessPoolCore: WorkerEvents {
         } else {
             worker.send(configuration.hello)
         }
+        return worker
     }
 
     private func spawnFailed(_ error: PebbleError) {

@@ -6,49 +6,53 @@ import _PebbleShim
 protocol WorkerEvents: AnyObject, Sendable {
     func worker(_ worker: WorkerProcess, sent kind: MessageKind, body: ArraySlice<UInt8>)
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError)
-    func worker(_ worker: WorkerProcess, exitedWith status: Int32)
+    /// `status` is the wait status, `nil` when it could not be known.
+    func worker(_ worker: WorkerProcess, exitedWith status: Int32?)
 }
 
-/// The parent's handle on one worker process: its channel, a read source on the channel, and a
-/// read source on its pidfd that fires once when it exits. Everything that reads the channel,
-/// reaps the process or closes a descriptor runs on the worker's own serial queue.
+/// The parent's handle on one worker process: its channel with a read source on it, and the
+/// watch on its exit. Everything that reads the channel, reaps the process or closes a descriptor
+/// runs on the worker's own serial queue, so a descriptor is never closed under a reader.
+///
+/// A worker is either this process's child (posix_spawn: a read source on its pidfd fires at exit
+/// and `waitpid` reaps it here) or the zygote's (the zygote reaps it and reports its status).
 final class WorkerProcess: Sendable {
     let pid: pid_t
     let queue: DispatchQueue
+    let origin: SpawnedWorker.Origin
     private let channel: Channel
-    private let pidfd: Int32
+    /// The pidfd, -1 once the worker is finished: no signal is sent through a stale pid after that.
+    private let pidfd: Mutex<Int32>
     private let reader: Mutex<FrameReader>
-    /// Set under the lock when the process is reaped: no signal is sent to its pid after that.
-    private let reaped = Mutex(false)
-    // DispatchSource protocols are not Sendable in corelibs-dispatch. These are set once in init,
-    // and only resumed and cancelled afterwards, which Dispatch allows from any thread.
+    private let events: any WorkerEvents
+    // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
+    // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
-    nonisolated(unsafe) private let exitSource: any DispatchSourceRead
+    private let exitSource = Mutex<ExitSource?>(nil)
     /// The receive buffer, used only on `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
+    /// The handlers hold `events` (the pool's core) strongly: a pool lives on while it has workers,
+    /// even when the user dropped it, so every worker is still reaped and every future completed.
+    /// Cancelling the sources when the worker is finished releases the handlers.
     init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents) {
         pid = spawned.pid
-        pidfd = spawned.pidfd
+        origin = spawned.origin
+        pidfd = Mutex(spawned.pidfd)
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
         channel = Channel(fd: spawned.channel)
         reader = Mutex(FrameReader(limit: messageLimit))
+        self.events = events
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
-        exitSource = DispatchSource.makeReadSource(fileDescriptor: spawned.pidfd, queue: queue)
-        // The handlers hold the pool's core strongly: a pool lives on while it has workers, even
-        // when the user dropped it, so every worker is still reaped and every future completed.
-        // Cancelling the sources at exit releases the handlers and breaks the cycle.
-        readSource.setEventHandler { [weak self] in self?.drainChannel(events) }
+        readSource.setEventHandler { [weak self] in self?.drainChannel() }
         readSource.setCancelHandler { [channel] in channel.close() }
-        exitSource.setEventHandler { [weak self] in self?.handleExit(events) }
-        exitSource.setCancelHandler { [pidfd] in close(pidfd) }
     }
 
     deinit { scratch.deallocate() }
 
     func start() {
         readSource.resume()
-        exitSource.resume()
+        if origin == .child { watchPidfd() }
     }
 
     /// Sends a frame on the channel; `false` when the worker is gone.
@@ -58,17 +62,71 @@ final class WorkerProcess: Sendable {
     /// Closes the channel: an idle worker reads end-of-file and exits.
     func retire() { readSource.cancel() }
 
-    /// Signals the worker's whole process group (the job's own children too), unless already reaped.
-    func signalGroup(_ signal: Int32) {
-        reaped.withLock { reaped in
-            if !reaped { killpg(pid, signal) }
+    /// Signals the worker. A child of ours is signalled with its whole process group (the job's own
+    /// children too) as long as it is unreaped, so its group id cannot have been reused. A zygote's
+    /// worker is signalled through its pidfd, which cannot reach a recycled pid; the zygote kills
+    /// the rest of its group when it reaps it.
+    func signal(_ signal: Int32) {
+        pidfd.withLock { pidfd in
+            guard pidfd >= 0 else { return }
+            if origin == .child {
+                killpg(pid, signal)
+            } else {
+                pebble_pidfd_send_signal(pidfd, signal)
+            }
         }
     }
 
+    /// The zygote reaped this worker (`status`), or the zygote itself died (`nil`): then watch the
+    /// pidfd, and ask the kernel for the status at exit.
+    func zygoteReported(_ status: Int32?) {
+        queue.async { [self] in
+            if let status { finish(status) } else { watchPidfd() }
+        }
+    }
+
+    private func watchPidfd() {
+        let fd = pidfd.withLock { $0 }
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setEventHandler { [weak self] in self?.pidfdReadable() }
+        exitSource.withLock { $0 = ExitSource(source: source) }
+        source.resume()
+    }
+
+    /// The process has exited. A child of ours: kill what is left of its group, then reap it.
+    private func pidfdReadable() {
+        var status: Int32 = 0
+        if origin == .child {
+            pidfd.withLock { pidfd in
+                // The group leader is a zombie until waitpid, so its group id cannot have been reused;
+                // under the lock, no signal can be sent to its pid once it is reaped.
+                killpg(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                close(pidfd)
+                pidfd = -1
+            }
+            return finish(status)
+        }
+        let fd = pidfd.withLock { $0 }
+        finish(pebble_pidfd_exit_status(fd, &status) == 0 ? status : nil)
+    }
+
+    /// Handles the frames the worker sent before dying, then closes everything, exactly once.
+    private func finish(_ status: Int32?) {
+        if !readSource.isCancelled { drainChannel() }
+        readSource.cancel()
+        exitSource.withLock { $0?.source.cancel(); $0 = nil }
+        pidfd.withLock { pidfd in
+            if pidfd >= 0 { close(pidfd) }
+            pidfd = -1
+        }
+        events.worker(self, exitedWith: status)
+    }
+
     /// Reads everything the channel has and hands each complete frame to `events`.
-    private func drainChannel(_ events: any WorkerEvents) {
+    private func drainChannel() {
         while true {
-            // MSG_DONTWAIT: the descriptor stays blocking for sends, reads here never block the queue.
+            // MSG_DONTWAIT: the descriptor stays blocking for sends; reads here never block the queue.
             let count = recv(channel.fd, scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {
@@ -79,39 +137,29 @@ final class WorkerProcess: Sendable {
             do {
                 while let frame = try reader.withLock({ try $0.nextFrame() }) {
                     guard let kind = MessageKind(rawValue: frame[frame.startIndex]) else {
-                        return breakProtocol(events, "the worker sent a message of unknown kind \(frame[frame.startIndex])")
+                        return breakProtocol("the worker sent a message of unknown kind \(frame[frame.startIndex])")
                     }
                     events.worker(self, sent: kind, body: frame.dropFirst())
                 }
             } catch let error as FrameReader.TooLarge {
-                return breakProtocol(events, "the worker announced a \(error.announced)-byte message, over the pool's maxMessageSize",
+                return breakProtocol("the worker announced a \(error.announced)-byte message, over the pool's maxMessageSize",
                                      code: error.announced > 0 ? .messageTooLarge : .protocolViolation)
             } catch {
-                return breakProtocol(events, "\(error)")
+                return breakProtocol("\(error)")
             }
         }
     }
 
-    private func breakProtocol(_ events: any WorkerEvents, _ message: String, code: PebbleError.Code = .protocolViolation) {
+    private func breakProtocol(_ message: String, code: PebbleError.Code = .protocolViolation) {
         readSource.cancel()
         events.worker(self, brokeProtocol: PebbleError(code, "worker \(pid): \(message); it was stopped"))
     }
+}
 
-    /// The pidfd fired: the process has exited. Frames it sent before dying are handled first, then
-    /// what is left of its process group is killed and the process is reaped, exactly once.
-    private func handleExit(_ events: any WorkerEvents) {
-        if !readSource.isCancelled { drainChannel(events) }
-        var status: Int32 = 0
-        reaped.withLock { reaped in
-            // The group leader is a zombie until waitpid, so its pgid cannot have been reused yet.
-            killpg(pid, SIGKILL)
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            reaped = true
-        }
-        exitSource.cancel()
-        readSource.cancel()
-        events.worker(self, exitedWith: status)
-    }
+/// The read source on a pidfd. DispatchSource protocols are not Sendable in corelibs-dispatch, but
+/// a source may be cancelled from any thread, which is all that is done with it after `resume`.
+private struct ExitSource: @unchecked Sendable {
+    let source: any DispatchSourceRead
 }
 
 /// A worker's channel descriptor, closed exactly once, never while a send is using it.
@@ -138,8 +186,12 @@ private final class Channel: Sendable {
 }
 
 extension ProcessExpired {
-    /// The error for a worker that died with wait status `status`.
-    init(pid: pid_t, waitStatus status: Int32) {
+    /// The error for a worker that died with wait status `status` (`nil`: unknown).
+    init(pid: pid_t, waitStatus status: Int32?) {
+        guard let status else {
+            self.init(pid: pid, exitCode: nil, signal: nil)
+            return
+        }
         let signal = status & 0x7F
         if signal == 0 {
             self.init(pid: pid, exitCode: (status >> 8) & 0xFF, signal: nil)

@@ -4,9 +4,13 @@ import _PebbleShim
 /// A worker process just started: its pid, the parent's end of its channel, and a pidfd that
 /// becomes readable when it exits.
 struct SpawnedWorker: Sendable {
+    /// Whose child the worker is: ours (posix_spawn) or the zygote's (fork).
+    enum Origin: Sendable { case child, zygote }
+
     let pid: pid_t
     let channel: Int32
     let pidfd: Int32
+    let origin: Origin
 }
 
 /// Starts worker processes: `posix_spawn` of this program's own executable.
@@ -30,8 +34,16 @@ enum WorkerSpawner {
     /// 6. The pidfd is opened right after the spawn, while the child cannot have been reaped (only
     ///    this pool reaps it), so it refers to this child and never to a recycled pid.
     static func spawn(name: String?) throws -> SpawnedWorker {
+        let (pid, channel, pidfd) = try spawnSelf(role: "PEBBLE_WORKER_CHANNEL", name: name)
+        return SpawnedWorker(pid: pid, channel: channel, pidfd: pidfd, origin: .child)
+    }
+
+    /// Spawns this program with one end of a new socketpair on fd 3 and `role` naming it in the
+    /// environment; returns the pid, the parent's end and a pidfd.
+    static func spawnSelf(role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue))
+        throws -> (pid: pid_t, channel: Int32, pidfd: Int32) {
         var ends: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+        guard socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             throw spawnError("socketpair")
         }
         let (parentEnd, childEnd) = (ends[0], ends[1])
@@ -45,7 +57,7 @@ enum WorkerSpawner {
         }
         let pid: pid_t
         do {
-            pid = try posixSpawnSelf(channel: childHigh, name: name)
+            pid = try posixSpawnSelf(channel: childHigh, role: role, name: name)
         } catch {
             close(parentEnd)
             throw error
@@ -58,7 +70,7 @@ enum WorkerSpawner {
             close(parentEnd)
             throw spawnError("pidfd_open (swift-pebble needs Linux 5.3 or later)")
         }
-        return SpawnedWorker(pid: pid, channel: parentEnd, pidfd: pidfd)
+        return (pid, parentEnd, pidfd)
     }
 
     private static func setBufferSizes(_ fd: Int32) {
@@ -67,7 +79,7 @@ enum WorkerSpawner {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private static func posixSpawnSelf(channel: Int32, name: String?) throws -> pid_t {
+    private static func posixSpawnSelf(channel: Int32, role: String, name: String?) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -87,7 +99,7 @@ enum WorkerSpawner {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         let arguments = [CommandLine.arguments.first ?? "pebble-worker", "--pebble-worker"]
-        let environment = workerEnvironment(name: name)
+        let environment = workerEnvironment(role: role, name: name)
         var pid: pid_t = 0
         let status = withCStrings(arguments) { argv in
             withCStrings(environment) { envp in
@@ -103,19 +115,20 @@ enum WorkerSpawner {
 
     /// This process's environment plus the worker markers. The Swift backtracer is turned off
     /// unless the user configured it: a crash then costs 1 ms instead of 20 and prints no report.
-    private static func workerEnvironment(name: String?) -> [String] {
+    private static func workerEnvironment(role: String, name: String?) -> [String] {
         var environment: [String] = []
         var hasBacktraceSetting = false
         var entry = pebble_environ()
         while let pointer = entry?.pointee {
             let variable = String(cString: pointer)
             if variable.hasPrefix("SWIFT_BACKTRACE=") { hasBacktraceSetting = true }
-            if !variable.hasPrefix("PEBBLE_WORKER_") && !variable.hasPrefix("PEBBLE_PARENT_PID=") {
+            if !variable.hasPrefix("PEBBLE_WORKER_") && !variable.hasPrefix("PEBBLE_ZYGOTE_")
+                && !variable.hasPrefix("PEBBLE_PARENT_PID=") {
                 environment.append(variable)
             }
             entry = entry! + 1
         }
-        environment.append("PEBBLE_WORKER_CHANNEL=\(channelFD)")
+        environment.append("\(role)=\(channelFD)")
         environment.append("PEBBLE_PARENT_PID=\(getpid())")
         if let name { environment.append("PEBBLE_WORKER_NAME=\(name.prefix(15))") }
         if !hasBacktraceSetting { environment.append("SWIFT_BACKTRACE=enable=no") }

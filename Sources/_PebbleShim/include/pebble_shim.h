@@ -3,11 +3,15 @@
 
 #include <spawn.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 /// pidfd_open(2); -1 with errno on failure (kernels before 5.3).
 int pebble_pidfd_open(pid_t pid);
 /// pidfd_send_signal(2).
 int pebble_pidfd_send_signal(int pidfd, int signal);
+/// The wait status of the exited process behind `pidfd`, even when another process reaped it
+/// (PIDFD_GET_INFO, Linux 6.15). 0 on success, -1 when the kernel cannot tell.
+int pebble_pidfd_exit_status(int pidfd, int *status);
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34), which Glibc's module map hides behind _GNU_SOURCE.
 int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
@@ -18,5 +22,25 @@ int pebble_worker_channel(void);
 void pebble_set_thread_name(const char *name);
 /// The environment of this process (glibc's `environ`, which Swift 6 cannot read as a global).
 char *const *pebble_environ(void);
+
+/// A request from the pool to the zygote: fork a worker named `name` (may be empty).
+struct pebble_zygote_request {
+    unsigned int id;
+    char name[16];
+};
+
+enum { PEBBLE_ZYGOTE_SPAWNED = 1, PEBBLE_ZYGOTE_EXITED = 2, PEBBLE_ZYGOTE_FAILED = 3 };
+
+/// A message from the zygote: SPAWNED (with the channel and a pidfd attached), EXITED (a worker's
+/// wait status), or FAILED (errno in `status`).
+struct pebble_zygote_message {
+    unsigned int type;
+    unsigned int id;
+    int pid;
+    int status;
+};
+
+/// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
+ssize_t pebble_receive_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
 
 #endif

@@ -1,0 +1,161 @@
+#define _GNU_SOURCE
+#include "entry.h"
+#include "pebble_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// The zygote: a single-threaded copy of the program, started once, that forks a ready worker in
+// about 0.3 ms where posix_spawn of a dynamically linked Swift program takes about 5 ms (mostly the
+// dynamic loader). It never runs Swift code and never starts a thread: a fork of a process with
+// threads could inherit a lock held by one of them. Messages on the control socket (SOCK_SEQPACKET,
+// so each is one datagram) are `pebble_zygote_request` and `pebble_zygote_message`.
+
+static int send_message(int control, const struct pebble_zygote_message *message, const int *fds, int fd_count) {
+    struct iovec io = { .iov_base = (void *)message, .iov_len = sizeof *message };
+    char space[CMSG_SPACE(2 * sizeof(int))];
+    memset(space, 0, sizeof space);
+    struct msghdr header = { .msg_iov = &io, .msg_iovlen = 1 };
+    if (fd_count > 0) {
+        header.msg_control = space;
+        header.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
+        memcpy(CMSG_DATA(cmsg), fds, fd_count * sizeof(int));
+    }
+    ssize_t sent;
+    do { sent = sendmsg(control, &header, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent < 0 ? -1 : 0;
+}
+
+static void set_buffer_sizes(int fd) {
+    int size = 1 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+}
+
+/// In the forked child: drop the zygote's descriptors and signal state, take the channel on fd 3,
+/// get a process group of its own, watch the pool, and become a worker.
+static void become_worker(int channel, const struct pebble_zygote_request *request,
+                          int control, int signals, int pool_pidfd, const sigset_t *mask) {
+    close(control);
+    close(signals);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    setpgid(0, 0);
+    if (channel != PEBBLE_CHANNEL_FD) {
+        dup2(channel, PEBBLE_CHANNEL_FD);   // dup2 clears close-on-exec on the new descriptor
+        close(channel);
+    } else {
+        fcntl(channel, F_SETFD, 0);
+    }
+    if (request->name[0]) prctl(PR_SET_NAME, request->name, 0, 0, 0);
+    if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
+    pebble_run_worker(PEBBLE_CHANNEL_FD);
+}
+
+static void fork_worker(int control, const struct pebble_zygote_request *request,
+                        int signals, int pool_pidfd, const sigset_t *mask) {
+    struct pebble_zygote_message reply = { .type = PEBBLE_ZYGOTE_FAILED, .id = request->id, .pid = -1 };
+    int ends[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+        reply.status = errno;
+        send_message(control, &reply, NULL, 0);
+        return;
+    }
+    set_buffer_sizes(ends[0]);
+    set_buffer_sizes(ends[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ends[0]);
+        become_worker(ends[1], request, control, signals, pool_pidfd, mask);
+    }
+    close(ends[1]);
+    if (pid < 0) {
+        reply.status = errno;
+        close(ends[0]);
+        send_message(control, &reply, NULL, 0);
+        return;
+    }
+    // Opened here, before this process can reap the child, so the pidfd cannot name a recycled pid.
+    int fds[2] = { ends[0], pebble_pidfd_open(pid) };
+    reply.type = PEBBLE_ZYGOTE_SPAWNED;
+    reply.pid = pid;
+    send_message(control, &reply, fds, fds[1] >= 0 ? 2 : 1);
+    close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+}
+
+/// Reaps every child that exited. Before reaping, the rest of its process group (the job's own
+/// children) is killed: while the leader is a zombie its group id cannot have been reused.
+static void reap_children(int control) {
+    for (;;) {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+        pid_t pid = info.si_pid;
+        killpg(pid, SIGKILL);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        struct pebble_zygote_message exited = { .type = PEBBLE_ZYGOTE_EXITED, .pid = pid, .status = status };
+        send_message(control, &exited, NULL, 0);
+    }
+}
+
+void pebble_zygote_main(int control, int pool_pidfd) {
+    sigset_t child_signal, mask;
+    sigemptyset(&child_signal);
+    sigaddset(&child_signal, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &child_signal, &mask);
+    int signals = signalfd(-1, &child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signals < 0) _exit(74);
+    struct pollfd watched[3] = {
+        { .fd = control, .events = POLLIN },
+        { .fd = signals, .events = POLLIN },
+        { .fd = pool_pidfd, .events = POLLIN },   // a negative fd is ignored by poll
+    };
+    for (;;) {
+        if (poll(watched, 3, -1) < 0) continue;
+        if (watched[2].revents) _exit(0);   // the pool is gone; each worker kills its own group
+        if (watched[1].revents) {
+            struct signalfd_siginfo drained[8];
+            while (read(signals, drained, sizeof drained) > 0) {}
+            reap_children(control);
+        }
+        if (watched[0].revents) {
+            struct pebble_zygote_request request;
+            ssize_t got = recv(control, &request, sizeof request, 0);
+            if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) _exit(0);   // the pool closed it
+            if (got == (ssize_t)sizeof request) fork_worker(control, &request, signals, pool_pidfd, &mask);
+        }
+    }
+}
+
+ssize_t pebble_receive_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count) {
+    struct iovec io = { .iov_base = buffer, .iov_len = length };
+    char space[CMSG_SPACE(4 * sizeof(int))];
+    struct msghdr header = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = space, .msg_controllen = sizeof space };
+    *fd_count = 0;
+    ssize_t got;
+    do { got = recvmsg(socket, &header, MSG_CMSG_CLOEXEC | MSG_DONTWAIT); } while (got < 0 && errno == EINTR);
+    if (got <= 0) return got;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header); cmsg; cmsg = CMSG_NXTHDR(&header, cmsg)) {
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int received[4];
+        memcpy(received, CMSG_DATA(cmsg), count * sizeof(int));
+        for (int i = 0; i < count; i++) {
+            if (*fd_count < max_fds) fds[(*fd_count)++] = received[i];
+            else close(received[i]);
+        }
+    }
+    return got;
+}
