@@ -45,6 +45,14 @@ extension ProcessPoolCore {
         case retiring
         /// Signalled to die; `task` is what it was running, if anything.
         case stopping(RunningTask?)
+
+        /// Starting, idle or busy: a worker that takes tasks, as opposed to one on its way out.
+        var servesTasks: Bool {
+            switch self {
+            case .starting, .idle, .busy: true
+            case .retiring, .stopping: false
+            }
+        }
     }
 
     struct WorkerRecord {

@@ -100,13 +100,17 @@ final class ProcessPoolCore: WorkerEvents {
             }
         }
         guard state.lifecycle.runsQueuedWork else { return actions }
+        // While running, the pool keeps maxWorkers workers from the first task on, and replaces a
+        // dying one at once (it no longer counts); once closed, it starts workers only for queued tasks.
+        let serving = state.workers.values.count { $0.phase.servesTasks } + state.spawning
         let starting = state.workers.values.count { if case .starting = $0.phase { true } else { false } }
-        var unserved = state.pending.count - starting - state.spawning
-        while unserved > 0 && state.workers.count + state.spawning < configuration.maxWorkers {
+        let wanted = state.lifecycle.acceptsWork
+            ? configuration.maxWorkers
+            : min(configuration.maxWorkers, serving + max(0, state.pending.count - starting - state.spawning))
+        for _ in serving..<max(serving, wanted) {
             state.spawning += 1
             liveWorkers.enter()
             actions.append(.spawn)
-            unserved -= 1
         }
         return actions
     }

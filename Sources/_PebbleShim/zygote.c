@@ -2,6 +2,7 @@
 #include "entry.h"
 #include "pebble_shim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -110,7 +111,25 @@ static void reap_children(int control) {
     }
 }
 
+static int thread_count(void) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks) return -1;
+    int count = 0;
+    for (struct dirent *entry; (entry = readdir(tasks));) {
+        if (entry->d_name[0] != '.') count++;
+    }
+    closedir(tasks);
+    return count;
+}
+
+/// Swift warm-up of the zygote (WorkerMain.swift): first uses of the codecs and type lookups cost
+/// about 1 ms in a new process; done once here, every forked worker inherits their caches.
+extern void pebble_zygote_warm_up(void) __attribute__((weak));
+
 void pebble_zygote_main(int control, int pool_pidfd) {
+    if (pebble_zygote_warm_up) pebble_zygote_warm_up();
+    // A zygote with a second thread must not fork: exit, and the pool spawns workers directly.
+    if (thread_count() != 1) _exit(75);
     sigset_t child_signal, mask;
     sigemptyset(&child_signal);
     sigaddset(&child_signal, SIGCHLD);
