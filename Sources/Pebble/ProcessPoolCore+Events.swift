@@ -40,6 +40,9 @@ extension ProcessPoolCore {
         }
         if let (task, error) = failure { task.fail(error) }
         perform(actions)
+    }
+
+    func workerGone(_ worker: WorkerProcess) {
         liveWorkers.leave()
     }
 

@@ -8,6 +8,8 @@ protocol WorkerEvents: AnyObject, Sendable {
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError)
     /// `status` is the wait status, `nil` when it could not be known.
     func worker(_ worker: WorkerProcess, exitedWith status: Int32?)
+    /// After the exit: every descriptor of the worker is closed.
+    func workerGone(_ worker: WorkerProcess)
 }
 
 /// The parent's handle on one worker process: its channel with a read source on it, and the
@@ -21,8 +23,12 @@ final class WorkerProcess: Sendable {
     let queue: DispatchQueue
     let origin: SpawnedWorker.Origin
     private let channel: Channel
-    /// The pidfd, -1 once the worker is finished: no signal is sent through a stale pid after that.
-    private let pidfd: Mutex<Int32>
+    private let pidfd: Int32
+    /// Whether signals may still be sent: not once the process is reaped, so that no signal can
+    /// reach a recycled pid.
+    private let signallable = Mutex(true)
+    /// What is still open or unreported: the channel, the pidfd, the exit. At zero the worker is gone.
+    private let outstanding = Mutex(3)
     private let reader: Mutex<FrameReader>
     private let events: any WorkerEvents
     // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
@@ -38,14 +44,19 @@ final class WorkerProcess: Sendable {
     init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents) {
         pid = spawned.pid
         origin = spawned.origin
-        pidfd = Mutex(spawned.pidfd)
+        pidfd = spawned.pidfd
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
         channel = Channel(fd: spawned.channel)
         reader = Mutex(FrameReader(limit: messageLimit))
         self.events = events
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
-        readSource.setCancelHandler { [channel] in channel.close() }
+        // Cancel handlers hold the worker strongly: they are its last step, and Dispatch releases
+        // them once they have run.
+        readSource.setCancelHandler { [self, channel] in
+            channel.close()
+            release()
+        }
     }
 
     deinit { scratch.deallocate() }
@@ -67,14 +78,23 @@ final class WorkerProcess: Sendable {
     /// worker is signalled through its pidfd, which cannot reach a recycled pid; the zygote kills
     /// the rest of its group when it reaps it.
     func signal(_ signal: Int32) {
-        pidfd.withLock { pidfd in
-            guard pidfd >= 0 else { return }
+        signallable.withLock { signallable in
+            guard signallable else { return }
             if origin == .child {
                 killpg(pid, signal)
             } else {
                 pebble_pidfd_send_signal(pidfd, signal)
             }
         }
+    }
+
+    /// One of the channel, the pidfd and the exit is done with; after the last, the worker is gone.
+    private func release() {
+        let remaining = outstanding.withLock { count in
+            count -= 1
+            return count
+        }
+        if remaining == 0 { events.workerGone(self) }
     }
 
     /// The zygote reaped this worker (`status`), or the zygote itself died (`nil`): then watch the
@@ -86,9 +106,13 @@ final class WorkerProcess: Sendable {
     }
 
     private func watchPidfd() {
-        let fd = pidfd.withLock { $0 }
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        let source = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: queue)
         source.setEventHandler { [weak self] in self?.pidfdReadable() }
+        // Closed only once Dispatch has stopped watching it, so the number cannot be reused under it.
+        source.setCancelHandler { [self, pidfd] in
+            close(pidfd)
+            release()
+        }
         exitSource.withLock { $0 = ExitSource(source: source) }
         source.resume()
     }
@@ -97,30 +121,34 @@ final class WorkerProcess: Sendable {
     private func pidfdReadable() {
         var status: Int32 = 0
         if origin == .child {
-            pidfd.withLock { pidfd in
+            signallable.withLock { signallable in
                 // The group leader is a zombie until waitpid, so its group id cannot have been reused;
                 // under the lock, no signal can be sent to its pid once it is reaped.
                 killpg(pid, SIGKILL)
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                close(pidfd)
-                pidfd = -1
+                signallable = false
             }
             return finish(status)
         }
-        let fd = pidfd.withLock { $0 }
-        finish(pebble_pidfd_exit_status(fd, &status) == 0 ? status : nil)
+        finish(pebble_pidfd_exit_status(pidfd, &status) == 0 ? status : nil)
     }
 
     /// Handles the frames the worker sent before dying, then closes everything, exactly once.
     private func finish(_ status: Int32?) {
         if !readSource.isCancelled { drainChannel() }
         readSource.cancel()
-        exitSource.withLock { $0?.source.cancel(); $0 = nil }
-        pidfd.withLock { pidfd in
-            if pidfd >= 0 { close(pidfd) }
-            pidfd = -1
+        signallable.withLock { $0 = false }
+        let watchedPidfd = exitSource.withLock { source in
+            defer { source = nil }
+            source?.source.cancel()
+            return source != nil
+        }
+        if !watchedPidfd {
+            close(pidfd)
+            release()
         }
         events.worker(self, exitedWith: status)
+        release()
     }
 
     /// Reads everything the channel has and hands each complete frame to `events`.
