@@ -5,6 +5,7 @@ extension Concurrent {
     /// when the job runs longer, and the future fails with ``TimeoutError``. `cancel()` kills it too.
     ///
     /// - Parameters:
+    ///   - job: the job to run; its type must be `internal` or `public` at namespace scope.
     ///   - timeout: counted from when the process starts the job.
     ///   - name: the process name (Linux keeps 15 bytes), as `ps` and `top` show it.
     /// - Throws: `.jobNotResolvable` for a job type a worker cannot find, `.invalidArgument` for a

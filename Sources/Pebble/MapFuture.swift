@@ -79,6 +79,10 @@ public final class MapFuture<Value: Sendable>: Sendable {
     }
 
     /// Whether every input has its outcome.
+    ///
+    /// ```swift
+    /// if future.isDone { print(try future.result().values()) }
+    /// ```
     public var isDone: Bool { chunks.allSatisfy { $0.future.isDone } }
 }
 
@@ -107,11 +111,21 @@ public struct MapResults<Value: Sendable>: Sequence, Sendable {
     }
 
     /// Blocks for each next outcome as it is iterated.
+    ///
+    /// ```swift
+    /// var iterator = try future.result().makeIterator()
+    /// while let outcome = iterator.next() { print(outcome) }
+    /// ```
     public struct Iterator: IteratorProtocol {
         var remainingChunks: ArraySlice<MapChunk<Value>>
         var buffered: [Result<Value, any Error>] = []
         var index = 0
 
+        /// The next outcome in input order, waiting for its chunk; `nil` after the last input.
+        ///
+        /// ```swift
+        /// let first = iterator.next()   // .success(value) or .failure(error)
+        /// ```
         public mutating func next() -> Result<Value, any Error>? {
             while index == buffered.count {
                 guard let chunk = remainingChunks.popFirst() else { return nil }
@@ -125,5 +139,10 @@ public struct MapResults<Value: Sendable>: Sequence, Sendable {
         }
     }
 
+    /// An iterator over the outcomes, in input order.
+    ///
+    /// ```swift
+    /// var iterator = results.makeIterator()
+    /// ```
     public func makeIterator() -> Iterator { Iterator(remainingChunks: chunks[...]) }
 }

@@ -69,12 +69,17 @@ extension ProcessPoolCore {
         var spawning = 0
         /// Workers that died before they were ready, in a row: a guard against respawning in a hot loop.
         var failedStarts = 0
+        /// Whether a worker ever became ready: then workers can start here, and one that dies before
+        /// it is ready was killed from outside (or hit bad luck); the pool retries, with a backoff.
+        var everReady = false
+        /// How long the next spawn waits, after workers died before they were ready.
+        var spawnBackoff: Duration?
     }
 
     /// What an event handler decided under the lock; performed after the lock is released.
     enum Action {
         case send(WorkerProcess, RunningTask)
-        case spawn
+        case spawn(after: Duration?)
         case retire(WorkerProcess)
         case kill(WorkerProcess)
         case fail([any AnyProcessTask], any Error)

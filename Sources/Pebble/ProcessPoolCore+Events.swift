@@ -59,6 +59,8 @@ extension ProcessPoolCore {
             guard case .starting? = state.workers[worker.pid]?.phase else { return [] }
             state.workers[worker.pid]!.phase = .idle
             state.failedStarts = 0
+            state.everReady = true
+            state.spawnBackoff = nil
             return dispatchWork(&state)
         }
         perform(actions)
@@ -73,17 +75,19 @@ extension ProcessPoolCore {
         perform(actions)
     }
 
-    /// A worker died before it was ready. With an initializer that is the initializer's failure;
-    /// without one, three in a row mean workers cannot start here. Either way the pool breaks
-    /// rather than respawning in a hot loop.
+    /// A worker died before it was ready. If no worker of this pool was ever ready, that is the
+    /// initializer's failure (with one), or workers cannot start here (three in a row): the pool
+    /// breaks rather than respawning in a hot loop. Otherwise the next spawn waits a backoff that
+    /// doubles with each death in a row, from 1 ms to 1 s.
     private func diedBeforeReady(_ state: inout State, _ death: ProcessExpired) -> [Action] {
         state.failedStarts += 1
-        if configuration.hasInitializer {
+        if !state.everReady && configuration.hasInitializer {
             return breakPool(&state, PebbleError(.initializerFailed, "a worker died while running the initializer: \(death)"))
         }
-        if state.failedStarts >= 3 {
+        if !state.everReady && state.failedStarts >= 3 {
             return breakPool(&state, PebbleError(.spawnFailed, "3 workers in a row died before they were ready; last: \(death)"))
         }
+        state.spawnBackoff = .milliseconds(1 << min(state.failedStarts - 1, 10))
         return []
     }
 

@@ -110,7 +110,7 @@ final class ProcessPoolCore: WorkerEvents {
         for _ in serving..<max(serving, wanted) {
             state.spawning += 1
             liveWorkers.enter()
-            actions.append(.spawn)
+            actions.append(.spawn(after: state.spawnBackoff))
         }
         return actions
     }
@@ -179,7 +179,9 @@ final class ProcessPoolCore: WorkerEvents {
             case .send(let worker, let running):
                 running.timer?.resume()
                 worker.send(running.task.request)
-            case .spawn:
+            case .spawn(let backoff?):
+                DispatchQueue.global().asyncAfter(deadline: backoff.deadlineFromNow) { self.spawnWorker() }
+            case .spawn(nil):
                 spawnWorker()
             case .retire(let worker):
                 worker.retire()

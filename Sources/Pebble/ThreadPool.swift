@@ -84,9 +84,12 @@ public final class ThreadPool: Sendable {
     /// Applies `transform` to every input, `chunkSize` inputs per task.
     ///
     /// - Parameters:
+    ///   - inputs: the values to transform, read at once (the sequence must be finite).
     ///   - chunkSize: inputs per task; at least 1.
     ///   - timeout: bounds each chunk from when it starts: a chunk not done in time yields
     ///     ``TimeoutError`` for each of its inputs (the thread itself cannot be stopped and runs on).
+    ///   - transform: runs on a worker thread once per input; an input whose transform throws
+    ///     fails alone.
     /// - Returns: a ``MapFuture`` with one outcome per input, in input order.
     ///
     /// ```swift

@@ -38,6 +38,9 @@ final class Zygote: Sendable {
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "pebble.zygote")
 
+    /// The zygote's pid while it runs.
+    var pid: pid_t? { state.withLock { $0.connection?.pid } }
+
     /// Forks a worker; `completion` runs on the zygote's queue (or the caller's, for a direct spawn).
     func spawn(name: String?, completion: @escaping Completion) {
         let sent: Bool = state.withLock { state in
