@@ -134,7 +134,10 @@ public final class Future<Value: Sendable>: Sendable {
         case .cancelPending: return complete(.failure(CancellationError()), cancelled: true)
         case .stopRunning(let stop):
             guard stop() else { return false }
-            return complete(.failure(CancellationError()), cancelled: true)
+            // The stop can race with the worker's death completing the future first; the task was
+            // still stopped by this call.
+            complete(.failure(CancellationError()), cancelled: true)
+            return true
         }
     }
 

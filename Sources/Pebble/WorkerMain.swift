@@ -41,25 +41,32 @@ struct WorkerLoop {
 
     mutating func run() {
         guard let hello = ChannelIO.readFrame(channel, limit: limit), hello.first == MessageKind.hello.rawValue,
-              hello.count >= 1 + Frame.headerSize else { _exit(0) }
+              hello.count >= 1 + Frame.headerSize else { Self.exitWithGroup() }
         limit = hello.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[1...])) }
         if hello.count > 1 + Frame.headerSize, let failure = initialize(hello[(1 + Frame.headerSize)...]) {
             send(Frame.make(.initializerFailed, Array(failure.utf8)))
-            _exit(0)
+            Self.exitWithGroup()
         }
         send(Frame.make(.ready, []))
         while let frame = ChannelIO.readFrame(channel, limit: limit) {
-            guard frame.first == MessageKind.job.rawValue else { _exit(65) }
+            guard frame.first == MessageKind.job.rawValue else { Self.exitWithGroup() }
             send(Self.startedFrame)
             send(execute(frame[1...]))
         }
+        Self.exitWithGroup()
+    }
+
+    /// The pool closed the channel (or is gone): the worker ends, and takes what its jobs started in
+    /// its process group along, as a worker killed by the pool would.
+    static func exitWithGroup() -> Never {
+        kill(0, SIGKILL)
         _exit(0)
     }
 
     static let startedFrame = Frame.make(.started, [])
 
     func send(_ frame: [UInt8]) {
-        if !ChannelIO.sendAll(channel, frame) { _exit(0) }
+        if !ChannelIO.sendAll(channel, frame) { Self.exitWithGroup() }
     }
 
     /// Runs the initializer job; returns why it failed, or `nil`.

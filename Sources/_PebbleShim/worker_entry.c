@@ -3,6 +3,7 @@
 #include "pebble_shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -101,6 +102,8 @@ static void service_main_queue(void) {
 
 void pebble_run_worker(int channel) {
     worker_channel = channel;
+    // Programs a job executes must not inherit the channel.
+    fcntl(channel, F_SETFD, FD_CLOEXEC);
     if (!pebble_worker_main) _exit(71);
     pthread_t thread;
     if (pthread_create(&thread, NULL, run_worker_loop, (void *)(intptr_t)channel) != 0) _exit(72);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -48,6 +49,7 @@ static void set_buffer_sizes(int fd) {
 /// get a process group of its own, watch the pool, and become a worker.
 static void become_worker(int channel, const struct pebble_zygote_request *request,
                           int control, int signals, int pool_pidfd, const sigset_t *mask) {
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     close(control);
     close(signals);
     sigprocmask(SIG_SETMASK, mask, NULL);
@@ -61,6 +63,33 @@ static void become_worker(int channel, const struct pebble_zygote_request *reque
     if (request->name[0]) prctl(PR_SET_NAME, request->name, 0, 0, 0);
     if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
     pebble_run_worker(PEBBLE_CHANNEL_FD);
+}
+
+// Which children are workers (forked here) rather than orphans. The zygote is a child subreaper:
+// when a worker dies, the processes its jobs started are reparented here instead of to init, even
+// those in process groups of their own (Foundation's Process makes one per child), and are killed.
+#define MAX_WORKERS 4096
+static pid_t workers[MAX_WORKERS];
+
+static void remember_worker(pid_t pid) {
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        if (workers[i] == 0) { workers[i] = pid; return; }
+    }
+}
+
+/// Forgets `pid`; returns whether it was a worker.
+static int forget_worker(pid_t pid) {
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        if (workers[i] == pid) { workers[i] = 0; return 1; }
+    }
+    return 0;
+}
+
+static int is_worker(pid_t pid) {
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        if (workers[i] == pid) return 1;
+    }
+    return 0;
 }
 
 static void fork_worker(int control, const struct pebble_zygote_request *request,
@@ -86,6 +115,7 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
         send_message(control, &reply, NULL, 0);
         return;
     }
+    remember_worker(pid);
     // Opened here, before this process can reap the child, so the pidfd cannot name a recycled pid.
     int fds[2] = { ends[0], pebble_pidfd_open(pid) };
     reply.type = PEBBLE_ZYGOTE_SPAWNED;
@@ -95,20 +125,38 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     if (fds[1] >= 0) close(fds[1]);
 }
 
-/// Reaps every child that exited. Before reaping, the rest of its process group (the job's own
-/// children) is killed: while the leader is a zombie its group id cannot have been reused.
+/// Kills every child that is not a worker: what dead workers' jobs left behind.
+static void kill_orphans(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    FILE *children = fopen(path, "re");
+    if (!children) return;
+    int pid;
+    while (fscanf(children, "%d", &pid) == 1) {
+        if (!is_worker(pid)) kill(pid, SIGKILL);
+    }
+    fclose(children);
+}
+
+/// Reaps every child that exited. Before reaping a worker, the rest of its process group (the job's
+/// own children) is killed: while the leader is a zombie its group id cannot have been reused. Then
+/// orphans reparented here are killed too; they are reaped when their own exit comes in.
 static void reap_children(int control) {
     for (;;) {
         siginfo_t info;
         memset(&info, 0, sizeof info);
-        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
         pid_t pid = info.si_pid;
-        killpg(pid, SIGKILL);
+        int worker = is_worker(pid);
+        if (worker) killpg(pid, SIGKILL);
         int status = 0;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        if (!worker) continue;
+        forget_worker(pid);
         struct pebble_zygote_message exited = { .type = PEBBLE_ZYGOTE_EXITED, .pid = pid, .status = status };
         send_message(control, &exited, NULL, 0);
     }
+    kill_orphans();
 }
 
 static int thread_count(void) {
@@ -127,6 +175,7 @@ static int thread_count(void) {
 extern void pebble_zygote_warm_up(void) __attribute__((weak));
 
 void pebble_zygote_main(int control, int pool_pidfd) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (pebble_zygote_warm_up) pebble_zygote_warm_up();
     // A zygote with a second thread must not fork: exit, and the pool spawns workers directly.
     if (thread_count() != 1) _exit(75);

@@ -157,11 +157,13 @@ struct ProcessPoolTests {
         pool.stop()
     }
 
-    @Test func timedOutJobsChildrenAreKilledToo() throws {
+    @Test(arguments: [false, true])
+    func timedOutJobsChildrenAreKilledToo(withFoundationProcess: Bool) throws {
         let pool = try ProcessPool(maxWorkers: 1)
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-grandchild-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
-        let future = try pool.schedule(SpawnGrandchildAndHang(pidFile: pidFile), timeout: .seconds(1))
+        let job = SpawnGrandchildAndHang(pidFile: pidFile, withFoundationProcess: withFoundationProcess)
+        let future = try pool.schedule(job, timeout: .seconds(1))
         #expect(try future.error() is TimeoutError)
         let grandchild = try #require(pid_t(try String(contentsOfFile: pidFile, encoding: .utf8)))
         #expect(waitForExit(grandchild, seconds: 5), "the job's own child died with its worker")

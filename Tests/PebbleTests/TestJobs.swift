@@ -105,9 +105,19 @@ struct RunChildProcess: ProcessJob {
 /// `pidFile`, then sleeps.
 struct SpawnGrandchildAndHang: ProcessJob {
     let pidFile: String
+    /// Start it with Foundation's `Process`, which puts it in a process group of its own.
+    var withFoundationProcess = false
     func run() async throws -> Int {
         var pid: pid_t = 0
-        _ = withCArguments(["/bin/sleep", "60"]) { posix_spawn(&pid, "/bin/sleep", nil, nil, $0, nil) }
+        if withFoundationProcess {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            process.arguments = ["60"]
+            try process.run()
+            pid = process.processIdentifier
+        } else {
+            _ = withCArguments(["/bin/sleep", "60"]) { posix_spawn(&pid, "/bin/sleep", nil, nil, $0, nil) }
+        }
         try "\(pid)".write(toFile: pidFile, atomically: true, encoding: .utf8)
         usleep(60_000_000)
         return 0
