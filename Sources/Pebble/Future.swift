@@ -31,7 +31,7 @@ public final class Future<Value: Sendable>: Sendable {
         var observers: [Observer] = []
     }
 
-    let state = Mutex(State())
+    let state = StateLock(State())
 
     init() {}
 
@@ -98,7 +98,7 @@ public final class Future<Value: Sendable>: Sendable {
     func waitForOutcome(until deadline: DispatchTime, timeout: Duration?) throws -> Outcome {
         if let outcome = completedOutcome { return outcome }
         let semaphore = DispatchSemaphore(value: 0)
-        let box = Mutex<Outcome?>(nil)
+        let box = StateLock<Outcome?>(nil)
         observe { outcome in
             box.withLock { $0 = outcome }
             semaphore.signal()

@@ -17,7 +17,7 @@ final class ProcessPoolCore: WorkerEvents {
     }
 
     let configuration: Configuration
-    let state = Mutex(State())
+    let state = StateLock(State())
     /// Entered for every worker from the moment its spawn is decided until it is reaped.
     let liveWorkers = DispatchGroup()
     /// Timeout timers fire here, so that a worker queue busy sending a large job cannot delay them.

@@ -98,7 +98,7 @@ private struct SignalSource: @unchecked Sendable {
 }
 
 /// The bookkeeping of every installed ``SignalHandler``, shared by the whole process.
-private let signalRegistry = Mutex(SignalRegistry())
+private let signalRegistry = StateLock(SignalRegistry())
 
 /// Takes signal dispositions over for the installed handlers and gives them back.
 ///
@@ -109,7 +109,7 @@ private let signalRegistry = Mutex(SignalRegistry())
 /// signal, so once a restored disposition has replaced the relay, signals would go to that
 /// disposition instead of the source. The registry therefore learns the relay (one handler
 /// serves every signal) when libdispatch installs it, and installs it itself afterwards.
-private struct SignalRegistry: ~Copyable {
+private struct SignalRegistry {
     /// How many installed handlers receive a signal, and its disposition before the first one.
     private var users: [Int32: (count: Int, previous: sigaction)] = [:]
     /// libdispatch's relay, once seen.

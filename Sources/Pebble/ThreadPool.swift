@@ -19,7 +19,7 @@ public final class ThreadPool: Sendable {
     let maxWorkers: Int
     let maxTasks: Int
     let initializer: (@Sendable () throws -> Void)?
-    let state: Mutex<State>
+    let state: StateLock<State>
     /// Entered while a worker drain is running; `join` waits for it to be empty.
     let activeDrains = DispatchGroup()
     let workerQueues: [DispatchQueue]
@@ -43,7 +43,7 @@ public final class ThreadPool: Sendable {
         self.maxWorkers = maxWorkers
         self.maxTasks = maxTasks
         self.initializer = initializer
-        self.state = Mutex(State(workers: Array(repeating: WorkerSlot(), count: maxWorkers)))
+        self.state = StateLock(State(workers: Array(repeating: WorkerSlot(), count: maxWorkers)))
         self.workerQueues = (0..<maxWorkers).map { DispatchQueue(label: "pebble.thread-pool.worker-\($0)") }
     }
 

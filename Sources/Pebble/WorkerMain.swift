@@ -130,7 +130,7 @@ struct WorkerLoop {
 /// thread, with no hop to the cooperative pool. Work the job sends elsewhere (actors, other tasks)
 /// runs there as usual and comes back here.
 final class InlineExecutor: TaskExecutor {
-    private let jobs = Mutex<[UnownedJob]>([])
+    private let jobs = StateLock<[UnownedJob]>([])
     private let available = DispatchSemaphore(value: 0)
 
     func enqueue(_ job: UnownedJob) {
@@ -140,7 +140,7 @@ final class InlineExecutor: TaskExecutor {
 
     /// Runs `operation` as a task on this executor and returns its result.
     func runToCompletion<R: Sendable>(_ operation: @escaping @Sendable () async -> R) -> R {
-        let result = Mutex<R?>(nil)
+        let result = StateLock<R?>(nil)
         let done = Atomic<Bool>(false)
         Task(executorPreference: self) {
             let value = await operation()

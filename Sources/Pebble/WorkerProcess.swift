@@ -26,15 +26,15 @@ final class WorkerProcess: Sendable {
     private let pidfd: Int32
     /// Whether signals may still be sent: not once the process is reaped, so that no signal can
     /// reach a recycled pid.
-    private let signallable = Mutex(true)
+    private let signallable = StateLock(true)
     /// What is still open or unreported: the channel, the pidfd, the exit. At zero the worker is gone.
-    private let outstanding = Mutex(3)
-    private let reader: Mutex<FrameReader>
+    private let outstanding = StateLock(3)
+    private let reader: StateLock<FrameReader>
     private let events: any WorkerEvents
     // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
-    private let exitSource = Mutex<ExitSource?>(nil)
+    private let exitSource = StateLock<ExitSource?>(nil)
     /// The receive buffer, used only on `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
@@ -47,7 +47,7 @@ final class WorkerProcess: Sendable {
         pidfd = spawned.pidfd
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
         channel = Channel(fd: spawned.channel)
-        reader = Mutex(FrameReader(limit: messageLimit))
+        reader = StateLock(FrameReader(limit: messageLimit))
         self.events = events
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
@@ -192,13 +192,13 @@ private struct ExitSource: @unchecked Sendable {
 
 /// A worker's channel descriptor, closed exactly once, never while a send is using it.
 private final class Channel: Sendable {
-    private let descriptor: Mutex<Int32>
+    private let descriptor: StateLock<Int32>
     /// The descriptor for reads on the worker's queue, where the close also happens.
     let fd: Int32
 
     init(fd: Int32) {
         self.fd = fd
-        descriptor = Mutex(fd)
+        descriptor = StateLock(fd)
     }
 
     func send(_ frame: [UInt8]) -> Bool {

@@ -35,7 +35,7 @@ final class Zygote: Sendable {
         var exitHandlers: [pid_t: ExitHandler] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = StateLock(State())
     private let queue = DispatchQueue(label: "pebble.zygote")
 
     /// The zygote's pid while it runs.

@@ -1,5 +1,5 @@
 import Foundation
-import Pebble
+@testable import Pebble
 import Synchronization
 
 // Jobs for the reliability suite.
@@ -27,7 +27,7 @@ struct HostPoolJob: ProcessJob {
 }
 
 enum HostState {
-    static let pool = Mutex<ProcessPool?>(nil)
+    static let pool = StateLock<ProcessPool?>(nil)
 }
 
 /// Starts `sleep 60` in the worker's process group; returns [worker pid, grandchild pid].

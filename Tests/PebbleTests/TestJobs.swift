@@ -1,5 +1,5 @@
 import Foundation
-import Pebble
+@testable import Pebble
 
 // Jobs the process-pool tests run in worker processes. They are internal and at namespace scope,
 // as job types must be.
@@ -163,7 +163,7 @@ struct CrashingInitializer: ProcessJob {
 
 import Synchronization
 enum WorkerState {
-    static let value = Mutex(0)
+    static let value = StateLock(0)
 }
 
 /// Adds one, or throws for negative inputs.

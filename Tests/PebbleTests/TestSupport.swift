@@ -6,7 +6,7 @@ import Synchronization
 /// A gate tasks wait on until the test opens it.
 final class Gate: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
-    private let opened = Mutex(false)
+    private let opened = StateLock(false)
     func wait() {
         semaphore.wait()
         semaphore.signal()
@@ -18,7 +18,7 @@ final class Gate: Sendable {
 
 /// Counts events and lets a test wait for a number of them, without polling.
 final class EventCounter: Sendable {
-    private let count = Mutex(0)
+    private let count = StateLock(0)
     private let semaphore = DispatchSemaphore(value: 0)
     func record() {
         count.withLock { $0 += 1 }
@@ -38,8 +38,8 @@ struct TestFailure: Error, Equatable, Codable {
 
 /// A thread-safe box for test values.
 final class Box<T: Sendable>: Sendable {
-    let storage: Mutex<T>
-    init(_ value: T) { storage = Mutex(value) }
+    let storage: StateLock<T>
+    init(_ value: T) { storage = StateLock(value) }
     var value: T {
         get { storage.withLock { $0 } }
         set { storage.withLock { $0 = newValue } }

@@ -2,12 +2,13 @@ import Dispatch
 import Foundation
 import Glibc
 import Synchronization
+@testable import Pebble
 
 /// A value shared between a test and the threads it starts.
 final class UtilityTestBox<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
+    private let mutex: StateLock<Value>
 
-    init(_ value: Value) { mutex = Mutex(value) }
+    init(_ value: Value) { mutex = StateLock(value) }
 
     var value: Value {
         get { mutex.withLock { $0 } }
