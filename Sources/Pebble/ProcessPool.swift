@@ -166,13 +166,13 @@ public final class ProcessPool: Sendable {
         } catch {
             return (Future(completed: .failure(error)), nil)
         }
+        let count = job.inputs.count
         let task = ProcessTask(request: request, timeout: timeout) { data in
-            try JSONDecoder().decode([ElementOutcome<F.Output>].self, from: data).map { outcome -> Result<F.Output, any Error> in
-                switch outcome {
-                case .value(let value): .success(value)
-                case .error(let encoded): .failure(encoded.rebuilt)
-                }
+            let output = try JSONDecoder().decode(MapChunkOutput<F.Output>.self, from: data)
+            guard let outcomes = output.outcomes(count: count) else {
+                throw PebbleError(.decodingFailed, "a map chunk of \(count) inputs came back with the wrong number of outcomes")
             }
+            return outcomes
         }
         return (task.future, task)
     }

@@ -14,6 +14,8 @@ extension ThreadPool {
         /// `nil` until the current incarnation has started (and run the initializer).
         var workerID: Int?
         var tasksDone = 0
+        /// The batch the worker took last; `stop()` cancels those of them not started yet.
+        var batch: [any AnyThreadTask] = []
     }
 
     struct State {
@@ -26,9 +28,13 @@ extension ThreadPool {
     /// What a worker does next, decided under the lock and done outside it.
     enum WorkerStep {
         case initialize
-        case run(any AnyThreadTask, workerID: Int)
+        /// Up to `batchSize` tasks taken in one go, started one by one.
+        case run([any AnyThreadTask], workerID: Int)
         case exit
     }
+
+    /// How many tasks a worker takes from the queue under one lock.
+    static let batchSize = 16
 
     /// Identifies the pool and worker a task runs on.
     struct WorkerContext: Sendable {
@@ -76,9 +82,9 @@ extension ThreadPool {
     /// Runs tasks on one worker until the queue is empty.
     func drain(worker index: Int) {
         defer { activeDrains.leave() }
-        var finishedOne = false
+        var executed = 0
         while true {
-            switch nextStep(worker: index, finishedOne: finishedOne) {
+            switch nextStep(worker: index, executed: executed) {
             case .exit:
                 return
             case .initialize:
@@ -88,20 +94,33 @@ extension ThreadPool {
                     breakPool(worker: index, error: error)
                     return
                 }
-                finishedOne = false
-            case .run(let task, let workerID):
-                ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
-                    task.execute()
+                executed = 0
+            case .run(let tasks, let workerID):
+                executed = ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
+                    run(tasks)
                 }
-                finishedOne = true
             }
         }
     }
 
-    func nextStep(worker index: Int, finishedOne: Bool) -> WorkerStep {
+    /// Runs a batch. Each task is marked running only now, so one cancelled while it waited in the
+    /// batch (by `cancel()` or `stop()`) never starts.
+    private func run(_ tasks: [any AnyThreadTask]) -> Int {
+        var executed = 0
+        for task in tasks {
+            if task.start() {
+                task.execute()
+                executed += 1
+            }
+        }
+        return executed
+    }
+
+    func nextStep(worker index: Int, executed: Int) -> WorkerStep {
         state.withLock { state in
-            if finishedOne {
-                state.workers[index].tasksDone += 1
+            state.workers[index].batch = []
+            if executed > 0 {
+                state.workers[index].tasksDone += executed
                 if maxTasks > 0 && state.workers[index].tasksDone >= maxTasks {
                     state.workers[index].workerID = nil
                 }
@@ -124,13 +143,16 @@ extension ThreadPool {
         }
     }
 
-    /// Pops the next task that has not been cancelled, or exits when none is left.
+    /// Takes the next tasks, no more than the worker may still run before `maxTasks` replaces it.
     private func popNextTask(_ state: inout State, worker index: Int) -> WorkerStep {
-        while let task = state.pending.popFirst() {
-            if task.start() { return .run(task, workerID: state.workers[index].workerID!) }
+        let budget = maxTasks > 0 ? maxTasks - state.workers[index].tasksDone : Self.batchSize
+        var batch: [any AnyThreadTask] = []
+        batch.reserveCapacity(min(budget, Self.batchSize, state.pending.count))
+        while batch.count < min(budget, Self.batchSize), let task = state.pending.popFirst() {
+            batch.append(task)
         }
-        state.workers[index].isDraining = false
-        return .exit
+        state.workers[index].batch = batch
+        return .run(batch, workerID: state.workers[index].workerID!)
     }
 
     func breakPool(worker index: Int, error: any Error) {
@@ -150,6 +172,8 @@ extension ThreadPool {
 protocol AnyThreadTask: Sendable {
     /// Marks the task running; `false` when it was cancelled while pending.
     func start() -> Bool
+    /// Cancels the task if it has not started.
+    func cancel()
     func execute()
     func fail(_ error: any Error)
 }
@@ -165,6 +189,8 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask {
     }
 
     func start() -> Bool { future.markRunning() }
+
+    func cancel() { future.cancel() }
 
     func execute() {
         let timer = timeout.map(armTimeout)

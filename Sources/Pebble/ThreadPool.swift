@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 
 /// A pool of worker threads that runs closures, at most `maxWorkers` at a time.
 ///
@@ -128,9 +127,10 @@ public final class ThreadPool: Sendable {
         let dropped: [any AnyThreadTask] = state.withLock { state in
             guard state.lifecycle != .joined else { return [] }
             state.lifecycle = .stopped
-            return state.pending.removeAll()
+            return state.pending.removeAll() + state.workers.flatMap(\.batch)
         }
-        for task in dropped { task.fail(CancellationError()) }
+        // A task a worker took in a batch but has not started is dropped too; one running goes on.
+        for task in dropped { task.cancel() }
     }
 
     /// Waits for the pool's work to finish after ``close()`` or ``stop()``.
