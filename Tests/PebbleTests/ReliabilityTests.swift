@@ -6,11 +6,13 @@ import XCTest
 /// The reliability suite: faults, load and bad input, with nothing hung, lost or leaked.
 ///
 /// XCTest runs these one at a time, in a process of their own, so that descriptor, process and
-/// thread counts are this suite's alone. `PEBBLE_SOAK=1` runs every scenario ten times longer.
-/// Each scenario prints a `RELIABILITY |` line: scenario, load, faults, result.
+/// thread counts are this suite's alone. `PEBBLE_SOAK=1` runs every scenario ten times longer;
+/// `PEBBLE_LIGHT=1` (set by Scripts/sanitizers.sh, where every process runs several times slower)
+/// ten times shorter. Each scenario prints a `RELIABILITY |` line: scenario, load, faults, result.
 final class ReliabilityTests: XCTestCase {
     static let soak = ProcessInfo.processInfo.environment["PEBBLE_SOAK"] == "1"
-    static func scaled(_ count: Int) -> Int { soak ? count * 10 : count }
+    static let light = ProcessInfo.processInfo.environment["PEBBLE_LIGHT"] == "1"
+    static func scaled(_ count: Int) -> Int { soak ? count * 10 : light ? max(count / 10, 8) : count }
 
     override class func setUp() {
         super.setUp()
