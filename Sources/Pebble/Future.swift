@@ -141,17 +141,31 @@ public final class Future<Value: Sendable>: Sendable {
         }
     }
 
-    /// Whether the future was cancelled with ``cancel()`` (or by cancelling an awaiting `Task`).
+    /// Whether the future was cancelled with ``cancel()``, by cancelling an awaiting `Task`, or by
+    /// `stop()` of its pool.
+    ///
+    /// ```swift
+    /// future.cancel()
+    /// assert(future.isCancelled)
+    /// ```
     public var isCancelled: Bool {
         state.withLock { if case .done(_, cancelled: true) = $0.phase { true } else { false } }
     }
 
-    /// Whether the task has started and is not yet done.
+    /// Whether the task has started (a process task: was sent to its worker) and is not yet done.
+    ///
+    /// ```swift
+    /// if future.isRunning { print("on a worker now") }
+    /// ```
     public var isRunning: Bool {
         state.withLock { if case .running = $0.phase { true } else { false } }
     }
 
     /// Whether the future has its outcome.
+    ///
+    /// ```swift
+    /// if future.isDone { print(try future.result()) }
+    /// ```
     public var isDone: Bool {
         state.withLock { if case .done = $0.phase { true } else { false } }
     }

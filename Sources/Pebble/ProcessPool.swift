@@ -4,7 +4,8 @@ import Foundation
 ///
 /// A job that hangs, crashes, leaks or calls `exit` takes down only its worker: its future fails
 /// with ``TimeoutError`` or ``ProcessExpired`` and the pool replaces the worker. Workers are copies
-/// of your own program, started with `posix_spawn`; job types are found by name, so they must be
+/// of your own program (forked by a zygote, or started with `posix_spawn`; see ``StartMethod``);
+/// job types are found by name, so they must be
 /// `internal` or `public` and declared at namespace scope.
 ///
 /// ```swift
@@ -37,10 +38,20 @@ public final class ProcessPool: Sendable {
         /// Forked from the zygote: a single-threaded copy of the program started once (on first
         /// use, then kept until the program exits) that forks a new worker in about 0.3 ms. Workers
         /// share the zygote's environment, working directory and hash seed as they were when it
-        /// started. The default.
+        /// started. The zygote is a child subreaper: what a dead worker's jobs left running is
+        /// reparented to it and killed. The default.
+        ///
+        /// ```swift
+        /// let pool = try ProcessPool(startMethod: .zygote)
+        /// ```
         public static let zygote = StartMethod(kind: .zygote)
         /// A `posix_spawn` of the program for each worker: about 5 ms each for a dynamically
         /// linked program, but each worker starts from the program's current environment.
+        ///
+        /// ```swift
+        /// setenv("API_TOKEN", token, 1)
+        /// let pool = try ProcessPool(startMethod: .spawn)   // workers see API_TOKEN
+        /// ```
         public static let spawn = StartMethod(kind: .spawn)
     }
 
@@ -56,7 +67,9 @@ public final class ProcessPool: Sendable {
     ///     the pool does not respawn workers in a loop.
     ///   - maxMessageSize: the largest job or output message in bytes, each way (default 1 GiB).
     ///   - terminationGracePeriod: `nil` (the default) stops workers with SIGKILL at once; a duration
-    ///     sends SIGTERM first and SIGKILL after it. The whole process group of the worker is signalled.
+    ///     sends SIGTERM first and SIGKILL after it. SIGKILL reaches the worker's whole process group
+    ///     (the job's own children), and with `.zygote` also any process its jobs started that
+    ///     outlives it; SIGTERM reaches the worker alone with `.zygote`, its group with `.spawn`.
     ///   - workerName: the process name of the workers (15 characters at most are kept).
     ///   - startMethod: how workers start; see ``StartMethod``.
     /// - Throws: `.invalidArgument` for an argument out of range, `.jobNotResolvable` for an
@@ -96,6 +109,7 @@ public final class ProcessPool: Sendable {
 
     /// Schedules `job` on a worker and returns its future.
     ///
+    /// - Parameter job: the job; its type must be `internal` or `public`, at namespace scope.
     /// - Parameter timeout: counted from the moment a worker starts the job, not from `schedule`.
     ///   A job past it is stopped (its worker killed and replaced) and the future fails with
     ///   ``TimeoutError``.
@@ -132,6 +146,9 @@ public final class ProcessPool: Sendable {
 
     /// Applies `function` to every input in worker processes, `chunkSize` inputs per task.
     ///
+    /// - Parameter function: the function, sent with every chunk.
+    /// - Parameter inputs: the inputs, read at once.
+    /// - Parameter chunkSize: inputs per task; at least 1.
     /// - Parameter timeout: bounds each chunk from when a worker starts it; a chunk past it, or whose
     ///   worker dies, yields ``TimeoutError`` or ``ProcessExpired`` for each of its inputs.
     /// - Returns: one outcome per input, in input order. An input whose function throws fails alone.
