@@ -393,3 +393,40 @@ struct ConcurrentThreadTests {
         #expect(a != main && b != main)
     }
 }
+
+/// Pebble's test_asynchronous_thread.py: the same cases, awaited.
+@Suite(.timeLimit(.minutes(1)))
+struct AsynchronousThreadTests {
+    @Test func decoratedResultAwaited() async throws {
+        #expect(try await Concurrent.thread { 1 + 1 }.value == 2)
+    }
+
+    @Test func errorAwaitedIsTheOriginalError() async {
+        await #expect(throws: TestFailure(reason: "async")) {
+            try await Concurrent.thread { () throws -> Int in throw TestFailure(reason: "async") }.value
+        }
+    }
+
+    @Test func returnedErrorAwaitedIsAValue() async throws {
+        #expect(try await Concurrent.thread { TestFailure(reason: "value") }.value == TestFailure(reason: "value"))
+    }
+
+    @Test func poolRunReusesItsWorker() async throws {
+        let pool = try ThreadPool(maxWorkers: 1)
+        let first = try await pool.run { ThreadPool.currentWorkerID }
+        let second = try await pool.run { ThreadPool.currentWorkerID }
+        #expect(first != nil && first == second)
+        pool.stop()
+    }
+
+    @Test func poolRunErrorAndCallback() async throws {
+        let pool = try ThreadPool(maxWorkers: 1)
+        await #expect(throws: TestFailure(reason: "run")) { try await pool.run { () throws -> Int in throw TestFailure(reason: "run") } }
+        let seen = Box<Int?>(nil)
+        let done = EventCounter()
+        try pool.schedule { 2 }.whenComplete { seen.value = try? $0.get(); done.record() }
+        #expect(done.wait())
+        #expect(seen.value == 2)
+        pool.stop()
+    }
+}
