@@ -130,8 +130,7 @@ extension ThreadPool {
                 return .exit
             }
             if state.pending.isEmpty {
-                state.workers[index].isDraining = false
-                return .exit
+                return stealTasks(&state, worker: index)
             }
             if state.workers[index].workerID == nil {
                 state.workers[index].workerID = state.nextWorkerID
@@ -143,16 +142,38 @@ extension ThreadPool {
         }
     }
 
-    /// Takes the next tasks, no more than the worker may still run before `maxTasks` replaces it.
+    /// Takes the next tasks: one at a time, or a batch when the queue is deep enough that every
+    /// worker is busy anyway (no more than the worker may still run before `maxTasks` replaces it).
     private func popNextTask(_ state: inout State, worker index: Int) -> WorkerStep {
         let budget = maxTasks > 0 ? maxTasks - state.workers[index].tasksDone : Self.batchSize
+        let deep = state.pending.count / (2 * maxWorkers)
+        let size = max(1, min(budget, Self.batchSize, deep))
         var batch: [any AnyThreadTask] = []
-        batch.reserveCapacity(min(budget, Self.batchSize, state.pending.count))
-        while batch.count < min(budget, Self.batchSize), let task = state.pending.popFirst() {
+        batch.reserveCapacity(size)
+        while batch.count < size, let task = state.pending.popFirst() {
             batch.append(task)
         }
         state.workers[index].batch = batch
         return .run(batch, workerID: state.workers[index].workerID!)
+    }
+
+    /// The queue is empty: before going idle, take half of the tasks another worker holds in its
+    /// batch and has not started (it may be stuck on a long one). A task goes to whichever worker
+    /// marks it running first, so the two never both run it.
+    private func stealTasks(_ state: inout State, worker index: Int) -> WorkerStep {
+        guard let workerID = state.workers[index].workerID else {
+            state.workers[index].isDraining = false
+            return .exit
+        }
+        for other in state.workers.indices where other != index {
+            let waiting = state.workers[other].batch.filter(\.isPending)
+            guard !waiting.isEmpty else { continue }
+            let stolen = Array(waiting.suffix(max(1, waiting.count / 2)))
+            state.workers[index].batch = stolen
+            return .run(stolen, workerID: workerID)
+        }
+        state.workers[index].isDraining = false
+        return .exit
     }
 
     func breakPool(worker index: Int, error: any Error) {
@@ -169,11 +190,13 @@ extension ThreadPool {
 }
 
 /// A scheduled closure with its future, type-erased for the pool's queue.
-protocol AnyThreadTask: Sendable {
+protocol AnyThreadTask: AnyObject, Sendable {
     /// Marks the task running; `false` when it was cancelled while pending.
     func start() -> Bool
     /// Cancels the task if it has not started.
     func cancel()
+    /// Whether it has neither started nor been cancelled.
+    var isPending: Bool { get }
     func execute()
     func fail(_ error: any Error)
 }
@@ -191,6 +214,8 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask {
     func start() -> Bool { future.markRunning() }
 
     func cancel() { future.cancel() }
+
+    var isPending: Bool { !future.isRunning && !future.isDone }
 
     func execute() {
         let timer = timeout.map(armTimeout)

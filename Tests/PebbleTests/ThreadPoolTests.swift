@@ -248,6 +248,22 @@ struct ThreadPoolTests {
         pool.stop()
     }
 
+    @Test func aBlockedTaskHoldsNoQueuedTaskHostage() throws {
+        let pool = try ThreadPool(maxWorkers: 2)
+        let gate = Gate()
+        // Scheduled at once, the queue is deep: workers take tasks in batches, and the blocked task
+        // sits in the middle of one.
+        let futures = try (0..<2_000).map { n in try pool.schedule { n == 500 ? (gate.wait(), -1).1 : n + 1 } }
+        let blocked = futures[500]
+        for (index, future) in futures.enumerated() where index != 500 {
+            #expect(try future.result(timeout: .seconds(30)) > 0, "finished while the first task is still blocked")
+        }
+        #expect(!blocked.isDone)
+        gate.open()
+        #expect(try blocked.result() == -1)
+        pool.stop()
+    }
+
     @Test func aHundredThousandTasksThroughTwoWorkers() throws {
         let pool = try ThreadPool(maxWorkers: 2)
         let futures = try (0..<100_000).map { n in try pool.schedule { n + 1 } }
