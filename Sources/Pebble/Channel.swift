@@ -4,9 +4,9 @@ import Foundation
 /// then the body, whose first byte is one of these kinds.
 enum MessageKind: UInt8 {
     // Parent to worker.
-    /// u64 max message size, then an optional initializer job (u16 name length, name, JSON).
+    /// u64 max message size, then an optional initializer job (u16 name length, name, job).
     case hello = 0x48            // "H"
-    /// u16 name length, mangled job type name, JSON of the job.
+    /// u16 name length, mangled job type name, the job in the binary format (BinaryFormat.swift).
     case job = 0x4A              // "J"
     // Worker to parent.
     /// Started (and initialized); ready for a job.
@@ -16,9 +16,9 @@ enum MessageKind: UInt8 {
     case started = 0x53          // "S"
     /// The initializer threw: UTF-8 message.
     case initializerFailed = 0x49 // "I"
-    /// JSON of the job's output.
+    /// The job's output in the binary format.
     case value = 0x56            // "V"
-    /// JSON of an ``EncodedError`` the job threw.
+    /// An ``EncodedError`` the job threw, in the binary format.
     case error = 0x46            // "F"
     /// The job could not be decoded in the worker: UTF-8 message.
     case decodingFailed = 0x44   // "D"
@@ -40,6 +40,24 @@ enum Frame {
         frame.append(contentsOf: body)
         return frame
     }
+
+    /// A frame of `kind` whose body `writeBody` appends in place (no copy of the body).
+    static func build(_ kind: MessageKind, reserving capacity: Int = 64,
+                      _ writeBody: (inout [UInt8]) throws -> Void) rethrows -> [UInt8] {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(headerSize + 1 + capacity)
+        appendLength(0, to: &frame)
+        frame.append(kind.rawValue)
+        try writeBody(&frame)
+        let length = UInt64(frame.count - headerSize).littleEndian
+        withUnsafeBytes(of: length) { bytes in
+            for index in 0..<headerSize { frame[index] = bytes[index] }
+        }
+        return frame
+    }
+
+    /// The size of a frame's body without its kind byte.
+    static func payloadSize(_ frame: [UInt8]) -> Int { frame.count - headerSize - 1 }
 
     static func appendLength(_ length: UInt64, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: length.littleEndian) { bytes.append(contentsOf: $0) }

@@ -8,9 +8,9 @@ struct EncodedError: Codable, Sendable, Error {
     var typeName: String
     var message: String
     var pid: Int32
-    /// The error's mangled type name and JSON, when it is `Codable` and resolvable by name.
+    /// The error's mangled type name and encoding, when it is `Codable` and resolvable by name.
     var mangledName: String?
-    var json: Data?
+    var encoded: [UInt8]?
 
     init(_ error: any Error) {
         typeName = String(reflecting: type(of: error))
@@ -18,23 +18,23 @@ struct EncodedError: Codable, Sendable, Error {
         pid = getpid()
         if let encodable = error as? any (Error & Encodable),
            let name = _mangledTypeName(type(of: error)), _typeByName(name) != nil,
-           let json = try? JSONEncoder().encode(encodable) {
+           let encoded = try? BinaryEncoder().encode(encodable) {
             mangledName = name
-            self.json = json
+            self.encoded = encoded
         }
     }
 
     /// The error to hand the caller: the original type when it decodes, else a ``RemoteError``.
     var rebuilt: any Error {
-        if let mangledName, let json,
+        if let mangledName, let encoded,
            let type = _typeByName(mangledName) as? any (Error & Decodable).Type,
-           let error = try? Self.decode(type, json) {
+           let error = try? Self.decode(type, encoded) {
             return error
         }
         return RemoteError(typeName: typeName, message: message, pid: pid)
     }
 
-    private static func decode<E: Error & Decodable>(_ type: E.Type, _ json: Data) throws -> any Error {
-        try JSONDecoder().decode(type, from: json)
+    private static func decode<E: Error & Decodable>(_ type: E.Type, _ encoded: [UInt8]) throws -> any Error {
+        try BinaryDecoder().decode(type, from: encoded[...])
     }
 }

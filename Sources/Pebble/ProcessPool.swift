@@ -130,7 +130,7 @@ public final class ProcessPool: Sendable {
         } catch let error as PebbleError where error.code != .jobNotResolvable {
             return Future(completed: .failure(error))
         }
-        let task = ProcessTask(request: request, timeout: timeout) { try JSONDecoder().decode(J.Output.self, from: $0) }
+        let task = ProcessTask(request: request, timeout: timeout) { try BinaryDecoder().decode(J.Output.self, from: $0) }
         try core.enqueue([task])
         return task.future
     }
@@ -185,7 +185,7 @@ public final class ProcessPool: Sendable {
         }
         let count = job.inputs.count
         let task = ProcessTask(request: request, timeout: timeout) { data in
-            let output = try JSONDecoder().decode(MapChunkOutput<F.Output>.self, from: data)
+            let output = try BinaryDecoder().decode(MapChunkOutput<F.Output>.self, from: data)
             guard let outcomes = output.outcomes(count: count) else {
                 throw PebbleError(.decodingFailed, "a map chunk of \(count) inputs came back with the wrong number of outcomes")
             }

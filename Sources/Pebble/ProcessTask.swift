@@ -1,4 +1,3 @@
-import Foundation
 
 /// A job on its way to a worker: the encoded request, and how to complete its future from the reply.
 protocol AnyProcessTask: AnyObject, Sendable {
@@ -17,9 +16,9 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     let future = Future<Value>()
     let request: [UInt8]
     let timeout: Duration?
-    private let decodeValue: @Sendable (Data) throws -> Value
+    private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
 
-    init(request: [UInt8], timeout: Duration?, decodeValue: @escaping @Sendable (Data) throws -> Value) {
+    init(request: [UInt8], timeout: Duration?, decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value) {
         self.request = request
         self.timeout = timeout
         self.decodeValue = decodeValue
@@ -34,11 +33,11 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     func fail(_ error: any Error) { future.complete(.failure(error)) }
 
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>) {
-        future.complete(Self.outcome(kind, Data(body), decodeValue))
+        future.complete(Self.outcome(kind, body, decodeValue))
     }
 
-    private static func outcome(_ kind: MessageKind, _ body: Data,
-                                _ decodeValue: (Data) throws -> Value) -> Result<Value, any Error> {
+    private static func outcome(_ kind: MessageKind, _ body: ArraySlice<UInt8>,
+                                _ decodeValue: (ArraySlice<UInt8>) throws -> Value) -> Result<Value, any Error> {
         let text = { String(decoding: body, as: UTF8.self) }
         switch kind {
         case .value:
@@ -46,7 +45,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
                 return .failure(PebbleError(.decodingFailed, "could not decode the job's output as \(Value.self): \(error)"))
             }
         case .error:
-            guard let encoded = try? JSONDecoder().decode(EncodedError.self, from: body) else {
+            guard let encoded = try? BinaryDecoder().decode(EncodedError.self, from: body) else {
                 return .failure(PebbleError(.decodingFailed, "could not decode the error the job threw"))
             }
             return .failure(encoded.rebuilt)
@@ -63,24 +62,27 @@ enum JobEncoding {
     /// The request frame for `job`, checked against the pool's message limit.
     static func request<J: ProcessJob>(_ job: J, limit: Int) throws -> [UInt8] {
         let name = try JobName.of(J.self)
-        let json: Data
+        let frame: [UInt8]
         do {
-            json = try JSONEncoder().encode(job)
+            frame = try Frame.build(.job) { bytes in
+                bytes += Frame.nameField(name)
+                try BinaryEncoder().encode(job, into: &bytes)
+            }
         } catch {
             throw PebbleError(.encodingFailed, "could not encode the job \(J.self): \(error)")
         }
-        var body = Frame.nameField(name)
-        body.append(contentsOf: json)
-        guard body.count < limit else {
-            throw PebbleError(.messageTooLarge, "the job \(J.self) encodes to \(body.count) bytes, over the pool's maxMessageSize of \(limit)")
+        guard Frame.payloadSize(frame) < limit else {
+            throw PebbleError(.messageTooLarge, "the job \(J.self) encodes to \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)")
         }
-        return Frame.make(.job, body)
+        return frame
     }
 
     /// The body of a job message for `job`, without the frame header: used inside the hello.
     static func body(_ job: any ProcessJob) throws -> [UInt8] {
         func open<J: ProcessJob>(_ job: J) throws -> [UInt8] {
-            Frame.nameField(try JobName.of(J.self)) + (try JSONEncoder().encode(job))
+            var body = Frame.nameField(try JobName.of(J.self))
+            try BinaryEncoder().encode(job, into: &body)
+            return body
         }
         return try open(job)
     }

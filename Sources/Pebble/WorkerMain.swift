@@ -18,10 +18,12 @@ func pebbleZygoteWarmUp() {
     guard let type = _typeByName(name) as? any ProcessJob.Type else { return }
     _ = type
     let job = WarmUpJob(values: [1, 2, 3], text: "warm")
-    if let json = try? JSONEncoder().encode(job) {
-        _ = try? JSONDecoder().decode(WarmUpJob.self, from: json)
+    if let encoded = try? BinaryEncoder().encode(job) {
+        _ = try? BinaryDecoder().decode(WarmUpJob.self, from: encoded[...])
     }
-    _ = try? JSONDecoder().decode(EncodedError.self, from: JSONEncoder().encode(EncodedError(PebbleError(.invalidArgument, ""))))
+    if let encoded = try? BinaryEncoder().encode(EncodedError(PebbleError(.invalidArgument, ""))) {
+        _ = try? BinaryDecoder().decode(EncodedError.self, from: encoded[...])
+    }
     // A task on the inline executor runs on this thread and starts no other.
     _ = InlineExecutor().runToCompletion { (try? await job.run()) ?? 0 }
 }
@@ -75,7 +77,7 @@ struct WorkerLoop {
         switch MessageKind(rawValue: reply[Frame.headerSize]) {
         case .value: return nil
         case .error:
-            let encoded = try? JSONDecoder().decode(EncodedError.self, from: Data(reply[(Frame.headerSize + 1)...]))
+            let encoded = try? BinaryDecoder().decode(EncodedError.self, from: reply[(Frame.headerSize + 1)...])
             return encoded.map { "\($0.typeName): \($0.message)" } ?? "the initializer threw"
         default: return String(decoding: reply[(Frame.headerSize + 1)...], as: UTF8.self)
         }
@@ -89,14 +91,13 @@ struct WorkerLoop {
         guard let type = _typeByName(name) as? any ProcessJob.Type else {
             return Frame.make(.decodingFailed, Array("the worker cannot find a ProcessJob type named \(name)".utf8))
         }
-        let payloadData = Data(payload)
-        return executor.runToCompletion { await Self.run(type, payloadData, limit: limit) }
+        return executor.runToCompletion { [limit] in await Self.run(type, payload, limit: limit) }
     }
 
-    static func run<J: ProcessJob>(_ type: J.Type, _ payload: Data, limit: Int) async -> [UInt8] {
+    static func run<J: ProcessJob>(_ type: J.Type, _ payload: ArraySlice<UInt8>, limit: Int) async -> [UInt8] {
         let job: J
         do {
-            job = try JSONDecoder().decode(J.self, from: payload)
+            job = try BinaryDecoder().decode(J.self, from: payload)
         } catch {
             return Frame.make(.decodingFailed, Array("could not decode \(J.self) in the worker: \(error)".utf8))
         }
@@ -110,16 +111,16 @@ struct WorkerLoop {
     }
 
     static func encodeReply(_ kind: MessageKind, _ value: some Encodable, limit: Int) -> [UInt8] {
-        let json: Data
+        let frame: [UInt8]
         do {
-            json = try JSONEncoder().encode(value)
+            frame = try Frame.build(kind) { try BinaryEncoder().encode(value, into: &$0) }
         } catch {
             return Frame.make(.encodingFailed, Array("could not encode the output of type \(type(of: value)): \(error)".utf8))
         }
-        guard json.count < limit else {
-            return Frame.make(.tooLarge, Array("the output is \(json.count) bytes, over the pool's maxMessageSize of \(limit)".utf8))
+        guard Frame.payloadSize(frame) < limit else {
+            return Frame.make(.tooLarge, Array("the output is \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)".utf8))
         }
-        return Frame.make(kind, json)
+        return frame
     }
 }
 
