@@ -60,7 +60,7 @@ static void become_worker(int channel, const struct pebble_zygote_request *reque
     } else {
         fcntl(channel, F_SETFD, 0);
     }
-    if (request->name[0]) prctl(PR_SET_NAME, request->name, 0, 0, 0);
+    prctl(PR_SET_NAME, request->name[0] ? request->name : "pebble-worker", 0, 0, 0);
     if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
     pebble_run_worker(PEBBLE_CHANNEL_FD);
 }
