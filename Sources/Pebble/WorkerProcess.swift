@@ -63,7 +63,13 @@ final class WorkerProcess: Sendable {
 
     func start() {
         readSource.resume()
-        if origin == .child { watchPidfd() }
+        guard origin == .child else { return }
+        if pidfd >= 0 {
+            watchPidfd()
+        } else {
+            release()   // no pidfd to close
+            ChildReaper.shared.watch(pid) { [self] in queue.async { self.reapChild() } }
+        }
     }
 
     /// Sends a frame on the channel; `false` when the worker is gone.
@@ -117,20 +123,25 @@ final class WorkerProcess: Sendable {
         source.resume()
     }
 
-    /// The process has exited. A child of ours: kill what is left of its group, then reap it.
+    /// The process has exited. A child of ours is reaped here; a zygote's orphan was reaped by
+    /// someone else, and the kernel may still tell its status.
     private func pidfdReadable() {
+        if origin == .child { return reapChild() }
         var status: Int32 = 0
-        if origin == .child {
-            signallable.withLock { signallable in
-                // The group leader is a zombie until waitpid, so its group id cannot have been reused;
-                // under the lock, no signal can be sent to its pid once it is reaped.
-                killpg(pid, SIGKILL)
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                signallable = false
-            }
-            return finish(status)
-        }
         finish(pebble_pidfd_exit_status(pidfd, &status) == 0 ? status : nil)
+    }
+
+    /// Kills what is left of the child's process group, then reaps it.
+    private func reapChild() {
+        var status: Int32 = 0
+        signallable.withLock { signallable in
+            // The group leader is a zombie until waitpid, so its group id cannot have been reused;
+            // under the lock, no signal can be sent to its pid once it is reaped.
+            killpg(pid, SIGKILL)
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            signallable = false
+        }
+        finish(status)
     }
 
     /// Handles the frames the worker sent before dying, then closes everything, exactly once.
@@ -143,7 +154,7 @@ final class WorkerProcess: Sendable {
             source?.source.cancel()
             return source != nil
         }
-        if !watchedPidfd {
+        if !watchedPidfd && pidfd >= 0 {
             close(pidfd)
             release()
         }

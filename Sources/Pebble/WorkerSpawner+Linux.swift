@@ -32,7 +32,8 @@ enum WorkerSpawner {
     ///    Dispatch thread would otherwise hand the worker a mask blocking SIGTERM and friends.
     /// 5. The worker gets its own process group, so stopping it can signal the job's children too.
     /// 6. The pidfd is opened right after the spawn, while the child cannot have been reaped (only
-    ///    this pool reaps it), so it refers to this child and never to a recycled pid.
+    ///    this pool reaps it), so it refers to this child and never to a recycled pid. Kernels
+    ///    without pidfd get -1, and the ``ChildReaper`` instead.
     static func spawn(name: String?) throws -> SpawnedWorker {
         let (pid, channel, pidfd) = try spawnSelf(role: "PEBBLE_WORKER_CHANNEL", name: name)
         return SpawnedWorker(pid: pid, channel: channel, pidfd: pidfd, origin: .child)
@@ -62,14 +63,8 @@ enum WorkerSpawner {
             close(parentEnd)
             throw error
         }
-        let pidfd = pebble_pidfd_open(pid)
-        guard pidfd >= 0 else {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            close(parentEnd)
-            throw spawnError("pidfd_open (swift-pebble needs Linux 5.3 or later)")
-        }
+        // Without pidfd (Linux < 5.3), -1: the worker's exit is then watched by the ChildReaper.
+        let pidfd = ChildReaper.pidfdDisabled.withLock { $0 } ? -1 : pebble_pidfd_open(pid)
         return (pid, parentEnd, pidfd)
     }
 

@@ -38,6 +38,12 @@ final class Zygote: Sendable {
     private let state = StateLock(State())
     private let queue = DispatchQueue(label: "pebble.zygote")
 
+    static let kernelHasPidfd: Bool = {
+        let fd = pebble_pidfd_open(getpid())
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }()
+
     /// The zygote's pid while it runs.
     var pid: pid_t? { state.withLock { $0.connection?.pid } }
 
@@ -70,7 +76,8 @@ final class Zygote: Sendable {
     /// The live connection, starting the zygote if there is none; `nil` when it cannot be used.
     private func connection(_ state: inout State) -> Connection? {
         if let connection = state.connection { return connection }
-        guard state.deaths < 2,
+        // The zygote protocol passes pidfds: without them (Linux < 5.3), workers are spawned directly.
+        guard state.deaths < 2, !ChildReaper.pidfdDisabled.withLock({ $0 }), Self.kernelHasPidfd,
               let (pid, control, pidfd) = try? WorkerSpawner.spawnSelf(
                   role: "PEBBLE_ZYGOTE_CONTROL", name: "pebble-zygote", type: Int32(SOCK_SEQPACKET.rawValue))
         else { return nil }

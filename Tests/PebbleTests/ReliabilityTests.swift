@@ -354,3 +354,26 @@ final class ReadyFifo {
         return true
     }
 }
+
+/// Kernels without pidfd (Linux < 5.3): workers are spawned directly and their exits come from a
+/// SIGCHLD source with a per-pid check. The path is forced here; XCTest runs it alone.
+final class ChildReaperFallbackTests: XCTestCase {
+    override func setUp() { ChildReaper.pidfdDisabled.withLock { $0 = true } }
+    override func tearDown() { ChildReaper.pidfdDisabled.withLock { $0 = false } }
+
+    func testWorkersWithoutPidfdStillReportEveryOutcome() throws {
+        let before = ResourceSnapshot.take()
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: .spawn)
+        XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
+        XCTAssertEqual((try pool.schedule(ExitJob(status: 3)).error(timeout: .seconds(60)) as? ProcessExpired)?.exitCode, 3)
+        XCTAssertTrue(try pool.schedule(AddOneAfter(x: 1, seconds: 10), timeout: .milliseconds(100)).error(timeout: .seconds(60)) is TimeoutError)
+        let pid = try pool.schedule(WorkerPid()).result(timeout: .seconds(60))
+        kill(pid, SIGKILL)
+        XCTAssertNotEqual(try pool.schedule(WorkerPid()).result(timeout: .seconds(60)), pid, "a worker killed while idle is replaced")
+        pool.close()
+        try pool.join(timeout: .seconds(60))
+        let after = ResourceSnapshot.take()
+        XCTAssertEqual(after.children, [], "every worker was reaped")
+        XCTAssertLessThanOrEqual(after.descriptors, before.descriptors + 1, "at most the signal source's descriptor is new")
+    }
+}
