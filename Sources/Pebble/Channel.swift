@@ -141,18 +141,21 @@ enum ChannelIO {
 
     /// Reads exactly `count` bytes; `nil` at end of file or on error.
     static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var offset = 0
-        let ok = bytes.withUnsafeMutableBytes { buffer -> Bool in
+        guard count > 0 else { return [] }
+        var complete = false
+        // Not zero-filled first: a large job is read straight into its buffer.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var offset = 0
             while offset < count {
                 let got = read(fd, buffer.baseAddress! + offset, count - offset)
                 if got < 0 && errno == EINTR { continue }
-                if got <= 0 { return false }
+                if got <= 0 { break }
                 offset += got
             }
-            return true
+            initialized = offset
+            complete = offset == count
         }
-        return ok ? bytes : nil
+        return complete ? bytes : nil
     }
 
     /// Reads one frame body; `nil` at end of file, on error, or for a frame over `limit`.
