@@ -11,9 +11,6 @@ enum MessageKind: UInt8 {
     // Worker to parent.
     /// Started (and initialized); ready for a job.
     case ready = 0x52            // "R"
-    /// The job message was received and is about to run. Until then a worker that dies has not
-    /// started the job, so the pool gives it to another worker.
-    case started = 0x53          // "S"
     /// The initializer threw: UTF-8 message.
     case initializerFailed = 0x49 // "I"
     /// The job's output in the binary format.

@@ -32,8 +32,9 @@ extension ProcessPoolCore {
         /// Fires when the task's timeout passes; created under the lock, resumed once sent.
         let timer: (any DispatchSourceTimer)?
         var stopReason: StopReason?
-        /// The worker said it received the task; before that, its death means the task never ran.
-        var started = false
+        /// The task's number among the jobs sent to its worker: the task has started once the
+        /// worker's start counter reaches it. Before that, the worker's death means it never ran.
+        let sequence: UInt64
     }
 
     enum WorkerPhase {
@@ -59,6 +60,8 @@ extension ProcessPoolCore {
         let process: WorkerProcess
         var phase: WorkerPhase
         var tasksDone = 0
+        /// Jobs sent to the worker so far.
+        var jobsSent: UInt64 = 0
     }
 
     struct State {

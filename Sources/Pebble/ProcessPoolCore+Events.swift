@@ -4,7 +4,6 @@ extension ProcessPoolCore {
     func worker(_ worker: WorkerProcess, sent kind: MessageKind, body: ArraySlice<UInt8>) {
         switch kind {
         case .ready: workerReady(worker)
-        case .started: taskStarted(on: worker)
         case .initializerFailed: initializerFailed(worker, String(decoding: body, as: UTF8.self))
         case .value, .error, .decodingFailed, .encodingFailed, .tooLarge: taskFinished(on: worker, kind, body)
         case .hello, .job:
@@ -23,7 +22,7 @@ extension ProcessPoolCore {
             var failure: (any AnyProcessTask, any Error)?
             var actions: [Action] = []
             switch record.phase {
-            case .busy(let running) where !running.started:
+            case .busy(let running) where worker.startedJobs < running.sequence:
                 running.timer?.cancel()
                 if running.task.requeue() { state.pending.prepend(running.task) }
             case .busy(let running):
@@ -44,14 +43,6 @@ extension ProcessPoolCore {
 
     func workerGone(_ worker: WorkerProcess) {
         liveWorkers.leave()
-    }
-
-    private func taskStarted(on worker: WorkerProcess) {
-        state.withLock { state in
-            guard case .busy(var running)? = state.workers[worker.pid]?.phase else { return }
-            running.started = true
-            state.workers[worker.pid]!.phase = .busy(running)
-        }
     }
 
     private func workerReady(_ worker: WorkerProcess) {

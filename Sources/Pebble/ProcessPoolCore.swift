@@ -123,7 +123,9 @@ final class ProcessPoolCore: WorkerEvents {
                 return self.cancelRunning(task, on: pid)
             }
             if task.start(stopHandler: stopHandler) {
-                return RunningTask(task: task, timer: task.timeout.map { makeTimer($0, task: task, worker: pid) })
+                state.workers[pid]!.jobsSent += 1
+                return RunningTask(task: task, timer: task.timeout.map { makeTimer($0, task: task, worker: pid) },
+                                   sequence: state.workers[pid]!.jobsSent)
             }
         }
         return nil

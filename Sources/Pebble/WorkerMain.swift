@@ -1,11 +1,12 @@
 import Foundation
+import _PebbleShim
 import Synchronization
 
 /// The worker process's loop. The C constructor in `_PebbleShim` calls it, before `main`, on a
 /// thread of its own (the main thread services the main queue), in a process the pool spawned.
 @_cdecl("pebble_worker_main")
-func pebbleWorkerMain(_ channel: Int32) {
-    var loop = WorkerLoop(channel: channel)
+func pebbleWorkerMain(_ channel: Int32, _ startCounter: UnsafeMutablePointer<UInt64>?) {
+    var loop = WorkerLoop(channel: channel, startCounter: startCounter)
     loop.run()
 }
 
@@ -37,6 +38,9 @@ struct WarmUpJob: ProcessJob {
 
 struct WorkerLoop {
     let channel: Int32
+    /// Shared with the pool: the number of jobs started. A job is counted before it runs, so a
+    /// worker that dies with a job it had not counted never ran it, and the pool gives it to another.
+    let startCounter: UnsafeMutablePointer<UInt64>?
     let executor = InlineExecutor()
     /// Until the hello arrives, a bound that only stops a runaway read.
     var limit = Int(UInt32.max)
@@ -50,9 +54,11 @@ struct WorkerLoop {
             Self.exitWithGroup()
         }
         send(Frame.make(.ready, []))
+        var started: UInt64 = 0
         while let frame = ChannelIO.readFrame(channel, limit: limit) {
             guard frame.first == MessageKind.job.rawValue else { Self.exitWithGroup() }
-            send(Self.startedFrame)
+            started += 1
+            pebble_store_started(startCounter, started)
             send(execute(frame[1...]))
         }
         Self.exitWithGroup()
@@ -64,8 +70,6 @@ struct WorkerLoop {
         kill(0, SIGKILL)
         _exit(0)
     }
-
-    static let startedFrame = Frame.make(.started, [])
 
     func send(_ frame: [UInt8]) {
         if !ChannelIO.sendAll(channel, frame) { Self.exitWithGroup() }

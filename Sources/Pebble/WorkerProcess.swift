@@ -35,6 +35,9 @@ final class WorkerProcess: Sendable {
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
     private let exitSource = StateLock<ExitSource?>(nil)
+    /// The shared counter of jobs the worker has started (nil without one: every job sent counts as
+    /// started). Written by the worker, read here; mapped until deinit.
+    nonisolated(unsafe) private let startCounter: UnsafeMutablePointer<UInt64>?
     /// The receive buffer, used only on `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
@@ -48,6 +51,7 @@ final class WorkerProcess: Sendable {
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
         channel = Channel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
+        startCounter = pebble_map_start_counter(spawned.startCounter)
         self.events = events
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
@@ -59,7 +63,13 @@ final class WorkerProcess: Sendable {
         }
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        scratch.deallocate()
+        pebble_unmap_start_counter(startCounter)
+    }
+
+    /// How many jobs the worker has started (taken from its channel and begun to run).
+    var startedJobs: UInt64 { startCounter.map { pebble_load_started($0) } ?? .max }
 
     func start() {
         readSource.resume()

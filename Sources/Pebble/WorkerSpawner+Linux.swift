@@ -10,6 +10,8 @@ struct SpawnedWorker: Sendable {
     let pid: pid_t
     let channel: Int32
     let pidfd: Int32
+    /// The memfd of the worker's start counter, -1 without one.
+    let startCounter: Int32
     let origin: Origin
 }
 
@@ -17,6 +19,8 @@ struct SpawnedWorker: Sendable {
 enum WorkerSpawner {
     /// The worker's end of its channel is always this descriptor.
     static let channelFD: Int32 = 3
+    /// A spawned worker's start counter is on this descriptor (worker_entry.c maps it).
+    static let startCounterFD: Int32 = 4
     static let socketBufferSize: Int32 = 1 << 20
 
     /// Spawns `/proc/self/exe` as a worker.
@@ -26,7 +30,8 @@ enum WorkerSpawner {
     ///    spawned meanwhile inherits it; `send(MSG_NOSIGNAL)` means a dead worker never raises SIGPIPE.
     /// 2. The child's end is first moved to a descriptor ≥ 10: `dup2` onto 3 of a descriptor that
     ///    already is 3 would keep its close-on-exec flag and the worker would start with no channel.
-    /// 3. The child gets the channel on fd 3 and every other descriptor above 2 is closed, so no
+    /// 3. The child gets the channel on fd 3, its start counter on fd 4 (both moved to ≥ 10 first,
+    ///    for the reason above), and every other descriptor above 2 is closed, so no
     ///    descriptor of the parent (or of a sibling's channel) leaks into it; stdin/out/err are shared.
     /// 4. The signal mask is emptied and every disposition reset to default: a spawn from a
     ///    Dispatch thread would otherwise hand the worker a mask blocking SIGTERM and friends.
@@ -35,14 +40,22 @@ enum WorkerSpawner {
     ///    this pool reaps it), so it refers to this child and never to a recycled pid. Kernels
     ///    without pidfd get -1, and the ``ChildReaper`` instead.
     static func spawn(name: String?) throws -> SpawnedWorker {
-        let (pid, channel, pidfd) = try spawnSelf(role: "PEBBLE_WORKER_CHANNEL", name: name)
-        return SpawnedWorker(pid: pid, channel: channel, pidfd: pidfd, origin: .child)
+        let counter = pebble_create_start_counter()
+        let counterHigh = counter >= 0 ? fcntl(counter, F_DUPFD_CLOEXEC, 10) : -1
+        if counter >= 0 { close(counter) }
+        do {
+            let (pid, channel, pidfd) = try spawnSelf(role: "PEBBLE_WORKER_CHANNEL", name: name, startCounter: counterHigh)
+            return SpawnedWorker(pid: pid, channel: channel, pidfd: pidfd, startCounter: counterHigh, origin: .child)
+        } catch {
+            if counterHigh >= 0 { close(counterHigh) }
+            throw error
+        }
     }
 
     /// Spawns this program with one end of a new socketpair on fd 3 and `role` naming it in the
     /// environment; returns the pid, the parent's end and a pidfd.
-    static func spawnSelf(role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue))
-        throws -> (pid: pid_t, channel: Int32, pidfd: Int32) {
+    static func spawnSelf(role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue),
+                          startCounter: Int32 = -1) throws -> (pid: pid_t, channel: Int32, pidfd: Int32) {
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             throw spawnError("socketpair")
@@ -58,7 +71,7 @@ enum WorkerSpawner {
         }
         let pid: pid_t
         do {
-            pid = try posixSpawnSelf(channel: childHigh, role: role, name: name)
+            pid = try posixSpawnSelf(channel: childHigh, startCounter: startCounter, role: role, name: name)
         } catch {
             close(parentEnd)
             throw error
@@ -74,12 +87,13 @@ enum WorkerSpawner {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private static func posixSpawnSelf(channel: Int32, role: String, name: String?) throws -> pid_t {
+    private static func posixSpawnSelf(channel: Int32, startCounter: Int32, role: String, name: String?) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, channel, channelFD)
-        pebble_spawn_addclosefrom(&actions, channelFD + 1)
+        if startCounter >= 0 { posix_spawn_file_actions_adddup2(&actions, startCounter, startCounterFD) }
+        pebble_spawn_addclosefrom(&actions, (startCounter >= 0 ? startCounterFD : channelFD) + 1)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

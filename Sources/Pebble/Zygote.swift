@@ -93,9 +93,9 @@ final class Zygote: Sendable {
     private func receive(_ control: Int32) {
         while true {
             var message = pebble_zygote_message()
-            var fds: [Int32] = [-1, -1]
+            var fds: [Int32] = [-1, -1, -1]
             var fdCount: Int32 = 0
-            let got = pebble_receive_with_fds(control, &message, MemoryLayout<pebble_zygote_message>.size, &fds, 2, &fdCount)
+            let got = pebble_receive_with_fds(control, &message, MemoryLayout<pebble_zygote_message>.size, &fds, 3, &fdCount)
             if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
             guard got == MemoryLayout<pebble_zygote_message>.size else {
                 for fd in fds.prefix(Int(fdCount)) { close(fd) }
@@ -109,12 +109,12 @@ final class Zygote: Sendable {
         switch Int(message.type) {
         case PEBBLE_ZYGOTE_SPAWNED:
             guard let request = state.withLock({ $0.requests.removeValue(forKey: message.id) }) else { return }
-            guard fds.count == 2 else {
+            guard fds.count == 3 else {
                 for fd in fds { close(fd) }
-                _ = request.completion(.failure(PebbleError(.spawnFailed, "the zygote could not open a pidfd for worker \(message.pid)")))
+                _ = request.completion(.failure(PebbleError(.spawnFailed, "the zygote sent worker \(message.pid) without its descriptors")))
                 return
             }
-            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], origin: .zygote)
+            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], startCounter: fds[2], origin: .zygote)
             if let onExit = request.completion(.success(worker)) {
                 state.withLock { $0.exitHandlers[message.pid] = onExit }
             }

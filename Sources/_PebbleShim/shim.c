@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -67,4 +68,33 @@ int pebble_pidfd_exit_status(int pidfd, int *status) {
     if (!(info.mask & info_exit)) return -1;
     *status = info.exit_code;
     return 0;
+}
+
+int pebble_create_start_counter(void) {
+    int fd = memfd_create("pebble-start-counter", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, sizeof(unsigned long long)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+unsigned long long *pebble_map_start_counter(int fd) {
+    if (fd < 0) return NULL;
+    void *page = mmap(NULL, sizeof(unsigned long long), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return page == MAP_FAILED ? NULL : (unsigned long long *)page;
+}
+
+void pebble_unmap_start_counter(unsigned long long *counter) {
+    if (counter) munmap(counter, sizeof *counter);
+}
+
+void pebble_store_started(unsigned long long *counter, unsigned long long jobs) {
+    if (counter) __atomic_store_n(counter, jobs, __ATOMIC_RELEASE);
+}
+
+unsigned long long pebble_load_started(const unsigned long long *counter) {
+    return counter ? __atomic_load_n(counter, __ATOMIC_ACQUIRE) : 0;
 }

@@ -22,7 +22,7 @@
 
 static int send_message(int control, const struct pebble_zygote_message *message, const int *fds, int fd_count) {
     struct iovec io = { .iov_base = (void *)message, .iov_len = sizeof *message };
-    char space[CMSG_SPACE(2 * sizeof(int))];
+    char space[CMSG_SPACE(3 * sizeof(int))];
     memset(space, 0, sizeof space);
     struct msghdr header = { .msg_iov = &io, .msg_iovlen = 1 };
     if (fd_count > 0) {
@@ -47,7 +47,7 @@ static void set_buffer_sizes(int fd) {
 
 /// In the forked child: drop the zygote's descriptors and signal state, take the channel on fd 3,
 /// get a process group of its own, watch the pool, and become a worker.
-static void become_worker(int channel, const struct pebble_zygote_request *request,
+static void become_worker(int channel, int counter, const struct pebble_zygote_request *request,
                           int control, int signals, int pool_pidfd, const sigset_t *mask) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     close(control);
@@ -62,7 +62,7 @@ static void become_worker(int channel, const struct pebble_zygote_request *reque
     }
     prctl(PR_SET_NAME, request->name[0] ? request->name : "pebble-worker", 0, 0, 0);
     if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
-    pebble_run_worker(PEBBLE_CHANNEL_FD);
+    pebble_run_worker(PEBBLE_CHANNEL_FD, counter);
 }
 
 // Which children are workers (forked here) rather than orphans. The zygote is a child subreaper:
@@ -103,26 +103,37 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     }
     set_buffer_sizes(ends[0]);
     set_buffer_sizes(ends[1]);
+    int counter = pebble_create_start_counter();
     pid_t pid = fork();
     if (pid == 0) {
         close(ends[0]);
-        become_worker(ends[1], request, control, signals, pool_pidfd, mask);
+        become_worker(ends[1], counter, request, control, signals, pool_pidfd, mask);
     }
     close(ends[1]);
     if (pid < 0) {
         reply.status = errno;
         close(ends[0]);
+        if (counter >= 0) close(counter);
         send_message(control, &reply, NULL, 0);
         return;
     }
     remember_worker(pid);
     // Opened here, before this process can reap the child, so the pidfd cannot name a recycled pid.
-    int fds[2] = { ends[0], pebble_pidfd_open(pid) };
-    reply.type = PEBBLE_ZYGOTE_SPAWNED;
-    reply.pid = pid;
-    send_message(control, &reply, fds, fds[1] >= 0 ? 2 : 1);
-    close(fds[0]);
-    if (fds[1] >= 0) close(fds[1]);
+    int pidfd = pebble_pidfd_open(pid);
+    if (pidfd < 0 || counter < 0) {
+        // Without both, the pool could not watch this worker properly: it gets none.
+        kill(pid, SIGKILL);
+        reply.status = errno;
+        send_message(control, &reply, NULL, 0);
+    } else {
+        int fds[3] = { ends[0], pidfd, counter };
+        reply.type = PEBBLE_ZYGOTE_SPAWNED;
+        reply.pid = pid;
+        send_message(control, &reply, fds, 3);
+    }
+    close(ends[0]);
+    if (pidfd >= 0) close(pidfd);
+    if (counter >= 0) close(counter);
 }
 
 /// Kills every child that is not a worker: what dead workers' jobs left behind.

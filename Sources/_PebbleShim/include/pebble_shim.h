@@ -16,6 +16,14 @@ int pebble_pidfd_exit_status(int pidfd, int *status);
 int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 int pebble_usable_cpu_count(void);
+/// A worker's start counter: a shared page (memfd) where the worker counts the jobs it has started,
+/// so the pool knows whether a worker that died had started the job it was sent. -1 on failure.
+int pebble_create_start_counter(void);
+/// Maps the counter behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
+unsigned long long *pebble_map_start_counter(int fd);
+void pebble_unmap_start_counter(unsigned long long *counter);
+void pebble_store_started(unsigned long long *counter, unsigned long long jobs);
+unsigned long long pebble_load_started(const unsigned long long *counter);
 /// The worker's channel descriptor if this process was started as a swift-pebble worker, else -1.
 int pebble_worker_channel(void);
 /// Names the calling thread (pthread_setname_np keeps 15 bytes).
@@ -31,7 +39,7 @@ struct pebble_zygote_request {
 
 enum { PEBBLE_ZYGOTE_SPAWNED = 1, PEBBLE_ZYGOTE_EXITED = 2, PEBBLE_ZYGOTE_FAILED = 3 };
 
-/// A message from the zygote: SPAWNED (with the channel and a pidfd attached), EXITED (a worker's
+/// A message from the zygote: SPAWNED (with the channel, a pidfd and the start counter attached), EXITED (a worker's
 /// wait status), or FAILED (errno in `status`).
 struct pebble_zygote_message {
     unsigned int type;
