@@ -140,10 +140,11 @@ final class ReliabilityTests: XCTestCase {
             // The pool has started (its workers have been ready) before the chaos begins.
             XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
             killer.start()
-            defer {
+            func stopKiller() -> Bool {
                 finished.store(true, ordering: .releasing)
-                _ = killer.join(timeout: .seconds(30))
+                return killer.join(timeout: .seconds(30))
             }
+            defer { _ = stopKiller() }
             let futures = try (0..<count).map { _ in try pool.schedule(BriefJob(milliseconds: 1)) }
             var values = 0, expired = 0
             for future in futures {
@@ -154,6 +155,7 @@ final class ReliabilityTests: XCTestCase {
                     expired += 1
                 }
             }
+            XCTAssertTrue(stopKiller())
             XCTAssertEqual(values + expired, count)
             XCTAssertGreaterThan(kills.value, 0)
             XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)), 2, "the pool still serves")
