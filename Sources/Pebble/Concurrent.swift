@@ -18,13 +18,14 @@ public enum Concurrent {
     /// ```
     public static func thread<T: Sendable>(name: String? = nil, _ work: @escaping @Sendable () throws -> T) -> Future<T> {
         let future = Future<T>()
-        let thread = Thread {
+        let status = startDetachedThread {
             if let name { pebble_set_thread_name(name) }
             guard future.markRunning() else { return }
             future.complete(Result { try work() })
         }
-        if let name { thread.name = name }
-        thread.start()
+        if status != 0 {
+            future.complete(.failure(PebbleError(.spawnFailed, "pthread_create failed: \(String(cString: strerror(status)))")))
+        }
         return future
     }
 }

@@ -58,16 +58,7 @@ public final class JoinableThread: Sendable {
             precondition(!$0.started, "JoinableThread.start() called twice")
             $0.started = true
         }
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let status = pthread_create(&thread, &attributes, { context in
-            Unmanaged<JoinableThread>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
+        let status = startDetachedThread { self.run() }
         guard status == 0 else {
             fatalError("JoinableThread.start(): pthread_create failed: \(String(cString: strerror(status)))")
         }
