@@ -120,7 +120,7 @@ final class ProcessPoolCore: WorkerEvents {
         while let task = state.pending.popFirst() {
             let stopHandler: @Sendable () -> Bool = { [weak self, weak task] in
                 guard let self, let task else { return false }
-                return self.cancelRunning(task, on: pid)
+                return self.stopTask(task, on: pid, reason: .cancelled)
             }
             if task.start(stopHandler: stopHandler) {
                 state.workers[pid]!.jobsSent += 1
@@ -141,11 +141,8 @@ final class ProcessPoolCore: WorkerEvents {
         return timer
     }
 
-    /// The stop handler of a running task's future: stops its worker. `true` if it was still running.
-    func cancelRunning(_ task: any AnyProcessTask, on pid: pid_t) -> Bool {
-        stopTask(task, on: pid, reason: .cancelled)
-    }
-
+    /// Stops the worker running `task` (for a timeout, or as the stop handler of its future when it
+    /// is cancelled). `true` if the task was still running there.
     @discardableResult
     func stopTask(_ task: any AnyProcessTask, on pid: pid_t, reason: StopReason) -> Bool {
         let action: Action? = state.withLock { state in
