@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// SPDX-License-Identifier: Apache-2.0
 import PackageDescription
 
 let package = Package(
@@ -10,11 +11,15 @@ let package = Package(
         .executable(name: "pebble-bench", targets: ["PebbleBench"]),
     ],
     targets: [
+        // C: the syscalls Glibc does not export, the worker and zygote entry points.
         .target(name: "_PebbleShim"),
-        .target(name: "Pebble", dependencies: ["_PebbleShim"]),
+        // The binary Codable format jobs and outputs travel in; `package` access, no public API.
+        .target(name: "PebbleCodec"),
+        .target(name: "Pebble", dependencies: ["_PebbleShim", "PebbleCodec"]),
         .executableTarget(name: "Playground", dependencies: ["Pebble"], path: "Playground"),
         .executableTarget(name: "PebbleBench", dependencies: ["Pebble"], path: "Benchmarks",
                           exclude: ["peers", "compare.sh"]),
+        .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
         .testTarget(name: "PebbleTests", dependencies: ["Pebble"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Foundation
 
 /// One row of the benchmark: a metric for one implementation, summarised from its samples.

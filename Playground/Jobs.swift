@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The process jobs of the tour.
 //
 // A worker process finds a job type by its mangled name, so every job, function and error type

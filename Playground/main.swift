@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A guided tour of swift-pebble. Run it with `swift run Playground`.
 //
 // The first half runs closures on threads, the second half runs jobs (see Jobs.swift) in worker

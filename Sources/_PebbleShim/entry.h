@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal to _PebbleShim: what the worker entry and the zygote share.
 #ifndef PEBBLE_ENTRY_H
 #define PEBBLE_ENTRY_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef PEBBLE_SHIM_H
 #define PEBBLE_SHIM_H
 

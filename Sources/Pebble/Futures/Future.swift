@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Synchronization
+
+/// The eventual outcome of a task scheduled on a ``ThreadPool`` or a ``ProcessPool``.
+///
+/// A future completes exactly once, whatever happens to its task: a value, the task's error, a
+/// ``TimeoutError``, a ``ProcessExpired``, or `CancellationError`. Wait for it by blocking
+/// (``result(timeout:)``), by awaiting (``value``) or with a callback (``whenComplete(_:)``).
+///
+/// ```swift
+/// let future = try pool.schedule { 6 * 7 }
+/// print(try future.result())          // 42, blocking
+/// print(try await future.value)       // 42, from async code
+/// ```
+public final class Future<Value: Sendable>: Sendable {
+    typealias Outcome = Result<Value, any Error>
+    typealias Observer = @Sendable (Outcome) -> Void
+
+    enum Phase {
+        case pending
+        /// Running; the handler, when there is one, stops the task and reports whether it did.
+        case running(stopHandler: (@Sendable () -> Bool)?)
+        case done(Outcome, cancelled: Bool)
+    }
+
+    enum CancelDecision { case refuse, cancelPending, stopRunning(@Sendable () -> Bool) }
+
+    struct State {
+        var phase: Phase = .pending
+        /// Internal observers run inline on the completing thread; they never run user code.
+        var observers: [Observer] = []
+    }
+
+    let state = StateLock(State())
+
+    init() {}
+
+    /// A future that is already complete.
+    init(completed outcome: Outcome) {
+        state.withLock { $0.phase = .done(outcome, cancelled: false) }
+    }
+
+    // MARK: - Waiting
+
+    /// Blocks until the task is done and returns its value, or throws its error.
+    ///
+    /// - Parameter timeout: how long to wait; `nil` waits as long as it takes. When it runs out,
+    ///   this throws ``PebbleError`` `.waitTimedOut` and the task itself is untouched.
+    ///
+    /// ```swift
+    /// let value = try future.result(timeout: .seconds(5))
+    /// ```
+    @available(*, noasync, message: "blocks the thread; use 'await future.value' in async code")
+    public func result(timeout: Duration? = nil) throws -> Value {
+        try validateTimeout(timeout)
+        return try waitForOutcome(until: deadline(after: timeout), timeout: timeout).get()
+    }
+
+    /// Blocks until the task is done and returns its error, or `nil` if it produced a value.
+    ///
+    /// ```swift
+    /// if let error = try future.error(timeout: .seconds(1)) { print("failed:", error) }
+    /// ```
+    @available(*, noasync, message: "blocks the thread; use 'await future.value' in async code")
+    public func error(timeout: Duration? = nil) throws -> (any Error)? {
+        try validateTimeout(timeout)
+        if case .failure(let error) = try waitForOutcome(until: deadline(after: timeout), timeout: timeout) {
+            return error
+        }
+        return nil
+    }
+
+    /// The task's value, awaited. Cancelling the awaiting `Task` cancels this future.
+    ///
+    /// ```swift
+    /// let value = try await future.value
+    /// ```
+    public var value: Value {
+        get async throws {
+            try await withTaskCancellationHandler {
+                try await outcome.get()
+            } onCancel: {
+                cancel()
+            }
+        }
+    }
+
+    /// The outcome, awaited without cancelling the future when the awaiting task is cancelled.
+    var outcome: Outcome {
+        get async {
+            await withCheckedContinuation { continuation in
+                observe { continuation.resume(returning: $0) }
+            }
+        }
+    }
+
+    /// Blocks until done or until `deadline`; throws `.waitTimedOut` when the deadline passes first.
+    func waitForOutcome(until deadline: DispatchTime, timeout: Duration?) throws -> Outcome {
+        if let outcome = completedOutcome { return outcome }
+        let semaphore = DispatchSemaphore(value: 0)
+        let box = StateLock<Outcome?>(nil)
+        observe { outcome in
+            box.withLock { $0 = outcome }
+            semaphore.signal()
+        }
+        if semaphore.wait(timeout: deadline) == .timedOut {
+            throw PebbleError(.waitTimedOut, "the task did not finish within \(timeout ?? .zero); it goes on running")
+        }
+        return box.withLock { $0! }
+    }
+
+    // MARK: - State
+
+    /// Cancels the task.
+    ///
+    /// A pending task never starts. A running process task is stopped (its worker is killed and
+    /// replaced). A running thread task cannot be stopped, so this returns `false`; so does a
+    /// finished task. When this returns `true` the future has completed with `CancellationError`.
+    ///
+    /// ```swift
+    /// if future.cancel() { print("it will never run, or it was stopped") }
+    /// ```
+    @discardableResult
+    public func cancel() -> Bool {
+        let decision: CancelDecision = state.withLock { state in
+            switch state.phase {
+            case .done: return .refuse
+            case .pending: return .cancelPending
+            case .running(let stop): return stop.map(CancelDecision.stopRunning) ?? .refuse
+            }
+        }
+        switch decision {
+        case .refuse: return false
+        case .cancelPending: return complete(.failure(CancellationError()), cancelled: true)
+        case .stopRunning(let stop):
+            guard stop() else { return false }
+            // The stop can race with the worker's death completing the future first; the task was
+            // still stopped by this call.
+            complete(.failure(CancellationError()), cancelled: true)
+            return true
+        }
+    }
+
+    /// Whether the future was cancelled with ``cancel()``, by cancelling an awaiting `Task`, or by
+    /// `stop()` of its pool.
+    ///
+    /// ```swift
+    /// future.cancel()
+    /// assert(future.isCancelled)
+    /// ```
+    public var isCancelled: Bool {
+        state.withLock { if case .done(_, cancelled: true) = $0.phase { true } else { false } }
+    }
+
+    /// Whether the task has started (a process task: was sent to its worker) and is not yet done.
+    ///
+    /// ```swift
+    /// if future.isRunning { print("on a worker now") }
+    /// ```
+    public var isRunning: Bool {
+        state.withLock { if case .running = $0.phase { true } else { false } }
+    }
+
+    /// Whether the future has its outcome.
+    ///
+    /// ```swift
+    /// if future.isDone { print(try future.result()) }
+    /// ```
+    public var isDone: Bool {
+        state.withLock { if case .done = $0.phase { true } else { false } }
+    }
+
+    /// Calls `callback` once with the outcome.
+    ///
+    /// If the future is already done the callback runs at once on the calling thread. Otherwise it
+    /// runs on a global Dispatch queue after completion, never on a pool's own threads and never
+    /// under a lock: it may call `schedule` or `stop()`, and a slow callback stalls no other task.
+    ///
+    /// ```swift
+    /// future.whenComplete { result in print("done:", result) }
+    /// ```
+    public func whenComplete(_ callback: @escaping @Sendable (Result<Value, any Error>) -> Void) {
+        if let outcome = completedOutcome { return callback(outcome) }
+        observe { outcome in DispatchQueue.global().async { callback(outcome) } }
+    }
+
+    // MARK: - Internal: used by the pools
+
+    var completedOutcome: Outcome? {
+        state.withLock { if case .done(let outcome, _) = $0.phase { outcome } else { nil } }
+    }
+
+    /// Runs `observer` inline when the future completes (at once if it has). Observers must be quick
+    /// and must not call back into pools.
+    func observe(_ observer: @escaping Observer) {
+        let outcome: Outcome? = state.withLock { state in
+            if case .done(let outcome, _) = state.phase { return outcome }
+            state.observers.append(observer)
+            return nil
+        }
+        if let outcome { observer(outcome) }
+    }
+
+    /// Moves a pending future to running. Returns `false` when it was already done (cancelled):
+    /// the task must then not start.
+    func markRunning(stopHandler: (@Sendable () -> Bool)? = nil) -> Bool {
+        state.withLock { state in
+            guard case .pending = state.phase else { return false }
+            state.phase = .running(stopHandler: stopHandler)
+            return true
+        }
+    }
+
+    /// Moves a running future back to pending: its worker died before the task started.
+    /// Returns `false` when it is no longer running (it was cancelled meanwhile).
+    func markPending() -> Bool {
+        state.withLock { state in
+            guard case .running = state.phase else { return false }
+            state.phase = .pending
+            return true
+        }
+    }
+
+    /// Completes the future; the first completion wins. A `CancellationError` outcome counts as cancelled. Returns whether this call completed it.
+    @discardableResult
+    func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {
+        let observers: [Observer]? = state.withLock { state in
+            if case .done = state.phase { return nil }
+            state.phase = .done(outcome, cancelled: cancelled || outcome.failure is CancellationError)
+            defer { state.observers = [] }
+            return state.observers
+        }
+        guard let observers else { return false }
+        for observer in observers { observer(outcome) }
+        return true
+    }
+}

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+extension Concurrent {
+    /// Runs `job` in a fresh worker process of its own and returns its future.
+    ///
+    /// The process exits when the job is done; with `timeout` it is killed (with its process group)
+    /// when the job runs longer, and the future fails with ``TimeoutError``. `cancel()` kills it too.
+    ///
+    /// - Parameters:
+    ///   - job: the job to run; its type must be `internal` or `public` at namespace scope.
+    ///   - timeout: counted from when the process starts the job.
+    ///   - name: the process name (Linux keeps 15 bytes), as `ps` and `top` show it.
+    /// - Throws: `.jobNotResolvable` for a job type a worker cannot find, `.invalidArgument` for a
+    ///   negative timeout.
+    ///
+    /// ```swift
+    /// let future = try Concurrent.process(Parse(text: input), timeout: .seconds(2), name: "parser")
+    /// print(try future.result())
+    /// ```
+    public static func process<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
+                                              name: String? = nil) throws -> Future<J.Output> {
+        let pool = try ProcessPool(maxWorkers: 1, maxTasks: 1, workerName: name)
+        defer { pool.close() }
+        return try pool.schedule(job, timeout: timeout)
+    }
+}

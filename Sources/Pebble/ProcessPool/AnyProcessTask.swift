@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+/// A job on its way to a worker: the encoded request, and how to complete its future from the reply.
+protocol AnyProcessTask: AnyObject, Sendable {
+    var request: [UInt8] { get }
+    var timeout: Duration? { get }
+    /// Marks the task running; `false` when it was cancelled while pending and must not be sent.
+    func start(stopHandler: @escaping @Sendable () -> Bool) -> Bool
+    /// Back to pending after its worker died before starting it; `false` if it was cancelled meanwhile.
+    func requeue() -> Bool
+    /// Completes the future from a reply frame.
+    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>)
+    func fail(_ error: any Error)
+}

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import PebbleCodec
+
+/// A pool of worker processes that run ``ProcessJob``s, isolated from your process.
+///
+/// A job that hangs, crashes, leaks or calls `exit` takes down only its worker: its future fails
+/// with ``TimeoutError`` or ``ProcessExpired`` and the pool replaces the worker. Workers are copies
+/// of your own program (forked by a zygote, or started with `posix_spawn`; see ``StartMethod``);
+/// job types are found by name, so they must be
+/// `internal` or `public` and declared at namespace scope.
+///
+/// ```swift
+/// struct Parse: ProcessJob {
+///     let text: String
+///     func run() async throws -> Int { try riskyParser(text) }
+/// }
+///
+/// let pool = try ProcessPool(maxWorkers: 4)
+/// let future = try pool.schedule(Parse(text: input), timeout: .seconds(2))
+/// switch Result(catching: { try future.result() }) {
+/// case .success(let value): print(value)
+/// case .failure(let error as TimeoutError): print("hung:", error)
+/// case .failure(let error as ProcessExpired): print("crashed:", error)
+/// case .failure(let error): print("threw:", error)
+/// }
+/// pool.close()
+/// try pool.join()
+/// ```
+public final class ProcessPool: Sendable {
+    /// How worker processes start.
+    ///
+    /// ```swift
+    /// let pool = try ProcessPool(startMethod: .spawn)
+    /// ```
+    public struct StartMethod: Hashable, Sendable {
+        enum Kind: Hashable, Sendable { case zygote, spawn }
+        let kind: Kind
+
+        /// Forked from the zygote: a single-threaded copy of the program started once (on first
+        /// use, then kept until the program exits) that forks a new worker in about 0.3 ms. Workers
+        /// share the zygote's environment, working directory and hash seed as they were when it
+        /// started. The zygote is a child subreaper: what a dead worker's jobs left running is
+        /// reparented to it and killed. The default.
+        ///
+        /// ```swift
+        /// let pool = try ProcessPool(startMethod: .zygote)
+        /// ```
+        public static let zygote = StartMethod(kind: .zygote)
+        /// A `posix_spawn` of the program for each worker: about 5 ms each for a dynamically
+        /// linked program, but each worker starts from the program's current environment.
+        ///
+        /// ```swift
+        /// setenv("API_TOKEN", token, 1)
+        /// let pool = try ProcessPool(startMethod: .spawn)   // workers see API_TOKEN
+        /// ```
+        public static let spawn = StartMethod(kind: .spawn)
+    }
+
+    let core: ProcessPoolCore
+
+    /// Creates a pool. Workers start when work arrives, up to `maxWorkers`.
+    ///
+    /// - Parameters:
+    ///   - maxWorkers: how many worker processes may run at once; at least 1.
+    ///   - maxTasks: a worker exits and is replaced after this many tasks (0: never).
+    ///   - initializer: a job each new worker runs before its first task. If it throws (or the
+    ///     worker dies in it), the pool breaks: pending futures fail with `.initializerFailed`, and
+    ///     the pool does not respawn workers in a loop.
+    ///   - maxMessageSize: the largest job or output message in bytes, each way (default 1 GiB).
+    ///   - terminationGracePeriod: `nil` (the default) stops workers with SIGKILL at once; a duration
+    ///     sends SIGTERM first and SIGKILL after it. SIGKILL reaches the worker's whole process group
+    ///     (the job's own children), and with `.zygote` also any process its jobs started that
+    ///     outlives it; SIGTERM reaches the worker alone with `.zygote`, its group with `.spawn`.
+    ///   - workerName: the process name of the workers (15 characters at most are kept).
+    ///   - startMethod: how workers start; see ``StartMethod``.
+    /// - Throws: `.invalidArgument` for an argument out of range, `.jobNotResolvable` for an
+    ///   initializer type a worker cannot find.
+    ///
+    /// ```swift
+    /// let pool = try ProcessPool(maxWorkers: 2, maxTasks: 100, terminationGracePeriod: .seconds(1))
+    /// ```
+    public init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0, initializer: (any ProcessJob)? = nil,
+                maxMessageSize: Int = 1 << 30, terminationGracePeriod: Duration? = nil,
+                workerName: String? = nil, startMethod: StartMethod = .zygote) throws {
+        guard maxWorkers >= 1 else { throw PebbleError.invalidArgument("maxWorkers", "must be at least 1, got \(maxWorkers)") }
+        guard maxTasks >= 0 else { throw PebbleError.invalidArgument("maxTasks", "must be 0 (no limit) or more, got \(maxTasks)") }
+        guard maxMessageSize >= 1024 else {
+            throw PebbleError.invalidArgument("maxMessageSize", "must be at least 1024 bytes, got \(maxMessageSize)")
+        }
+        try validateTimeout(terminationGracePeriod, name: "terminationGracePeriod")
+        var hello: [UInt8] = []
+        Frame.appendLength(UInt64(maxMessageSize), to: &hello)
+        if let initializer { hello += try JobEncoding.body(initializer) }
+        core = ProcessPoolCore(configuration: .init(
+            maxWorkers: maxWorkers, maxTasks: maxTasks, messageLimit: maxMessageSize,
+            terminationGracePeriod: terminationGracePeriod, workerName: workerName, startMethod: startMethod,
+            hello: Frame.make(.hello, hello), hasInitializer: initializer != nil))
+    }
+
+    /// A pool nobody holds any more is closed: queued tasks still run, then its workers exit.
+    deinit { core.close() }
+
+    /// `true` while the pool accepts or still runs work; `false` after `stop()`, after `join`, or
+    /// once the initializer failed.
+    ///
+    /// ```swift
+    /// if !pool.isActive { print("pool is done") }
+    /// ```
+    public var isActive: Bool { core.isActive }
+
+    /// Schedules `job` on a worker and returns its future.
+    ///
+    /// - Parameter job: the job; its type must be `internal` or `public`, at namespace scope.
+    /// - Parameter timeout: counted from the moment a worker starts the job, not from `schedule`.
+    ///   A job past it is stopped (its worker killed and replaced) and the future fails with
+    ///   ``TimeoutError``.
+    /// - Throws: `.poolNotRunning` after `close()`/`stop()`, `.jobNotResolvable` for a job type a
+    ///   worker cannot find, `.invalidArgument` for a negative timeout. A job that cannot be
+    ///   encoded, or is over `maxMessageSize`, gives a future failed with `.encodingFailed` or
+    ///   `.messageTooLarge`.
+    ///
+    /// ```swift
+    /// let future = try pool.schedule(Parse(text: input), timeout: .seconds(2))
+    /// ```
+    public func schedule<J: ProcessJob>(_ job: J, timeout: Duration? = nil) throws -> Future<J.Output> {
+        try validateTimeout(timeout)
+        try core.checkAcceptsWork()
+        let request: [UInt8]
+        do {
+            request = try JobEncoding.request(job, limit: core.configuration.messageLimit)
+        } catch let error as PebbleError where error.code != .jobNotResolvable {
+            return Future(completed: .failure(error))
+        }
+        let task = ProcessTask(request: request, timeout: timeout) { try BinaryDecoder().decode(J.Output.self, from: $0) }
+        try core.enqueue([task])
+        return task.future
+    }
+
+    /// Runs `job` on a worker and awaits its output. Cancelling the awaiting task stops the job.
+    ///
+    /// ```swift
+    /// let value = try await pool.run(Parse(text: input), timeout: .seconds(2))
+    /// ```
+    public func run<J: ProcessJob>(_ job: J, timeout: Duration? = nil) async throws -> J.Output {
+        try await schedule(job, timeout: timeout).value
+    }
+
+    /// Applies `function` to every input in worker processes, `chunkSize` inputs per task.
+    ///
+    /// - Parameter function: the function, sent with every chunk.
+    /// - Parameter inputs: the inputs, read at once.
+    /// - Parameter chunkSize: inputs per task; at least 1.
+    /// - Parameter timeout: bounds each chunk from when a worker starts it; a chunk past it, or whose
+    ///   worker dies, yields ``TimeoutError`` or ``ProcessExpired`` for each of its inputs.
+    /// - Returns: one outcome per input, in input order. An input whose function throws fails alone.
+    ///
+    /// ```swift
+    /// let counts = try pool.map(WordCount(), documents, chunkSize: 50)
+    /// for outcome in try counts.result() { print(outcome) }
+    /// ```
+    public func map<F: ProcessFunction, S: Sequence>(_ function: F, _ inputs: S, chunkSize: Int = 1,
+                                                     timeout: Duration? = nil) throws -> MapFuture<F.Output>
+    where S.Element == F.Input {
+        guard chunkSize >= 1 else { throw PebbleError.invalidArgument("chunkSize", "must be at least 1, got \(chunkSize)") }
+        try validateTimeout(timeout)
+        try core.checkAcceptsWork()
+        _ = try JobName.of(MapChunkJob<F>.self)
+        var tasks: [any AnyProcessTask] = []
+        var chunks: [MapChunk<F.Output>] = []
+        for inputs in chunked(inputs, size: chunkSize) {
+            let chunk = mapChunk(MapChunkJob(function: function, inputs: inputs), timeout: timeout)
+            chunks.append(MapChunk(future: chunk.future, count: inputs.count))
+            if let task = chunk.task { tasks.append(task) }
+        }
+        try core.enqueue(tasks)
+        return MapFuture(chunks: chunks)
+    }
+
+    private func mapChunk<F: ProcessFunction>(_ job: MapChunkJob<F>, timeout: Duration?)
+        -> (future: Future<[Result<F.Output, any Error>]>, task: (any AnyProcessTask)?) {
+        let request: [UInt8]
+        do {
+            request = try JobEncoding.request(job, limit: core.configuration.messageLimit)
+        } catch {
+            return (Future(completed: .failure(error)), nil)
+        }
+        let count = job.inputs.count
+        let task = ProcessTask(request: request, timeout: timeout) { data in
+            let output = try BinaryDecoder().decode(MapChunkOutput<F.Output>.self, from: data)
+            guard let outcomes = output.outcomes(count: count) else {
+                throw PebbleError(.decodingFailed, "a map chunk of \(count) inputs came back with the wrong number of outcomes")
+            }
+            return outcomes
+        }
+        return (task.future, task)
+    }
+
+    /// Stops accepting work; queued tasks still run, then the workers exit.
+    ///
+    /// ```swift
+    /// pool.close(); try pool.join()
+    /// ```
+    public func close() { core.close() }
+
+    /// Stops the pool now: running jobs are stopped (their workers killed, with their process
+    /// groups), queued jobs never run, and every unfinished future fails with `CancellationError`.
+    /// Returns once every worker is dead and reaped: at once with SIGKILL, or within the
+    /// termination grace period plus the kill.
+    ///
+    /// ```swift
+    /// pool.stop()
+    /// ```
+    public func stop() { core.stop() }
+
+    /// Waits, after ``close()`` or ``stop()``, until every task is done and every worker has exited.
+    ///
+    /// - Throws: `.poolStillRunning` if neither was called, `.waitTimedOut` when `timeout` runs out.
+    ///
+    /// ```swift
+    /// pool.close()
+    /// try pool.join(timeout: .seconds(30))
+    /// ```
+    @available(*, noasync, message: "blocks the thread")
+    public func join(timeout: Duration? = nil) throws {
+        try validateTimeout(timeout)
+        try core.join(timeout: timeout)
+    }
+}

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+
+/// Runs `body` with a new thread pool, then closes it and waits for its tasks.
+///
+/// ```swift
+/// let total = try withThreadPool(maxWorkers: 4) { pool in
+///     try (1...10).map { n in try pool.schedule { n * n } }.reduce(0) { try $0 + $1.result() }
+/// }
+/// ```
+@available(*, noasync, message: "blocks the thread")
+public func withThreadPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ThreadPool) throws -> R) throws -> R {
+    let pool = try ThreadPool(maxWorkers: maxWorkers)
+    defer {
+        pool.close()
+        try? pool.join()
+    }
+    return try body(pool)
+}

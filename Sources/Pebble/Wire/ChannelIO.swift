@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Blocking channel I/O, shared by the worker and the parent's send path.
+enum ChannelIO {
+    /// Sends every byte; `false` when the peer is gone. MSG_NOSIGNAL: a dead peer never raises
+    /// SIGPIPE, and the process's SIGPIPE disposition is left alone.
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let sent = send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                if sent < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += sent
+            }
+            return true
+        }
+    }
+
+    /// Reads exactly `count` bytes; `nil` at end of file or on error.
+    static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
+        guard count > 0 else { return [] }
+        var complete = false
+        // Not zero-filled first: a large job is read straight into its buffer.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var offset = 0
+            while offset < count {
+                let got = read(fd, buffer.baseAddress! + offset, count - offset)
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 { break }
+                offset += got
+            }
+            initialized = offset
+            complete = offset == count
+        }
+        return complete ? bytes : nil
+    }
+
+    /// Reads one frame body; `nil` at end of file, on error, or for a frame over `limit`.
+    static func readFrame(_ fd: Int32, limit: Int) -> [UInt8]? {
+        guard let header = readExactly(fd, Frame.headerSize) else { return nil }
+        let length = header.withUnsafeBytes(Frame.readLength)
+        guard length >= 1 && length <= limit else { return nil }
+        return readExactly(fd, length)
+    }
+}

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The messages on a worker's channel. Every message is a frame: an 8-byte little-endian body length,
+/// then the body, whose first byte is one of these kinds.
+enum MessageKind: UInt8 {
+    // Parent to worker.
+    /// u64 max message size, then an optional initializer job (u16 name length, name, job).
+    case hello = 0x48            // "H"
+    /// u16 name length, mangled job type name, the job in the binary format (BinaryFormat.swift).
+    case job = 0x4A              // "J"
+    // Worker to parent.
+    /// Started (and initialized); ready for a job.
+    case ready = 0x52            // "R"
+    /// The initializer threw: UTF-8 message.
+    case initializerFailed = 0x49 // "I"
+    /// The job's output in the binary format.
+    case value = 0x56            // "V"
+    /// An ``EncodedError`` the job threw, in the binary format.
+    case error = 0x46            // "F"
+    /// The job could not be decoded in the worker: UTF-8 message.
+    case decodingFailed = 0x44   // "D"
+    /// The output could not be encoded in the worker: UTF-8 message.
+    case encodingFailed = 0x58   // "X"
+    /// The output is larger than the pool's max message size: UTF-8 message.
+    case tooLarge = 0x54         // "T"
+}

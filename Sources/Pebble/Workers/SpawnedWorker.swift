@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import _PebbleShim
+
+/// A worker process just started: its pid, the parent's end of its channel, and a pidfd that
+/// becomes readable when it exits.
+struct SpawnedWorker: Sendable {
+    /// Whose child the worker is: ours (posix_spawn) or the zygote's (fork).
+    enum Origin: Sendable { case child, zygote }
+
+    let pid: pid_t
+    let channel: Int32
+    let pidfd: Int32
+    /// The memfd of the worker's start counter, -1 without one.
+    let startCounter: Int32
+    let origin: Origin
+}

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+import _PebbleShim
+
+/// A worker's channel descriptor, closed exactly once, never while a send is using it.
+final class WorkerChannel: Sendable {
+    private let descriptor: StateLock<Int32>
+    /// The descriptor for reads on the worker's queue, where the close also happens.
+    let fd: Int32
+
+    init(fd: Int32) {
+        self.fd = fd
+        descriptor = StateLock(fd)
+    }
+
+    func send(_ frame: [UInt8]) -> Bool {
+        descriptor.withLock { fd in fd >= 0 && ChannelIO.sendAll(fd, frame) }
+    }
+
+    func close() {
+        descriptor.withLock { fd in
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
+    }
+}

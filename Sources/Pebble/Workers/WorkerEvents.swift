@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+import _PebbleShim
+
+/// What a worker process reports to its pool. Called on the worker's serial queue.
+protocol WorkerEvents: AnyObject, Sendable {
+    func worker(_ worker: WorkerProcess, sent kind: MessageKind, body: ArraySlice<UInt8>)
+    func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError)
+    /// `status` is the wait status, `nil` when it could not be known.
+    func worker(_ worker: WorkerProcess, exitedWith status: Int32?)
+    /// After the exit: every descriptor of the worker is closed.
+    func workerGone(_ worker: WorkerProcess)
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import _PebbleShim
+import Synchronization
+import PebbleCodec
+
+struct WorkerLoop {
+    let channel: Int32
+    /// Shared with the pool: the number of jobs started. A job is counted before it runs, so a
+    /// worker that dies with a job it had not counted never ran it, and the pool gives it to another.
+    let startCounter: UnsafeMutablePointer<UInt64>?
+    let executor = InlineExecutor()
+    /// Until the hello arrives, a bound that only stops a runaway read.
+    var limit = Int(UInt32.max)
+
+    mutating func run() {
+        guard let hello = ChannelIO.readFrame(channel, limit: limit), hello.first == MessageKind.hello.rawValue,
+              hello.count >= 1 + Frame.headerSize else { Self.exitWithGroup() }
+        limit = hello.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[1...])) }
+        if hello.count > 1 + Frame.headerSize, let failure = initialize(hello[(1 + Frame.headerSize)...]) {
+            send(Frame.make(.initializerFailed, Array(failure.utf8)))
+            Self.exitWithGroup()
+        }
+        send(Frame.make(.ready, []))
+        var started: UInt64 = 0
+        while let frame = ChannelIO.readFrame(channel, limit: limit) {
+            guard frame.first == MessageKind.job.rawValue else { Self.exitWithGroup() }
+            started += 1
+            pebble_store_started(startCounter, started)
+            send(execute(frame[1...]))
+        }
+        Self.exitWithGroup()
+    }
+
+    /// The pool closed the channel (or is gone): the worker ends, and takes what its jobs started in
+    /// its process group along, as a worker killed by the pool would.
+    static func exitWithGroup() -> Never {
+        kill(0, SIGKILL)
+        _exit(0)
+    }
+
+    func send(_ frame: [UInt8]) {
+        if !ChannelIO.sendAll(channel, frame) { Self.exitWithGroup() }
+    }
+
+    /// Runs the initializer job; returns why it failed, or `nil`.
+    func initialize(_ body: ArraySlice<UInt8>) -> String? {
+        let reply = execute(body)
+        switch MessageKind(rawValue: reply[Frame.headerSize]) {
+        case .value: return nil
+        case .error:
+            let encoded = try? BinaryDecoder().decode(EncodedError.self, from: reply[(Frame.headerSize + 1)...])
+            return encoded.map { "\($0.typeName): \($0.message)" } ?? "the initializer threw"
+        default: return String(decoding: reply[(Frame.headerSize + 1)...], as: UTF8.self)
+        }
+    }
+
+    /// Decodes and runs one job; returns the reply frame.
+    func execute(_ body: ArraySlice<UInt8>) -> [UInt8] {
+        guard let (name, payload) = Frame.splitName(body) else {
+            return Frame.make(.decodingFailed, Array("malformed job message".utf8))
+        }
+        guard let type = _typeByName(name) as? any ProcessJob.Type else {
+            return Frame.make(.decodingFailed, Array("the worker cannot find a ProcessJob type named \(name)".utf8))
+        }
+        return executor.runToCompletion { [limit] in await Self.run(type, payload, limit: limit) }
+    }
+
+    static func run<J: ProcessJob>(_ type: J.Type, _ payload: ArraySlice<UInt8>, limit: Int) async -> [UInt8] {
+        let job: J
+        do {
+            job = try BinaryDecoder().decode(J.self, from: payload)
+        } catch {
+            return Frame.make(.decodingFailed, Array("could not decode \(J.self) in the worker: \(error)".utf8))
+        }
+        let output: J.Output
+        do {
+            output = try await job.run()
+        } catch {
+            return encodeReply(.error, EncodedError(error), limit: limit)
+        }
+        return encodeReply(.value, output, limit: limit)
+    }
+
+    static func encodeReply(_ kind: MessageKind, _ value: some Encodable, limit: Int) -> [UInt8] {
+        let frame: [UInt8]
+        do {
+            frame = try Frame.build(kind) { try BinaryEncoder().encode(value, into: &$0) }
+        } catch {
+            return Frame.make(.encodingFailed, Array("could not encode the output of type \(type(of: value)): \(error)".utf8))
+        }
+        guard Frame.payloadSize(frame) < limit else {
+            return Frame.make(.tooLarge, Array("the output is \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)".utf8))
+        }
+        return frame
+    }
+}

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+import _PebbleShim
+
+/// The parent's handle on one worker process: its channel with a read source on it, and the
+/// watch on its exit. Everything that reads the channel, reaps the process or closes a descriptor
+/// runs on the worker's own serial queue, so a descriptor is never closed under a reader.
+///
+/// A worker is either this process's child (posix_spawn: a read source on its pidfd fires at exit
+/// and `waitpid` reaps it here) or the zygote's (the zygote reaps it and reports its status).
+final class WorkerProcess: Sendable {
+    let pid: pid_t
+    let queue: DispatchQueue
+    let origin: SpawnedWorker.Origin
+    private let channel: WorkerChannel
+    private let pidfd: Int32
+    /// Whether signals may still be sent: not once the process is reaped, so that no signal can
+    /// reach a recycled pid.
+    private let signallable = StateLock(true)
+    /// What is still open or unreported: the channel, the pidfd, the exit. At zero the worker is gone.
+    private let outstanding = StateLock(3)
+    private let reader: StateLock<FrameReader>
+    private let events: any WorkerEvents
+    // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
+    // init and then only resumed and cancelled, which Dispatch allows from any thread.
+    nonisolated(unsafe) private let readSource: any DispatchSourceRead
+    private let exitSource = StateLock<ExitSource?>(nil)
+    /// The shared counter of jobs the worker has started (nil without one: every job sent counts as
+    /// started). Written by the worker, read here; mapped until deinit.
+    nonisolated(unsafe) private let startCounter: UnsafeMutablePointer<UInt64>?
+    /// The receive buffer, used only on `queue`, which serializes every access.
+    nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+
+    /// The handlers hold `events` (the pool's core) strongly: a pool lives on while it has workers,
+    /// even when the user dropped it, so every worker is still reaped and every future completed.
+    /// Cancelling the sources when the worker is finished releases the handlers.
+    init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents) {
+        pid = spawned.pid
+        origin = spawned.origin
+        pidfd = spawned.pidfd
+        queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
+        channel = WorkerChannel(fd: spawned.channel)
+        reader = StateLock(FrameReader(limit: messageLimit))
+        startCounter = pebble_map_start_counter(spawned.startCounter)
+        self.events = events
+        readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
+        readSource.setEventHandler { [weak self] in self?.drainChannel() }
+        // Cancel handlers hold the worker strongly: they are its last step, and Dispatch releases
+        // them once they have run.
+        readSource.setCancelHandler { [self, channel] in
+            channel.close()
+            release()
+        }
+    }
+
+    deinit {
+        scratch.deallocate()
+        pebble_unmap_start_counter(startCounter)
+    }
+
+    /// How many jobs the worker has started (taken from its channel and begun to run).
+    var startedJobs: UInt64 { startCounter.map { pebble_load_started($0) } ?? .max }
+
+    func start() {
+        readSource.resume()
+        guard origin == .child else { return }
+        if pidfd >= 0 {
+            watchPidfd()
+        } else {
+            release()   // no pidfd to close
+            ChildReaper.shared.watch(pid) { [self] in queue.async { self.reapChild() } }
+        }
+    }
+
+    /// Sends a frame on the channel; `false` when the worker is gone.
+    @discardableResult
+    func send(_ frame: [UInt8]) -> Bool { channel.send(frame) }
+
+    /// Closes the channel: an idle worker reads end-of-file and exits.
+    func retire() { readSource.cancel() }
+
+    /// Signals the worker. A child of ours is signalled with its whole process group (the job's own
+    /// children too) as long as it is unreaped, so its group id cannot have been reused. A zygote's
+    /// worker is signalled through its pidfd, which cannot reach a recycled pid; the zygote kills
+    /// the rest of its group when it reaps it.
+    func signal(_ signal: Int32) {
+        signallable.withLock { signallable in
+            guard signallable else { return }
+            if origin == .child {
+                killpg(pid, signal)
+            } else {
+                pebble_pidfd_send_signal(pidfd, signal)
+            }
+        }
+    }
+
+    /// One of the channel, the pidfd and the exit is done with; after the last, the worker is gone.
+    private func release() {
+        let remaining = outstanding.withLock { count in
+            count -= 1
+            return count
+        }
+        if remaining == 0 { events.workerGone(self) }
+    }
+
+    /// The zygote reaped this worker (`status`), or the zygote itself died (`nil`): then watch the
+    /// pidfd, and ask the kernel for the status at exit.
+    func zygoteReported(_ status: Int32?) {
+        queue.async { [self] in
+            if let status { finish(status) } else { watchPidfd() }
+        }
+    }
+
+    private func watchPidfd() {
+        let source = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: queue)
+        source.setEventHandler { [weak self] in self?.pidfdReadable() }
+        // Closed only once Dispatch has stopped watching it, so the number cannot be reused under it.
+        source.setCancelHandler { [self, pidfd] in
+            close(pidfd)
+            release()
+        }
+        exitSource.withLock { $0 = ExitSource(source: source) }
+        source.resume()
+    }
+
+    /// The process has exited. A child of ours is reaped here; a zygote's orphan was reaped by
+    /// someone else, and the kernel may still tell its status.
+    private func pidfdReadable() {
+        if origin == .child { return reapChild() }
+        var status: Int32 = 0
+        finish(pebble_pidfd_exit_status(pidfd, &status) == 0 ? status : nil)
+    }
+
+    /// Kills what is left of the child's process group, then reaps it.
+    private func reapChild() {
+        var status: Int32 = 0
+        signallable.withLock { signallable in
+            // The group leader is a zombie until waitpid, so its group id cannot have been reused;
+            // under the lock, no signal can be sent to its pid once it is reaped.
+            killpg(pid, SIGKILL)
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            signallable = false
+        }
+        finish(status)
+    }
+
+    /// Handles the frames the worker sent before dying, then closes everything, exactly once.
+    private func finish(_ status: Int32?) {
+        if !readSource.isCancelled { drainChannel() }
+        readSource.cancel()
+        signallable.withLock { $0 = false }
+        let watchedPidfd = exitSource.withLock { source in
+            defer { source = nil }
+            source?.source.cancel()
+            return source != nil
+        }
+        if !watchedPidfd && pidfd >= 0 {
+            close(pidfd)
+            release()
+        }
+        events.worker(self, exitedWith: status)
+        release()
+    }
+
+    /// Reads everything the channel has and hands each complete frame to `events`.
+    private func drainChannel() {
+        while true {
+            // MSG_DONTWAIT: the descriptor stays blocking for sends; reads here never block the queue.
+            let count = recv(channel.fd, scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 {
+                if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { readSource.cancel() }
+                return
+            }
+            reader.withLock { $0.append(UnsafeRawBufferPointer(rebasing: scratch[..<count])) }
+            do {
+                while let frame = try reader.withLock({ try $0.nextFrame() }) {
+                    guard let kind = MessageKind(rawValue: frame[frame.startIndex]) else {
+                        return breakProtocol("the worker sent a message of unknown kind \(frame[frame.startIndex])")
+                    }
+                    events.worker(self, sent: kind, body: frame.dropFirst())
+                }
+            } catch let error as FrameReader.TooLarge {
+                return breakProtocol("the worker announced a \(error.announced)-byte message, over the pool's maxMessageSize",
+                                     code: error.announced > 0 ? .messageTooLarge : .protocolViolation)
+            } catch {
+                return breakProtocol("\(error)")
+            }
+        }
+    }
+
+    private func breakProtocol(_ message: String, code: PebbleError.Code = .protocolViolation) {
+        readSource.cancel()
+        events.worker(self, brokeProtocol: PebbleError(code, "worker \(pid): \(message); it was stopped"))
+    }
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+import _PebbleShim
+
+/// The process-wide zygote: a copy of this program, started once with posix_spawn, that forks
+/// workers on request (about 0.3 ms each, against about 5 ms for a posix_spawn of a dynamically
+/// linked Swift program) and reports their exit statuses. Its C side is `zygote.c`.
+///
+/// If the zygote cannot start, or dies twice, workers are spawned directly instead. If it dies, the
+/// workers it forked are told to watch their own pidfds, and pending requests go to a new zygote.
+final class Zygote: Sendable {
+    static let shared = Zygote()
+
+    typealias ExitHandler = @Sendable (Int32?) -> Void
+    /// Called on the zygote's queue with the new worker; returns who to tell when it exits.
+    typealias Completion = @Sendable (Result<SpawnedWorker, PebbleError>) -> ExitHandler?
+
+    private struct Request {
+        let name: String?
+        let completion: Completion
+    }
+
+    private struct Connection {
+        let control: Int32
+        let pid: pid_t
+        // DispatchSourceRead is not Sendable in corelibs-dispatch; the source is only cancelled.
+        nonisolated(unsafe) let source: any DispatchSourceRead
+    }
+
+    private struct State {
+        var connection: Connection?
+        var deaths = 0
+        var nextID: UInt32 = 1
+        var requests: [UInt32: Request] = [:]
+        var exitHandlers: [pid_t: ExitHandler] = [:]
+    }
+
+    private let state = StateLock(State())
+    private let queue = DispatchQueue(label: "pebble.zygote")
+
+    static let kernelHasPidfd: Bool = {
+        let fd = pebble_pidfd_open(getpid())
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }()
+
+    /// The zygote's pid while it runs.
+    var pid: pid_t? { state.withLock { $0.connection?.pid } }
+
+    /// Forks a worker; `completion` runs on the zygote's queue (or the caller's, for a direct spawn).
+    func spawn(name: String?, completion: @escaping Completion) {
+        let sent: Bool = state.withLock { state in
+            guard let control = connection(&state)?.control else { return false }
+            let id = state.nextID
+            state.nextID &+= 1
+            var request = pebble_zygote_request()
+            request.id = id
+            withUnsafeMutableBytes(of: &request.name) { bytes in
+                for (index, byte) in (name ?? "").utf8.prefix(15).enumerated() { bytes[index] = byte }
+            }
+            guard send(control, &request, MemoryLayout<pebble_zygote_request>.size, Int32(MSG_NOSIGNAL)) > 0 else { return false }
+            state.requests[id] = Request(name: name, completion: completion)
+            return true
+        }
+        if !sent { spawnDirectly(name: name, completion: completion) }
+    }
+
+    private func spawnDirectly(name: String?, completion: Completion) {
+        do {
+            _ = completion(.success(try WorkerSpawner.spawn(name: name)))
+        } catch {
+            _ = completion(.failure(error as? PebbleError ?? PebbleError(.spawnFailed, "\(error)")))
+        }
+    }
+
+    /// The live connection, starting the zygote if there is none; `nil` when it cannot be used.
+    private func connection(_ state: inout State) -> Connection? {
+        if let connection = state.connection { return connection }
+        // The zygote protocol passes pidfds: without them (Linux < 5.3), workers are spawned directly.
+        guard state.deaths < 2, !ChildReaper.pidfdDisabled.withLock({ $0 }), Self.kernelHasPidfd,
+              let (pid, control, pidfd) = try? WorkerSpawner.spawnSelf(
+                  role: "PEBBLE_ZYGOTE_CONTROL", name: "pebble-zygote", type: Int32(SOCK_SEQPACKET.rawValue))
+        else { return nil }
+        close(pidfd)
+        let source = DispatchSource.makeReadSource(fileDescriptor: control, queue: queue)
+        source.setEventHandler { [weak self] in self?.receive(control) }
+        source.setCancelHandler { close(control) }
+        source.resume()
+        state.connection = Connection(control: control, pid: pid, source: source)
+        return state.connection
+    }
+
+    private func receive(_ control: Int32) {
+        while true {
+            var message = pebble_zygote_message()
+            var fds: [Int32] = [-1, -1, -1]
+            var fdCount: Int32 = 0
+            let got = pebble_receive_with_fds(control, &message, MemoryLayout<pebble_zygote_message>.size, &fds, 3, &fdCount)
+            if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            guard got == MemoryLayout<pebble_zygote_message>.size else {
+                for fd in fds.prefix(Int(fdCount)) { close(fd) }
+                return zygoteDied(control)
+            }
+            handle(message, fds: Array(fds.prefix(Int(fdCount))))
+        }
+    }
+
+    private func handle(_ message: pebble_zygote_message, fds: [Int32]) {
+        switch Int(message.type) {
+        case PEBBLE_ZYGOTE_SPAWNED:
+            guard let request = state.withLock({ $0.requests.removeValue(forKey: message.id) }) else { return }
+            guard fds.count == 3 else {
+                for fd in fds { close(fd) }
+                _ = request.completion(.failure(PebbleError(.spawnFailed, "the zygote sent worker \(message.pid) without its descriptors")))
+                return
+            }
+            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], startCounter: fds[2], origin: .zygote)
+            if let onExit = request.completion(.success(worker)) {
+                state.withLock { $0.exitHandlers[message.pid] = onExit }
+            }
+        case PEBBLE_ZYGOTE_EXITED:
+            state.withLock { $0.exitHandlers.removeValue(forKey: message.pid) }?(message.status)
+        default:
+            guard let request = state.withLock({ $0.requests.removeValue(forKey: message.id) }) else { return }
+            _ = request.completion(.failure(PebbleError(.spawnFailed, "fork in the zygote failed: \(String(cString: strerror(message.status)))")))
+        }
+    }
+
+    /// The zygote is gone: its workers watch their own pidfds from now on, and what was asked of it
+    /// is asked again (of a new zygote, or by direct spawn).
+    private func zygoteDied(_ control: Int32) {
+        let (requests, orphans): ([Request], [ExitHandler]) = state.withLock { state in
+            guard let connection = state.connection, connection.control == control else { return ([], []) }
+            connection.source.cancel()
+            // Our own child and not yet reaped, so the pid is still its own.
+            kill(connection.pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(connection.pid, &status, 0)
+            state.connection = nil
+            state.deaths += 1
+            defer { state.requests = [:]; state.exitHandlers = [:] }
+            return (Array(state.requests.values), Array(state.exitHandlers.values))
+        }
+        for orphan in orphans { orphan(nil) }
+        for request in requests { spawn(name: request.name, completion: request.completion) }
+    }
+}

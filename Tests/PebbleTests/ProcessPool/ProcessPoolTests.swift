@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Testing
+import _PebbleShim
+@testable import Pebble
+
+/// Waits for process `pid` to exit, on its pidfd (no polling). `true` if it is gone within `seconds`.
+func waitForExit(_ pid: pid_t, seconds: Double) -> Bool {
+    let fd = pebble_pidfd_open(pid)
+    guard fd >= 0 else { return errno == ESRCH }
+    defer { close(fd) }
+    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&poller, 1, Int32(seconds * 1000)) == 1
+}
+
+/// Pebble's test_process_pool.py, ported, plus the cases where Pebble fails its users.
+@Suite(.timeLimit(.minutes(3)))
+struct ProcessPoolTests {
+    // MARK: schedule, results, errors
+
+    @Test func singleFuture() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        pool.close()
+        try pool.join()
+    }
+
+    @Test func multipleFutures() throws {
+        let sum = try withProcessPool(maxWorkers: 2) { pool in
+            try (0..<5).map { _ in try pool.schedule(AddOne(x: 0)) }.reduce(0) { try $0 + $1.result() }
+        }
+        #expect(sum == 5)
+    }
+
+    @Test func callbackAddedAfterThePoolEndedStillReceivesTheValue() throws {
+        let future = try withProcessPool(maxWorkers: 1) { try $0.schedule(AddOne(x: 1)) }
+        let value = Box<Int?>(nil)
+        let done = EventCounter()
+        future.whenComplete { value.value = try? $0.get(); done.record() }
+        #expect(done.wait())
+        #expect(value.value == 2)
+    }
+
+    @Test func codableErrorIsRebuiltAsItself() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let future = try pool.schedule(ThrowCodable())
+        #expect(try future.error() as? CodableFailure == CodableFailure(code: 7, detail: "BOOM!"))
+        let seen = Box<CodableFailure?>(nil)
+        let done = EventCounter()
+        future.whenComplete { seen.value = $0.failure as? CodableFailure; done.record() }
+        #expect(done.wait())
+        #expect(seen.value?.code == 7)
+        // exception_isolated: the same worker serves the next task.
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        pool.stop()
+    }
+
+    @Test func otherErrorsBecomeRemoteErrors() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let pid = try pool.schedule(WorkerPid()).result()
+        let error = try #require(try pool.schedule(ThrowOpaque()).error() as? RemoteError)
+        #expect(error.typeName.hasSuffix("OpaqueFailure"))
+        #expect(error.message == "opaque failure")
+        #expect(error.pid == pid)
+        pool.stop()
+    }
+
+    @Test func returnedErrorIsAValue() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        #expect(try pool.schedule(ReturnError()).result() == CodableFailure(code: 1, detail: "returned"))
+        pool.stop()
+    }
+
+    @Test func unencodableJobFailsOnlyItsFuture() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        #expect(pebbleCode(try pool.schedule(Unencodable()).error()) == .encodingFailed)
+        #expect(pebbleCode(try pool.schedule(ReturnUnencodable()).error()) == .encodingFailed)
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        pool.stop()
+    }
+
+    @Test func privateJobTypesAreRejectedWithAFix() throws {
+        struct LocalJob: ProcessJob { func run() async throws -> Int { 1 } }
+        let pool = try ProcessPool(maxWorkers: 1)
+        for error in [errorOf { try pool.schedule(PrivateJob()) }, errorOf { try pool.schedule(LocalJob()) }] {
+            let pebble = try #require(error as? PebbleError)
+            #expect(pebble.code == .jobNotResolvable)
+            #expect(pebble.message.contains("internal"))
+        }
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        pool.stop()
+    }
+
+    @Test func jobsCanStartChildProcessesAndNestedPools() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        #expect(try pool.schedule(RunChildProcess()).result(timeout: .seconds(30)) == 3)
+        #expect(try pool.schedule(NestedPoolJob()).result(timeout: .seconds(30)) == 42)
+        pool.stop()
+    }
+
+    @Test func jobsMayUseTheMainActor() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        #expect(try pool.schedule(MainActorJob()).result(timeout: .seconds(30)))
+        pool.stop()
+    }
+
+    @Test func aHundredMegabytePayloadRoundTrips() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let text = String(repeating: "a", count: 100_000_000)
+        let echoed = try pool.schedule(Echo(text: text)).result(timeout: .seconds(90))
+        #expect(echoed.utf8.count == text.utf8.count && echoed == text)
+        pool.stop()
+    }
+
+    @Test func payloadOverTheMessageLimitFailsThatFutureOnly() throws {
+        let pool = try ProcessPool(maxWorkers: 1, maxMessageSize: 4096)
+        #expect(pebbleCode(try pool.schedule(Echo(text: String(repeating: "x", count: 10_000))).error()) == .messageTooLarge)
+        #expect(try pool.schedule(Echo(text: "small")).result() == "small")
+        pool.stop()
+    }
+
+    // MARK: timeout
+
+    @Test func timeoutStopsTheJob() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let first = try pool.schedule(WorkerPid()).result()
+        let started = ContinuousClock.now
+        let future = try pool.schedule(SleepJob(seconds: 10), timeout: .milliseconds(200))
+        let error = try future.error()
+        #expect((error as? TimeoutError)?.timeout == .milliseconds(200))
+        #expect(ContinuousClock.now - started < .seconds(3))
+        let seen = Box<(any Error)?>(nil)
+        let done = EventCounter()
+        future.whenComplete { seen.value = $0.failure; done.record() }
+        #expect(done.wait())
+        #expect(seen.value is TimeoutError)
+        // stop_timeout: the worker was replaced.
+        #expect(try pool.schedule(WorkerPid()).result() != first)
+        pool.stop()
+    }
+
+    @Test func timeoutCountsFromWhenTheWorkerStarts() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let blocker = try pool.schedule(SleepJob(seconds: 0.5))
+        let queued = try pool.schedule(AddOne(x: 1), timeout: .milliseconds(300))
+        _ = try blocker.result()
+        #expect(try queued.result() == 2, "time spent queued does not count")
+        pool.stop()
+    }
+
+    @Test func jobIgnoringSIGTERMIsKilledAfterTheGracePeriod() throws {
+        let pool = try ProcessPool(maxWorkers: 1, terminationGracePeriod: .milliseconds(300))
+        let started = ContinuousClock.now
+        let error = try pool.schedule(SleepJob(seconds: 10, ignoreSIGTERM: true), timeout: .milliseconds(200)).error()
+        #expect(error is TimeoutError)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        pool.stop()
+    }
+
+    @Test(arguments: [false, true])
+    func timedOutJobsChildrenAreKilledToo(withFoundationProcess: Bool) throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-grandchild-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let job = SpawnGrandchildAndHang(pidFile: pidFile, withFoundationProcess: withFoundationProcess)
+        let future = try pool.schedule(job, timeout: .seconds(1))
+        #expect(try future.error() is TimeoutError)
+        let grandchild = try #require(pid_t(try String(contentsOfFile: pidFile, encoding: .utf8)))
+        #expect(waitForExit(grandchild, seconds: 5), "the job's own child died with its worker")
+        pool.stop()
+    }
+
+    // MARK: cancel
+
+    @Test func cancelRunningJobStopsItsWorker() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let first = try pool.schedule(WorkerPid()).result()
+        let future = try pool.schedule(SleepJob(seconds: 10))
+        let seen = Box<(any Error)?>(nil)
+        let done = EventCounter()
+        future.whenComplete { seen.value = $0.failure; done.record() }
+        #expect(future.isRunning)
+        #expect(future.cancel())
+        #expect(future.isCancelled)
+        #expect(try future.error() is CancellationError)
+        #expect(done.wait())
+        #expect(seen.value is CancellationError)
+        #expect(try pool.schedule(WorkerPid()).result() != first, "the worker was replaced")
+        #expect(!future.cancel())
+        pool.stop()
+    }
+
+    @Test func cancelledPendingJobNeverRuns() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-cancelled-\(UUID())").path
+        let blocker = try pool.schedule(SleepJob(seconds: 0.3))
+        let pending = try pool.schedule(TouchFile(path: marker))
+        #expect(pending.cancel())
+        _ = try blocker.result()
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        #expect(!FileManager.default.fileExists(atPath: marker), "the cancelled job left no trace")
+        pool.stop()
+    }
+
+    @Test func cancellingTheAwaitingTaskStopsTheJob() async throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let first = try await pool.run(WorkerPid())
+        let waiter = Task { try await pool.run(SleepJob(seconds: 10)) }
+        let running = EventCounter()
+        // Give the job to the worker, then cancel the awaiting task.
+        Task.detached { usleep(100_000); running.record() }
+        #expect(running.wait())
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(try await pool.run(WorkerPid()) != first)
+        pool.stop()
+    }
+
+    // MARK: workers, maxTasks, initializer
+
+    @Test func tasksSpreadOverWorkers() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        let pids = try (0..<6).map { _ in try pool.schedule(SleepJob(seconds: 0.4)) }.map { try $0.result() }
+        #expect(Set(pids).count == 2)
+        pool.stop()
+    }
+
+    @Test func maxTasksRecyclesWorkers() throws {
+        let pool = try ProcessPool(maxWorkers: 1, maxTasks: 2)
+        let pids = try (0..<4).map { _ in try pool.schedule(WorkerPid()) }.map { try $0.result() }
+        #expect(Set(pids).count == 2)
+        #expect(pids[0] == pids[1] && pids[2] == pids[3])
+        pool.close()
+        try pool.join(timeout: .seconds(30))
+    }
+
+    @Test func initializerRunsInEachWorker() throws {
+        let pool = try ProcessPool(maxWorkers: 1, maxTasks: 1, initializer: SetWorkerValue(value: 1))
+        #expect(try pool.schedule(ReadWorkerValue()).result() == 1)
+        #expect(try pool.schedule(ReadWorkerValue()).result() == 1, "the replacement worker ran it too")
+        pool.stop()
+    }
+
+    @Test(arguments: [true, false])
+    func brokenInitializerFailsPendingFutures(crash: Bool) throws {
+        let initializer: any ProcessJob = crash ? CrashingInitializer() : FailingInitializer()
+        let pool = try ProcessPool(maxWorkers: 2, initializer: initializer)
+        let futures = try (0..<4).map { _ in try pool.schedule(AddOne(x: 1)) }
+        for future in futures {
+            #expect(pebbleCode(try future.error(timeout: .seconds(30))) == .initializerFailed)
+        }
+        #expect(!pool.isActive)
+        #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 1)) }) == .initializerFailed)
+        pool.stop()
+    }
+
+    @Test func expiredWorkerReportsPidAndStatus() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let pid = try pool.schedule(WorkerPid()).result()
+        let expired = try #require(try pool.schedule(ExitJob(status: 1)).error() as? ProcessExpired)
+        #expect(expired.pid == pid && expired.exitCode == 1 && expired.signal == nil)
+        let killed = try #require(try pool.schedule(KillSelfJob()).error() as? ProcessExpired)
+        #expect(killed.signal == SIGKILL && killed.exitCode == nil)
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
+        pool.stop()
+    }
+
+    @Test func workerKilledWhileIdleIsReplacedSilently() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let pid = try pool.schedule(WorkerPid()).result()
+        kill(pid, SIGKILL)
+        let next = try pool.schedule(WorkerPid()).result(timeout: .seconds(30))
+        #expect(next != pid)
+        #expect(pool.isActive)
+        pool.stop()
+    }
+
+    // MARK: close, stop, join, isActive
+
+    @Test func activeStates() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        _ = try pool.schedule(AddOne(x: 1))
+        #expect(pool.isActive)
+        pool.close()
+        try pool.join()
+        #expect(!pool.isActive)
+        let stopped = try ProcessPool(maxWorkers: 1)
+        stopped.stop()
+        try stopped.join()
+        #expect(!stopped.isActive)
+    }
+
+    @Test func closeRunsEveryQueuedTask() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        let futures = try (0..<10).map { try pool.schedule(AddOne(x: $0)) }
+        pool.close()
+        try pool.join(timeout: .seconds(30))
+        #expect(futures.allSatisfy { $0.isDone })
+        #expect(try futures.map { try $0.result() } == Array(1...10))
+    }
+
+    @Test func stopCompletesEveryFutureAndKillsEveryWorker() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        let pids = try (0..<2).map { _ in try pool.schedule(WorkerPid()) }.map { try $0.result() }
+        let futures = try (0..<10).map { _ in try pool.schedule(SleepJob(seconds: 10)) }
+        pool.stop()
+        #expect(futures.allSatisfy { $0.isDone }, "stop() returns with every future complete")
+        #expect(futures.allSatisfy { (try? $0.error()) is CancellationError })
+        #expect(!pids.contains(where: processIsAlive), "stop() returns with every worker dead")
+        try pool.join()
+        #expect(!pool.isActive)
+    }
+
+    @Test func stopFromACallback() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let stopped = EventCounter()
+        try pool.schedule(AddOne(x: 1)).whenComplete { _ in pool.stop(); stopped.record() }
+        #expect(stopped.wait(seconds: 30))
+        #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 1)) }) == .poolNotRunning)
+        #expect(!pool.isActive)
+    }
+
+    @Test func stopWithLargeDataInFlight() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let future = try pool.schedule(Echo(text: String(repeating: "b", count: 50_000_000)))
+        pool.stop()
+        #expect(future.isDone)
+        #expect(!pool.isActive)
+    }
+
+    @Test func joinRules() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        #expect(pebbleCode(errorOf { try pool.join() }) == .poolStillRunning)
+        _ = try (0..<2).map { _ in try pool.schedule(SleepJob(seconds: 10)) }
+        pool.close()
+        #expect(pebbleCode(errorOf { try pool.join(timeout: .milliseconds(400)) }) == .waitTimedOut)
+        pool.stop()
+        try pool.join(timeout: .seconds(10))
+        #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 1)) }) == .poolNotRunning)
+    }
+
+    @Test func invalidArgumentsNameTheArgument() throws {
+        func message(_ body: () throws -> Void) -> String? {
+            guard let error = errorOf(body) as? PebbleError, error.code == .invalidArgument else { return nil }
+            return error.message
+        }
+        #expect(message { _ = try ProcessPool(maxWorkers: 0) }?.contains("maxWorkers") == true)
+        #expect(message { _ = try ProcessPool(maxTasks: -1) }?.contains("maxTasks") == true)
+        #expect(message { _ = try ProcessPool(maxMessageSize: 10) }?.contains("maxMessageSize") == true)
+        #expect(message { _ = try ProcessPool(terminationGracePeriod: .seconds(-1)) }?.contains("terminationGracePeriod") == true)
+        let pool = try ProcessPool(maxWorkers: 1)
+        #expect(message { _ = try pool.schedule(AddOne(x: 1), timeout: .seconds(-1)) }?.contains("timeout") == true)
+        #expect(message { _ = try pool.map(AddOneFunction(), [1], chunkSize: 0) }?.contains("chunkSize") == true)
+        #expect(message { _ = try pool.map(AddOneFunction(), [1], timeout: .seconds(-2)) }?.contains("timeout") == true)
+        pool.stop()
+    }
+
+    // MARK: map
+
+    @Test func mapKeepsOrder() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        #expect(try pool.map(AddOneFunction(), [1, 2, 3]).result().values() == [2, 3, 4])
+        #expect(try pool.map(AddOneFunction(), [0]).result().values() == [1])
+        #expect(try pool.map(AddOneFunction(), 0..<100, chunkSize: 7).result().values() == Array(1...100))
+        let empty = try pool.map(AddOneFunction(), [Int]())
+        #expect(empty.isDone)
+        #expect(try empty.result(timeout: .zero).values() == [])
+        pool.stop()
+    }
+
+    @Test func mapErrorFailsOnlyThatInput() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let outcomes = Array(try pool.map(AddOneFunction(), [1, -5, 3], chunkSize: 3).result())
+        #expect(try outcomes[0].get() == 2)
+        #expect((outcomes[1].failure as? CodableFailure)?.code == -5)
+        #expect(try outcomes[2].get() == 4)
+        pool.stop()
+    }
+
+    @Test func mapChunkTimeoutGivesOneErrorPerInput() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        let outcomes = Array(try pool.map(SleepFunction(), [0, 0, 0, 10, 0, 0], chunkSize: 3, timeout: .milliseconds(500)).result())
+        #expect(outcomes.count == 6)
+        #expect(try outcomes[0..<3].map { try $0.get() } == [0, 0, 0])
+        #expect(outcomes[3...].allSatisfy { $0.failure is TimeoutError })
+        pool.stop()
+    }
+
+    @Test func mapTimeoutIsPerChunk() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let values = try pool.map(SleepFunction(), Array(repeating: 0.05, count: 20), chunkSize: 5, timeout: .seconds(5)).result().values()
+        #expect(values.count == 20)
+        pool.stop()
+    }
+
+    @Test func mapChunkWhoseWorkerDiesGivesProcessExpiredPerInput() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let outcomes = Array(try pool.map(ExitOnInput(), [1, 2, 3, 4], chunkSize: 2).result())
+        #expect(try outcomes[0..<2].map { try $0.get() } == [1, 2])
+        #expect(outcomes[2...].allSatisfy { ($0.failure as? ProcessExpired)?.exitCode == 4 })
+        pool.stop()
+    }
+
+    @Test func mapCancel() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let future = try pool.map(SleepFunction(), [0, 10, 10, 10, 10])
+        var iterator = try future.result().makeIterator()
+        #expect(try iterator.next()?.get() == 0)
+        #expect(future.cancel())
+        let rest = (0..<4).compactMap { _ in iterator.next() }
+        #expect(rest.count == 4 && rest.allSatisfy { $0.failure is CancellationError })
+        pool.stop()
+    }
+
+    @Test func mapOutcomesStream() async throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        var values: [Int] = []
+        for await outcome in try pool.map(AddOneFunction(), 0..<20, chunkSize: 3).outcomes {
+            values.append(try outcome.get())
+        }
+        #expect(values == Array(1...20))
+        pool.stop()
+    }
+}
+
+private struct PrivateJob: ProcessJob {
+    func run() async throws -> Int { 1 }
+}
+
+struct TouchFile: ProcessJob {
+    let path: String
+    func run() async throws -> Bool { FileManager.default.createFile(atPath: path, contents: Data()) }
+}
+
+/// Exits with status 4 on input 4.
+struct ExitOnInput: ProcessFunction {
+    func callAsFunction(_ input: Int) async throws -> Int {
+        if input == 4 { exit(4) }
+        return input
+    }
+}

@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Synchronization
+import XCTest
+@testable import Pebble
+
+/// The reliability suite: faults, load and bad input, with nothing hung, lost or leaked.
+///
+/// XCTest runs these one at a time, in a process of their own, so that descriptor, process and
+/// thread counts are this suite's alone. `PEBBLE_SOAK=1` runs every scenario ten times longer;
+/// `PEBBLE_LIGHT=1` (set by Scripts/sanitizers.sh, where every process runs several times slower)
+/// ten times shorter. Each scenario prints a `RELIABILITY |` line: scenario, load, faults, result.
+final class ReliabilityTests: XCTestCase {
+    static let soak = ProcessInfo.processInfo.environment["PEBBLE_SOAK"] == "1"
+    static let light = ProcessInfo.processInfo.environment["PEBBLE_LIGHT"] == "1"
+    static func scaled(_ count: Int) -> Int { soak ? count * 10 : light ? max(count / 10, 8) : count }
+
+    override class func setUp() {
+        super.setUp()
+        // Start the zygote and Dispatch's own descriptors (its timer descriptors among them)
+        // before any snapshot is taken.
+        if let pool = try? ProcessPool(maxWorkers: 1) {
+            _ = try? pool.schedule(AddOne(x: 1)).result()
+            _ = try? pool.schedule(AddOneAfter(x: 1, seconds: 10), timeout: .milliseconds(1)).error()
+            pool.close()
+            try? pool.join()
+        }
+    }
+
+    /// Runs `scenario`, then checks that every descriptor, child process and thread it made is gone.
+    func withoutLeaks(_ scenario: String, _ body: () throws -> String) throws {
+        let before = ResourceSnapshot.take()
+        let summary = try body()
+        let after = ResourceSnapshot.take()
+        XCTAssertEqual(after.descriptors, before.descriptors, "\(scenario): descriptors leaked (\(before) → \(after))")
+        if after.descriptors != before.descriptors { print(ResourceSnapshot.descriptorTargets()) }
+        XCTAssertEqual(after.children, [], "\(scenario): child processes or zombies left")
+        XCTAssertLessThanOrEqual(after.threads, before.threads + 16, "\(scenario): threads left running")
+        print("RELIABILITY | \(scenario) | \(summary) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)")
+    }
+
+    // MARK: - 1. Mixed load
+
+    enum Kind: Int, CaseIterable {
+        case ok, throwing, exit, sigkill, timeout, cancelPending, cancelRunning, taskCancellation
+    }
+
+    func testMixedLoadCompletesEveryFutureOnceWithTheRightOutcome() throws {
+        try withoutLeaks("mixed load") {
+            let count = Self.scaled(5_000)
+            let pool = try ProcessPool(maxWorkers: 2, maxTasks: 50)
+            var futures: [Future<Int>?] = Array(repeating: nil, count: count)
+            let callbacks = (0..<count).map { _ in Box(0) }
+            let allCalled = EventCounter()
+            var awaited: [(Int, Task<Int, any Error>)] = []
+            for index in 0..<count {
+                let kind = Kind(rawValue: index % Kind.allCases.count)!
+                if kind == .taskCancellation {
+                    let task = Task { try await pool.run(AddOneAfter(x: index, seconds: 10)) }
+                    task.cancel()
+                    awaited.append((index, task))
+                    continue
+                }
+                let future = try schedule(kind, index, on: pool)
+                future.whenComplete { _ in callbacks[index].update { $0 += 1 }; allCalled.record() }
+                if kind == .cancelPending { future.cancel() }
+                if kind == .ok, index >= 2, let running = futures[index - 2] {
+                    // FIFO dispatch: once a later task is done, the earlier one has started.
+                    future.whenComplete { _ in running.cancel() }
+                }
+                futures[index] = future
+            }
+            var checked = 0
+            for index in 0..<count {
+                guard let future = futures[index] else { continue }
+                let kind = Kind(rawValue: index % 8)!
+                // A cancelRunning task with no ok task after it is cancelled here.
+                if kind == .cancelRunning && index + 2 >= count { future.cancel() }
+                let outcome = try future.waitForOutcome(until: .now() + 300, timeout: .seconds(300))
+                try check(outcome, kind: kind, index: index)
+                checked += 1
+            }
+            for (_, task) in awaited {
+                let semaphore = DispatchSemaphore(value: 0)
+                let result = Box<Result<Int, any Error>?>(nil)
+                Task { result.value = await task.result; semaphore.signal() }
+                XCTAssertEqual(semaphore.wait(timeout: .now() + 300), .success)
+                XCTAssertTrue(result.value?.failure is CancellationError)
+                checked += 1
+            }
+            XCTAssertTrue(allCalled.wait(for: futures.compactMap { $0 }.count, seconds: 60))
+            XCTAssertTrue(callbacks.allSatisfy { $0.value <= 1 })
+            XCTAssertEqual(callbacks.enumerated().filter { futures[$0.offset] != nil }.map { $0.element.value }.filter { $0 != 1 }, [])
+            XCTAssertEqual(checked, count)
+            pool.close()
+            try pool.join(timeout: .seconds(60))
+            return "\(count) tasks of 8 kinds (ok, throw, exit, SIGKILL, timeout, cancel pending, cancel running, Task cancel), 2 workers, maxTasks 50 | every future completed once with its kind's outcome"
+        }
+    }
+
+    private func schedule(_ kind: Kind, _ index: Int, on pool: ProcessPool) throws -> Future<Int> {
+        switch kind {
+        case .ok: try pool.schedule(AddOne(x: index))
+        case .throwing: try pool.schedule(ThrowCodable())
+        case .exit: try pool.schedule(ExitJob(status: 3))
+        case .sigkill: try pool.schedule(KillSelfJob())
+        case .timeout: try pool.schedule(AddOneAfter(x: index, seconds: 10), timeout: .milliseconds(20))
+        case .cancelPending, .cancelRunning, .taskCancellation: try pool.schedule(AddOneAfter(x: index, seconds: 10))
+        }
+    }
+
+    private func check(_ outcome: Result<Int, any Error>, kind: Kind, index: Int) throws {
+        switch kind {
+        case .ok: XCTAssertEqual(try outcome.get(), index + 1, "task \(index)")
+        case .throwing: XCTAssertEqual((outcome.failure as? CodableFailure)?.code, 7, "task \(index): \(outcome)")
+        case .exit: XCTAssertEqual((outcome.failure as? ProcessExpired)?.exitCode, 3, "task \(index): \(outcome)")
+        case .sigkill: XCTAssertEqual((outcome.failure as? ProcessExpired)?.signal, SIGKILL, "task \(index): \(outcome)")
+        case .timeout: XCTAssertTrue(outcome.failure is TimeoutError, "task \(index): \(outcome)")
+        case .cancelPending, .cancelRunning, .taskCancellation:
+            XCTAssertTrue(outcome.failure is CancellationError, "task \(index): \(outcome)")
+        }
+    }
+
+    // MARK: - 2. Chaos
+
+    func testChaosKillerNeverLosesAFuture() throws {
+        try withoutLeaks("chaos") {
+            let count = Self.scaled(2_000)
+            let pool = try ProcessPool(maxWorkers: 2)
+            let finished = Atomic(false)
+            let kills = Box(0)
+            let killer = JoinableThread(name: "chaos-killer") {
+                var generator = SystemRandomNumberGenerator()
+                while !finished.load(ordering: .acquiring) {
+                    usleep(UInt32.random(in: 1_000...15_000, using: &generator))
+                    if let victim = ResourceSnapshot.zygoteWorkers().randomElement(using: &generator), kill(victim, SIGKILL) == 0 {
+                        kills.update { $0 += 1 }
+                    }
+                }
+            }
+            // The pool has started (its workers have been ready) before the chaos begins.
+            XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
+            killer.start()
+            func stopKiller() -> Bool {
+                finished.store(true, ordering: .releasing)
+                return killer.join(timeout: .seconds(30))
+            }
+            defer { _ = stopKiller() }
+            let futures = try (0..<count).map { _ in try pool.schedule(BriefJob(milliseconds: 1)) }
+            var values = 0, expired = 0
+            for future in futures {
+                switch try future.waitForOutcome(until: .now() + 300, timeout: .seconds(300)) {
+                case .success: values += 1
+                case .failure(let error):
+                    XCTAssertEqual((error as? ProcessExpired)?.signal, SIGKILL, "\(error)")
+                    expired += 1
+                }
+            }
+            XCTAssertTrue(stopKiller())
+            XCTAssertEqual(values + expired, count)
+            XCTAssertGreaterThan(kills.value, 0)
+            XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)), 2, "the pool still serves")
+            pool.close()
+            try pool.join(timeout: .seconds(60))
+            return "\(count) tasks, 2 workers | \(kills.value) random SIGKILLs of workers | \(values) values + \(expired) ProcessExpired, every future completed, pool serves after"
+        }
+    }
+
+    // MARK: - 3/8. Nothing leaks after the 1,000 mixed tasks of the process-pool issue
+
+    func testThousandMixedTasksLeaveNothingBehind() throws {
+        try withoutLeaks("1,000 mixed tasks") {
+            let pool = try ProcessPool(maxWorkers: 2)
+            var futures: [Future<Int>] = []
+            for index in 0..<Self.scaled(1_000) {
+                switch index % 5 {
+                case 0: futures.append(try pool.schedule(AddOne(x: index)))
+                case 1: futures.append(try pool.schedule(ThrowCodable()))
+                case 2: futures.append(try pool.schedule(ExitJob(status: 2)))
+                case 3: futures.append(try pool.schedule(AddOneAfter(x: index, seconds: 10), timeout: .milliseconds(10)))
+                default:
+                    let future = try pool.schedule(AddOneAfter(x: index, seconds: 10))
+                    future.cancel()
+                    futures.append(future)
+                }
+            }
+            pool.close()
+            try pool.join(timeout: .seconds(120))
+            XCTAssertTrue(futures.allSatisfy { $0.isDone })
+            return "\(futures.count) tasks (ok, throw, exit, timeout, cancel), close + join | all done"
+        }
+    }
+
+    // MARK: - 4. The parent dies
+
+    func testKilledParentTakesWorkersAndGrandchildrenAlong() throws {
+        try withoutLeaks("parent dies") {
+            let pool = try ProcessPool(maxWorkers: 1)
+            let rounds = Self.soak ? 10 : 1
+            for _ in 0..<rounds {
+                let pids = try pool.schedule(HostPoolJob()).result(timeout: .seconds(60))
+                XCTAssertEqual(pids.count, 5)
+                XCTAssertEqual(kill(pids[0], SIGKILL), 0)
+                let deadline = Date().addingTimeInterval(2)
+                for pid in pids {
+                    let gone = waitForExit(pid, seconds: max(0.01, deadline.timeIntervalSinceNow))
+                    XCTAssertTrue(gone, "process \(pid) of \(pids) outlived its pool by 2 s")
+                    if !gone { print((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "") }
+                }
+            }
+            XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)), 2)
+            pool.close()
+            try pool.join(timeout: .seconds(30))
+            return "\(rounds) host worker(s) running a pool of 2 workers with a grandchild each, SIGKILLed | workers and grandchildren gone within 2 s"
+        }
+    }
+
+    // MARK: - 5. Shutdown is bounded
+
+    func testStopWithStubbornBusyWorkersIsBounded() throws {
+        try withoutLeaks("bounded stop") {
+            let fifo = try ReadyFifo()
+            let grace = Duration.seconds(1)
+            let pool = try ProcessPool(maxWorkers: 8, terminationGracePeriod: grace)
+            let futures = try (0..<8).map { _ in try pool.schedule(StubbornJob(readyFifo: fifo.path)) }
+            XCTAssertTrue(fifo.waitForReady(8, seconds: 60), "all 8 jobs started and ignore SIGTERM")
+            let started = ContinuousClock.now
+            pool.stop()
+            let took = ContinuousClock.now - started
+            XCTAssertLessThan(took, grace + .seconds(1))
+            XCTAssertTrue(futures.allSatisfy { $0.isDone })
+            XCTAssertTrue(futures.allSatisfy { $0.completedOutcome?.failure is CancellationError })
+            return "8 busy workers ignoring SIGTERM, grace 1 s | stop() returned in \(took.formatted(.units(allowed: [.milliseconds]))), every future completed"
+        }
+    }
+
+    // MARK: - 6. Bad input
+
+    func testBadInputGetsTypedErrorsAndThePoolGoesOn() throws {
+        try withoutLeaks("bad input") {
+            let pool = try ProcessPool(maxWorkers: 2, maxMessageSize: 1 << 30)
+            func expectCode(_ future: Future<Int>, _ code: PebbleError.Code, _ what: String) throws {
+                XCTAssertEqual(pebbleCode(try future.error(timeout: .seconds(60))), code, what)
+                XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2, "the pool serves after \(what)")
+            }
+            try expectCode(try pool.schedule(GarbageWriter(announceHugeFrame: false)), .protocolViolation, "garbage on the channel")
+            try expectCode(try pool.schedule(GarbageWriter(announceHugeFrame: true)), .messageTooLarge, "a 100 GB frame announced")
+            XCTAssertEqual(pebbleCode(try pool.schedule(ReturnUnencodable()).error()), .encodingFailed)
+            XCTAssertEqual(pebbleCode(try pool.schedule(Unencodable()).error()), .encodingFailed)
+
+            let rssBefore = ResourceSnapshot.residentKilobytes()
+            XCTAssertTrue(try pool.schedule(AnnounceAndExit(bytes: 900_000_000)).error(timeout: .seconds(60)) is ProcessExpired)
+            XCTAssertLessThan(ResourceSnapshot.residentKilobytes() - rssBefore, 64_000, "no allocation in proportion to a claimed size")
+
+            let small = try ProcessPool(maxWorkers: 1, maxMessageSize: 64 * 1024)
+            XCTAssertEqual(pebbleCode(try small.schedule(Echo(text: String(repeating: "x", count: 100_000))).error()), .messageTooLarge)
+            XCTAssertEqual(pebbleCode(try small.schedule(Repeat(count: 100_000)).error(timeout: .seconds(60))), .messageTooLarge)
+            XCTAssertEqual(try small.schedule(Echo(text: "ok")).result(timeout: .seconds(60)), "ok")
+            small.stop()
+
+            XCTAssertEqual(pebbleCode(errorOf { try pool.schedule(FilePrivateJob()) }), .jobNotResolvable)
+            for invalid in [errorOf { try ProcessPool(maxWorkers: 0) }, errorOf { try ProcessPool(maxTasks: -1) },
+                            errorOf { try ProcessPool(maxMessageSize: 0) }, errorOf { try pool.schedule(AddOne(x: 1), timeout: .seconds(-1)) },
+                            errorOf { try pool.map(AddOneFunction(), [1], chunkSize: 0) }] {
+                XCTAssertEqual(pebbleCode(invalid), .invalidArgument)
+            }
+            XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
+            pool.close()
+            try pool.join(timeout: .seconds(60))
+            return "garbage frame, 100 GB frame, 900 MB claim then exit, unencodable job and output, over-limit job and output, private type, invalid arguments | typed error each time, pool served the next task, RSS +<64 MB"
+        }
+    }
+
+    // MARK: - 7. Cross-process lock
+
+    func testProcessLockAcrossWorkers() throws {
+        try withoutLeaks("process lock") {
+            let directory = FileManager.default.temporaryDirectory
+            let counter = directory.appendingPathComponent("pebble-counter-\(UUID())").path
+            defer { try? FileManager.default.removeItem(atPath: counter) }
+            let lockName = "pebble-reliability-\(getpid())"
+            let pool = try ProcessPool(maxWorkers: 2)
+            let increments = Self.scaled(500)
+            let jobs = try (0..<2).map { _ in try pool.schedule(LockedIncrement(lockName: lockName, path: counter, times: increments)) }
+            for job in jobs { XCTAssertEqual(try job.result(timeout: .seconds(120)), increments) }
+            XCTAssertEqual(Int(try String(contentsOfFile: counter, encoding: .utf8)), 2 * increments)
+            XCTAssertEqual((try pool.schedule(CrashHoldingLock(lockName: lockName)).error() as? ProcessExpired)?.exitCode, 1)
+            XCTAssertEqual(try pool.schedule(LockedIncrement(lockName: lockName, path: counter, times: 1)).result(timeout: .seconds(30)), 1)
+            XCTAssertEqual(Int(try String(contentsOfFile: counter, encoding: .utf8)), 2 * increments + 1)
+            pool.close()
+            try pool.join(timeout: .seconds(30))
+            return "2 workers × \(increments) locked increments, then a holder crashes | exactly \(2 * increments), then +1 after the crash"
+        }
+    }
+}
+
+fileprivate struct FilePrivateJob: ProcessJob {
+    func run() async throws -> Int { 1 }
+}
+
+/// Adds one after sleeping.
+struct AddOneAfter: ProcessJob {
+    let x: Int
+    let seconds: Double
+    func run() async throws -> Int {
+        usleep(UInt32(seconds * 1_000_000))
+        return x + 1
+    }
+}
+
+/// Returns a string of `count` characters.
+struct Repeat: ProcessJob {
+    let count: Int
+    func run() async throws -> String { String(repeating: "r", count: count) }
+}
+
+/// Ignores SIGTERM, says so through a FIFO, then sleeps 30 s.
+struct StubbornJob: ProcessJob {
+    let readyFifo: String
+    func run() async throws -> Int {
+        signal(SIGTERM, SIG_IGN)
+        let fd = open(readyFifo, O_WRONLY)
+        var byte: UInt8 = 1
+        _ = write(fd, &byte, 1)
+        close(fd)
+        usleep(30_000_000)
+        return 0
+    }
+}
+
+/// A named pipe jobs write a byte to when they are ready; the test reads the bytes (no polling).
+final class ReadyFifo {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-ready-\(UUID())").path
+    let fd: Int32
+
+    init() throws {
+        guard mkfifo(path, 0o600) == 0 else { throw PebbleError(.invalidArgument, "mkfifo failed") }
+        fd = open(path, O_RDWR)
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// Reads `count` bytes; false when they do not come within `seconds`.
+    func waitForReady(_ count: Int, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var received = 0
+        while received < count {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000)) == 1 else { return false }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let got = read(fd, &buffer, min(64, count - received))
+            if got > 0 { received += got }
+        }
+        return true
+    }
+}
+
+/// Kernels without pidfd (Linux < 5.3): workers are spawned directly and their exits come from a
+/// SIGCHLD source with a per-pid check. The path is forced here; XCTest runs it alone.
+final class ChildReaperFallbackTests: XCTestCase {
+    override func setUp() { ChildReaper.pidfdDisabled.withLock { $0 = true } }
+    override func tearDown() { ChildReaper.pidfdDisabled.withLock { $0 = false } }
+
+    func testWorkersWithoutPidfdStillReportEveryOutcome() throws {
+        let before = ResourceSnapshot.take()
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: .spawn)
+        XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
+        XCTAssertEqual((try pool.schedule(ExitJob(status: 3)).error(timeout: .seconds(60)) as? ProcessExpired)?.exitCode, 3)
+        XCTAssertTrue(try pool.schedule(AddOneAfter(x: 1, seconds: 10), timeout: .milliseconds(100)).error(timeout: .seconds(60)) is TimeoutError)
+        let pid = try pool.schedule(WorkerPid()).result(timeout: .seconds(60))
+        kill(pid, SIGKILL)
+        XCTAssertNotEqual(try pool.schedule(WorkerPid()).result(timeout: .seconds(60)), pid, "a worker killed while idle is replaced")
+        pool.close()
+        try pool.join(timeout: .seconds(60))
+        let after = ResourceSnapshot.take()
+        XCTAssertEqual(after.children, [], "every worker was reaped")
+        XCTAssertLessThanOrEqual(after.descriptors, before.descriptors + 1, "at most the signal source's descriptor is new")
+    }
+}

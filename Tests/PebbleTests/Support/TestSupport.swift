@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Foundation
+import Synchronization
+@testable import Pebble
+
+/// A gate tasks wait on until the test opens it.
+final class Gate: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let opened = StateLock(false)
+    func wait() {
+        semaphore.wait()
+        semaphore.signal()
+    }
+    func open() {
+        if opened.withLock({ o in defer { o = true }; return !o }) { semaphore.signal() }
+    }
+}
+
+/// Counts events and lets a test wait for a number of them, without polling.
+final class EventCounter: Sendable {
+    private let count = StateLock(0)
+    private let semaphore = DispatchSemaphore(value: 0)
+    func record() {
+        count.withLock { $0 += 1 }
+        semaphore.signal()
+    }
+    var value: Int { count.withLock { $0 } }
+    /// Waits until `n` events were recorded; false after `seconds`.
+    func wait(for n: Int = 1, seconds: Double = 10) -> Bool {
+        for _ in 0..<n where semaphore.wait(timeout: .now() + seconds) == .timedOut { return false }
+        return true
+    }
+}
+
+struct TestFailure: Error, Equatable, Codable {
+    let reason: String
+}
+
+/// A thread-safe box for test values.
+final class Box<T: Sendable>: Sendable {
+    let storage: StateLock<T>
+    init(_ value: T) { storage = StateLock(value) }
+    var value: T {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+    func update(_ body: (inout T) -> Void) { storage.withLock { body(&$0) } }
+}
+
+
+func pebbleCode(_ error: (any Error)?) -> PebbleError.Code? { (error as? PebbleError)?.code }
+
+/// The error `body` throws, or nil.
+func errorOf<T>(_ body: () throws -> T) -> (any Error)? {
+    do { _ = try body(); return nil } catch { return error }
+}
+
+/// `join` from a detached task in async tests.
+func joinBlocking(_ pool: ThreadPool, timeout: Duration? = nil) throws { try pool.join(timeout: timeout) }
