@@ -124,6 +124,20 @@ public struct PebbleError: Error, Hashable, Sendable, CustomStringConvertible {
         /// }
         /// ```
         public static let spawnFailed = Code("spawnFailed")
+        /// `schedule`/`map` on a pool whose queue already holds `maxPending` tasks: nothing was enqueued.
+        ///
+        /// ```swift
+        /// do { _ = try pool.schedule(job) } catch let error as PebbleError where error.code == .queueFull {
+        ///     respondBusy()   // shed load: HTTP 503
+        /// }
+        /// ```
+        public static let queueFull = Code("queueFull")
+        /// A ``Command`` wrote more than its `outputLimit` bytes; its whole process tree was killed.
+        ///
+        /// ```swift
+        /// _ = try await Command("yes").run(outputLimit: 1 << 20)   // throws .outputLimitExceeded
+        /// ```
+        public static let outputLimitExceeded = Code("outputLimitExceeded")
     }
 
     /// What kind of failure this is.
