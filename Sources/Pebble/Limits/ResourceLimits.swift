@@ -42,3 +42,15 @@ public struct ResourceLimits: Sendable, Hashable {
     /// ```
     public static let none = ResourceLimits()
 }
+
+extension ResourceLimits {
+    /// Throws `.invalidArgument` naming the first limit out of range.
+    func validate() throws {
+        for (name, value) in [("addressSpace", addressSpace), ("openFiles", openFiles), ("fileSize", fileSize)] {
+            if let value, value < 1 { throw PebbleError.invalidArgument("limits.\(name)", "must be at least 1, got \(value)") }
+        }
+        if let cpuTime, cpuTime <= .zero {
+            throw PebbleError.invalidArgument("limits.cpuTime", "must be positive, got \(cpuTime)")
+        }
+    }
+}

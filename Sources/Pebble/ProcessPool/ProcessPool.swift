@@ -85,23 +85,48 @@ public final class ProcessPool: Sendable {
     /// ```swift
     /// let pool = try ProcessPool(maxWorkers: 2, maxTasks: 100, terminationGracePeriod: .seconds(1))
     /// ```
-    public init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0, initializer: (any ProcessJob)? = nil,
-                maxMessageSize: Int = 1 << 30, terminationGracePeriod: Duration? = nil,
-                workerName: String? = nil, startMethod: StartMethod = .zygote) throws {
-        guard maxWorkers >= 1 else { throw PebbleError.invalidArgument("maxWorkers", "must be at least 1, got \(maxWorkers)") }
-        guard maxTasks >= 0 else { throw PebbleError.invalidArgument("maxTasks", "must be 0 (no limit) or more, got \(maxTasks)") }
-        guard maxMessageSize >= 1024 else {
-            throw PebbleError.invalidArgument("maxMessageSize", "must be at least 1024 bytes, got \(maxMessageSize)")
-        }
-        try validateTimeout(terminationGracePeriod, name: "terminationGracePeriod")
-        var hello: [UInt8] = []
-        Frame.appendLength(UInt64(maxMessageSize), to: &hello)
-        if let initializer { hello += try JobEncoding.body(initializer) }
-        core = ProcessPoolCore(configuration: .init(
-            maxWorkers: maxWorkers, maxTasks: maxTasks, messageLimit: maxMessageSize,
-            terminationGracePeriod: terminationGracePeriod, workerName: workerName, startMethod: startMethod,
-            hello: Frame.make(.hello, hello), hasInitializer: initializer != nil))
+    public convenience init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0, initializer: (any ProcessJob)? = nil,
+                            maxMessageSize: Int = 1 << 30, terminationGracePeriod: Duration? = nil,
+                            workerName: String? = nil, startMethod: StartMethod = .zygote) throws {
+        var configuration = Configuration(maxWorkers: maxWorkers)
+        configuration.maxTasks = maxTasks
+        configuration.initializer = initializer
+        configuration.maxMessageSize = maxMessageSize
+        configuration.terminationGracePeriod = terminationGracePeriod
+        configuration.workerName = workerName
+        configuration.startMethod = startMethod
+        try self.init(configuration: configuration)
     }
+
+    /// Creates a pool from a ``Configuration``, with the same validation as
+    /// ``init(maxWorkers:maxTasks:initializer:maxMessageSize:terminationGracePeriod:workerName:startMethod:)``.
+    ///
+    /// - Throws: `.invalidArgument` naming the first setting out of range, `.jobNotResolvable` for
+    ///   an initializer type a worker cannot find.
+    ///
+    /// ```swift
+    /// var configuration = ProcessPool.Configuration(maxWorkers: 2)
+    /// configuration.maxPending = 100
+    /// let pool = try ProcessPool(configuration: configuration)
+    /// ```
+    public convenience init(configuration: Configuration) throws {
+        try configuration.validate()
+        var hello: [UInt8] = []
+        Frame.appendLength(UInt64(configuration.maxMessageSize), to: &hello)
+        if let initializer = configuration.initializer { hello += try JobEncoding.body(initializer) }
+        self.init(core: ProcessPoolCore(configuration: configuration, hello: Frame.make(.hello, hello)))
+    }
+
+    init(core: ProcessPoolCore) {
+        self.core = core
+    }
+
+    /// The configuration the pool was created with.
+    ///
+    /// ```swift
+    /// print(pool.configuration.maxWorkers)
+    /// ```
+    public var configuration: Configuration { core.configuration }
 
     /// A pool nobody holds any more is closed: queued tasks still run, then its workers exit.
     deinit { core.close() }
@@ -133,7 +158,7 @@ public final class ProcessPool: Sendable {
         try core.checkAcceptsWork()
         let request: [UInt8]
         do {
-            request = try JobEncoding.request(job, limit: core.configuration.messageLimit)
+            request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)
         } catch let error as PebbleError where error.code != .jobNotResolvable {
             return Future(completed: .failure(error))
         }
@@ -186,7 +211,7 @@ public final class ProcessPool: Sendable {
         -> (future: Future<[Result<F.Output, any Error>]>, task: (any AnyProcessTask)?) {
         let request: [UInt8]
         do {
-            request = try JobEncoding.request(job, limit: core.configuration.messageLimit)
+            request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)
         } catch {
             return (Future(completed: .failure(error)), nil)
         }

@@ -78,7 +78,7 @@ extension ProcessPoolCore {
     /// doubles with each death in a row, from 1 ms to 1 s.
     private func diedBeforeReady(_ state: inout State, _ death: ProcessExpired) -> [Action] {
         state.failedStarts += 1
-        if !state.everReady && configuration.hasInitializer {
+        if !state.everReady && (configuration.initializer != nil) {
             return breakPool(&state, PebbleError(.initializerFailed, "a worker died while running the initializer: \(death)"))
         }
         if !state.everReady && state.failedStarts >= 3 {

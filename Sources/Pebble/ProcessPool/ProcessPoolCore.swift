@@ -10,27 +10,18 @@ import Synchronization
 /// The state machine behind a ``ProcessPool``: one lock over all of its state; every event handler
 /// decides under the lock and returns ``Action``s that are performed outside it.
 final class ProcessPoolCore: WorkerEvents {
-    struct Configuration: Sendable {
-        var maxWorkers: Int
-        var maxTasks: Int
-        var messageLimit: Int
-        var terminationGracePeriod: Duration?
-        var workerName: String?
-        var startMethod: ProcessPool.StartMethod
-        /// The hello message every new worker gets: the message limit and the initializer, if any.
-        var hello: [UInt8]
-        var hasInitializer: Bool
-    }
-
-    let configuration: Configuration
+    let configuration: ProcessPool.Configuration
+    /// The hello message every new worker gets: the message limit and the initializer, if any.
+    let hello: [UInt8]
     let state = StateLock(State())
     /// Entered for every worker from the moment its spawn is decided until it is reaped.
     let liveWorkers = DispatchGroup()
     /// Timeout timers fire here, so that a worker queue busy sending a large job cannot delay them.
     let timerQueue = DispatchQueue(label: "pebble.process-pool.timers")
 
-    init(configuration: Configuration) {
+    init(configuration: ProcessPool.Configuration, hello: [UInt8]) {
         self.configuration = configuration
+        self.hello = hello
     }
 
     // MARK: - Calls from the pool
@@ -231,7 +222,7 @@ final class ProcessPoolCore: WorkerEvents {
 
     /// Registers a started worker and greets it, or stops it at once if the pool stopped meanwhile.
     private func workerStarted(_ spawned: SpawnedWorker) -> WorkerProcess {
-        let worker = WorkerProcess(spawned, messageLimit: configuration.messageLimit, events: self)
+        let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self)
         let stopAtOnce: Bool = state.withLock { state in
             state.spawning -= 1
             let stopping = !state.lifecycle.runsQueuedWork
@@ -242,7 +233,7 @@ final class ProcessPoolCore: WorkerEvents {
         if stopAtOnce {
             kill(worker)
         } else {
-            worker.send(configuration.hello)
+            worker.send(hello)
         }
         return worker
     }

@@ -16,9 +16,15 @@ import Dispatch
 /// try pool.join()
 /// ```
 public final class ThreadPool: Sendable {
-    let maxWorkers: Int
-    let maxTasks: Int
-    let initializer: (@Sendable () throws -> Void)?
+    /// The configuration the pool was created with.
+    ///
+    /// ```swift
+    /// print(pool.configuration.maxWorkers)
+    /// ```
+    public let configuration: Configuration
+    var maxWorkers: Int { configuration.maxWorkers }
+    var maxTasks: Int { configuration.maxTasks }
+    var initializer: (@Sendable () throws -> Void)? { configuration.initializer }
     let state: StateLock<State>
     /// Entered while a worker drain is running; `join` waits for it to be empty.
     let activeDrains = DispatchGroup()
@@ -36,15 +42,27 @@ public final class ThreadPool: Sendable {
     /// ```swift
     /// let pool = try ThreadPool(maxWorkers: 2, maxTasks: 100) { openConnection() }
     /// ```
-    public init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0,
-                initializer: (@Sendable () throws -> Void)? = nil) throws {
-        guard maxWorkers >= 1 else { throw PebbleError.invalidArgument("maxWorkers", "must be at least 1, got \(maxWorkers)") }
-        guard maxTasks >= 0 else { throw PebbleError.invalidArgument("maxTasks", "must be 0 (no limit) or more, got \(maxTasks)") }
-        self.maxWorkers = maxWorkers
-        self.maxTasks = maxTasks
-        self.initializer = initializer
-        self.state = StateLock(State(workers: Array(repeating: WorkerSlot(), count: maxWorkers)))
-        self.workerQueues = (0..<maxWorkers).map { DispatchQueue(label: "pebble.thread-pool.worker-\($0)") }
+    public convenience init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0,
+                            initializer: (@Sendable () throws -> Void)? = nil) throws {
+        var configuration = Configuration(maxWorkers: maxWorkers)
+        configuration.maxTasks = maxTasks
+        configuration.initializer = initializer
+        try self.init(configuration: configuration)
+    }
+
+    /// Creates a pool from a ``Configuration``, with the same validation as
+    /// ``init(maxWorkers:maxTasks:initializer:)``.
+    ///
+    /// ```swift
+    /// var configuration = ThreadPool.Configuration(maxWorkers: 4)
+    /// configuration.maxPending = 100
+    /// let pool = try ThreadPool(configuration: configuration)
+    /// ```
+    public init(configuration: Configuration) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.state = StateLock(State(workers: Array(repeating: WorkerSlot(), count: configuration.maxWorkers)))
+        self.workerQueues = (0..<configuration.maxWorkers).map { DispatchQueue(label: "pebble.thread-pool.worker-\($0)") }
     }
 
     /// `true` while the pool accepts or still runs work: before `join` completes after `close()`,

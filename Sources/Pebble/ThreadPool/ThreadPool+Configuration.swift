@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+
+extension ThreadPool {
+    /// Everything a ``ThreadPool`` is created with, as a value.
+    ///
+    /// ```swift
+    /// var configuration = ThreadPool.Configuration(maxWorkers: 8)
+    /// configuration.maxPending = 1_000      // schedule throws .queueFull past 1,000 queued tasks
+    /// let pool = try ThreadPool(configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// How many tasks may run at once; at least 1. Default: ``usableCPUCount()``.
+        public var maxWorkers: Int
+        /// After this many tasks a worker is replaced by a new one (0: never).
+        public var maxTasks: Int = 0
+        /// Runs once in each new worker before its first task. If it throws, the pool breaks.
+        public var initializer: (@Sendable () throws -> Void)? = nil
+        /// The most tasks (a `map` chunk counts as one) that may wait for a worker: past it,
+        /// `schedule` and `map` throw `.queueFull` and the async `run` waits for room. `nil`: no bound.
+        public var maxPending: Int? = nil
+
+        /// A configuration with `maxWorkers` workers and every other setting at its default.
+        ///
+        /// ```swift
+        /// let configuration = ThreadPool.Configuration(maxWorkers: 2)
+        /// ```
+        public init(maxWorkers: Int = usableCPUCount()) {
+            self.maxWorkers = maxWorkers
+        }
+
+        /// Throws `.invalidArgument` naming the first setting out of range.
+        func validate() throws {
+            guard maxWorkers >= 1 else { throw PebbleError.invalidArgument("maxWorkers", "must be at least 1, got \(maxWorkers)") }
+            guard maxTasks >= 0 else { throw PebbleError.invalidArgument("maxTasks", "must be 0 (no limit) or more, got \(maxTasks)") }
+            if let maxPending, maxPending < 0 {
+                throw PebbleError.invalidArgument("maxPending", "must be 0 or more (or nil: no bound), got \(maxPending)")
+            }
+        }
+    }
+}
