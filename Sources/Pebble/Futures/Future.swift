@@ -24,7 +24,7 @@ public final class Future<Value: Sendable>: Sendable {
         case done(Outcome, cancelled: Bool)
     }
 
-    enum CancelDecision { case refuse, cancelPending, stopRunning(@Sendable () -> Bool) }
+    enum CancelDecision { case refuse, cancelledPending([Observer]), stopRunning(@Sendable () -> Bool) }
 
     struct State {
         var phase: Phase = .pending
@@ -123,22 +123,28 @@ public final class Future<Value: Sendable>: Sendable {
     /// ```
     @discardableResult
     public func cancel() -> Bool {
+        // One transition under the future's lock decides: pending → cancelled (the task can no
+        // longer start, since starting is pending → running under the same lock), or a running
+        // task's stop handler, which completes the future with CancellationError itself, under its
+        // pool's lock, only while the task still runs there. `true` therefore always means the
+        // future completed with CancellationError, and that a pending task never starts.
         let decision: CancelDecision = state.withLock { state in
             switch state.phase {
             case .done: return .refuse
-            case .pending: return .cancelPending
+            case .pending:
+                state.phase = .done(.failure(CancellationError()), cancelled: true)
+                defer { state.observers = [] }
+                return .cancelledPending(state.observers)
             case .running(let stop): return stop.map(CancelDecision.stopRunning) ?? .refuse
             }
         }
         switch decision {
         case .refuse: return false
-        case .cancelPending: return complete(.failure(CancellationError()), cancelled: true)
-        case .stopRunning(let stop):
-            guard stop() else { return false }
-            // The stop can race with the worker's death completing the future first; the task was
-            // still stopped by this call.
-            complete(.failure(CancellationError()), cancelled: true)
+        case .cancelledPending(let observers):
+            notify(observers, of: .failure(CancellationError()))
             return true
+        case .stopRunning(let stop):
+            return stop()
         }
     }
 
@@ -222,17 +228,29 @@ public final class Future<Value: Sendable>: Sendable {
         }
     }
 
-    /// Completes the future; the first completion wins. A `CancellationError` outcome counts as cancelled. Returns whether this call completed it.
+    /// Completes the future; the first completion wins. A `CancellationError` outcome counts as
+    /// cancelled. Returns whether this call completed it.
     @discardableResult
     func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {
-        let observers: [Observer]? = state.withLock { state in
+        guard let observers = settle(outcome, cancelled: cancelled) else { return false }
+        notify(observers, of: outcome)
+        return true
+    }
+
+    /// The first half of ``complete(_:cancelled:)``: records the outcome and returns the observers
+    /// to notify (`nil` if the future was already done). Callable under a pool's lock; the caller
+    /// then calls ``notify(_:of:)`` outside it.
+    func settle(_ outcome: Outcome, cancelled: Bool = false) -> [Observer]? {
+        state.withLock { state in
             if case .done = state.phase { return nil }
             state.phase = .done(outcome, cancelled: cancelled || outcome.failure is CancellationError)
             defer { state.observers = [] }
             return state.observers
         }
-        guard let observers else { return false }
+    }
+
+    /// Runs the observers a ``settle(_:cancelled:)`` returned.
+    func notify(_ observers: [Observer], of outcome: Outcome) {
         for observer in observers { observer(outcome) }
-        return true
     }
 }

@@ -10,4 +10,7 @@ protocol AnyProcessTask: AnyObject, Sendable {
     /// Completes the future from a reply frame.
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>)
     func fail(_ error: any Error)
+    /// Records `error` as the outcome without notifying anyone yet (callable under the pool's
+    /// lock); returns what notifies the observers, or `nil` when the future was already done.
+    func settle(_ error: any Error) -> (@Sendable () -> Void)?
 }

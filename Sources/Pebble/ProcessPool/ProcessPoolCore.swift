@@ -139,14 +139,21 @@ final class ProcessPoolCore: WorkerEvents {
     }
 
     /// Stops the worker running `task` (for a timeout, or as the stop handler of its future when it
-    /// is cancelled). `true` if the task was still running there.
+    /// is cancelled). `true` if the task was still running there. A cancel completes the future
+    /// with `CancellationError` under the pool's lock, so a reply arriving after it cannot win.
     @discardableResult
     func stopTask(_ task: any AnyProcessTask, on pid: pid_t, reason: StopReason) -> Bool {
-        let action: Action? = state.withLock { state in
-            guard case .busy(let running)? = state.workers[pid]?.phase, running.task === task else { return nil }
-            return stopWorker(&state, pid, reason: reason)
+        let (action, notify): (Action?, (@Sendable () -> Void)?) = state.withLock { state in
+            guard case .busy(let running)? = state.workers[pid]?.phase, running.task === task else { return (nil, nil) }
+            var notify: (@Sendable () -> Void)?
+            if case .cancelled = reason {
+                guard let settled = task.settle(CancellationError()) else { return (nil, nil) }
+                notify = settled
+            }
+            return (stopWorker(&state, pid, reason: reason), notify)
         }
         guard let action else { return false }
+        notify?()
         perform([action])
         return true
     }

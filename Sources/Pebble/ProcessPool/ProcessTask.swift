@@ -20,6 +20,11 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
 
     func fail(_ error: any Error) { future.complete(.failure(error)) }
 
+    func settle(_ error: any Error) -> (@Sendable () -> Void)? {
+        guard let observers = future.settle(.failure(error)) else { return nil }
+        return { [future] in future.notify(observers, of: .failure(error)) }
+    }
+
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>) {
         future.complete(Self.outcome(kind, body, decodeValue))
     }
