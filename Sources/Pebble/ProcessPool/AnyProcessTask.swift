@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-/// A job on its way to a worker: the encoded request, and how to complete its future from the reply.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A job on its way to a worker, type-erased for the pool: the encoded request, and how to
+/// complete its future from the reply.
 protocol AnyProcessTask: AnyObject, Sendable {
     var request: [UInt8] { get }
     var timeout: Duration? { get }
-    /// Marks the task running; `false` when it was cancelled while pending and must not be sent.
-    func start(stopHandler: @escaping @Sendable () -> Bool) -> Bool
-    /// Back to pending after its worker died before starting it; `false` if it was cancelled meanwhile.
+    /// Claims the task for worker `pid` (pending → running); `false` when it was cancelled or
+    /// failed while pending and must not be sent. Exactly one of this and a cancel wins.
+    func start(on pid: pid_t) -> Bool
+    /// Back to pending after its worker died before starting it; `false` if it was done meanwhile.
     func requeue() -> Bool
+    var isDone: Bool { get }
     /// Completes the future from a reply frame.
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>)
     func fail(_ error: any Error)

@@ -145,35 +145,65 @@ public final class ProcessPool: Sendable {
     /// - Parameter timeout: counted from the moment a worker starts the job, not from `schedule`.
     ///   A job past it is stopped (its worker killed and replaced) and the future fails with
     ///   ``TimeoutError``.
-    /// - Throws: `.poolNotRunning` after `close()`/`stop()`, `.jobNotResolvable` for a job type a
-    ///   worker cannot find, `.invalidArgument` for a negative timeout. A job that cannot be
-    ///   encoded, or is over `maxMessageSize`, gives a future failed with `.encodingFailed` or
-    ///   `.messageTooLarge`.
+    /// - Parameter deadline: the job must be done by then, queue time included, or its future
+    ///   fails with ``TimeoutError`` (whose `timeout` is the time from `schedule` to the deadline):
+    ///   a job still queued is removed and never runs; a running one is stopped as for a timeout.
+    /// - Throws: `.poolNotRunning` after `close()`/`stop()`, `.queueFull` when `maxPending` tasks
+    ///   already wait (nothing is enqueued), `.jobNotResolvable` for a job type a worker cannot
+    ///   find, `.invalidArgument` for a negative timeout. A job that cannot be encoded, or is over
+    ///   `maxMessageSize`, gives a future failed with `.encodingFailed` or `.messageTooLarge`.
     ///
     /// ```swift
-    /// let future = try pool.schedule(Parse(text: input), timeout: .seconds(2))
+    /// let future = try pool.schedule(Parse(text: input), timeout: .seconds(2),
+    ///                                deadline: .now + .seconds(5))
     /// ```
-    public func schedule<J: ProcessJob>(_ job: J, timeout: Duration? = nil) throws -> Future<J.Output> {
+    public func schedule<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
+                                        deadline: ContinuousClock.Instant? = nil) throws -> Future<J.Output> {
         try validateTimeout(timeout)
+        let scheduled = ContinuousClock.now
         try core.checkAcceptsWork()
         let request: [UInt8]
         do {
             request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)
         } catch let error as PebbleError where error.code != .jobNotResolvable {
-            return Future(completed: .failure(error))
+            return counted(Future<J.Output>(completed: .failure(error)))
         }
-        let task = ProcessTask(request: request, timeout: timeout) { try BinaryDecoder().decode(J.Output.self, from: $0) }
+        let task = ProcessTask(request: request, timeout: timeout, stopRunning: core.stopOnCancel) {
+            try BinaryDecoder().decode(J.Output.self, from: $0)
+        }
         try core.enqueue([task])
+        _ = counted(task.future)
+        if let deadline {
+            let timer = core.armDeadline(task, at: deadline, budget: deadline - scheduled)
+            task.future.observe { _ in timer.cancel() }
+        }
         return task.future
     }
 
+    /// Counts the future's outcome in ``statistics`` when it completes.
+    private func counted<V>(_ future: Future<V>) -> Future<V> {
+        future.observe { [core] outcome in core.counters.withLock { $0.record(outcome.failure) } }
+        return future
+    }
+
     /// Runs `job` on a worker and awaits its output. Cancelling the awaiting task stops the job.
+    /// When the queue is full (`maxPending`), this waits for room, in the order the calls came,
+    /// instead of throwing `.queueFull`; a Task cancelled while waiting enqueues nothing.
     ///
     /// ```swift
-    /// let value = try await pool.run(Parse(text: input), timeout: .seconds(2))
+    /// let value = try await pool.run(Parse(text: input), timeout: .seconds(2), deadline: .now + .seconds(5))
     /// ```
-    public func run<J: ProcessJob>(_ job: J, timeout: Duration? = nil) async throws -> J.Output {
-        try await schedule(job, timeout: timeout).value
+    public func run<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
+                                   deadline: ContinuousClock.Instant? = nil) async throws -> J.Output {
+        var lostTurn = false
+        while true {
+            do {
+                return try await schedule(job, timeout: timeout, deadline: deadline).value
+            } catch let error as PebbleError where error.code == .queueFull {
+                try await core.waitForRoom(atFront: lostTurn)
+                lostTurn = true
+            }
+        }
     }
 
     /// Applies `function` to every input in worker processes, `chunkSize` inputs per task.
@@ -196,14 +226,21 @@ public final class ProcessPool: Sendable {
         try validateTimeout(timeout)
         try core.checkAcceptsWork()
         _ = try JobName.of(MapChunkJob<F>.self)
+        let groups = chunked(inputs, size: chunkSize)
+        try core.checkAcceptsWork(adding: groups.count)
         var tasks: [any AnyProcessTask] = []
         var chunks: [MapChunk<F.Output>] = []
-        for inputs in chunked(inputs, size: chunkSize) {
+        for inputs in groups {
             let chunk = mapChunk(MapChunkJob(function: function, inputs: inputs), timeout: timeout)
             chunks.append(MapChunk(future: chunk.future, count: inputs.count))
             if let task = chunk.task { tasks.append(task) }
         }
         try core.enqueue(tasks)
+        for chunk in chunks {
+            chunk.future.observe { [core, count = chunk.count] outcome in
+                core.counters.withLock { $0.record(chunk: outcome, inputs: count) }
+            }
+        }
         return MapFuture(chunks: chunks)
     }
 
@@ -216,7 +253,7 @@ public final class ProcessPool: Sendable {
             return (Future(completed: .failure(error)), nil)
         }
         let count = job.inputs.count
-        let task = ProcessTask(request: request, timeout: timeout) { data in
+        let task = ProcessTask(request: request, timeout: timeout, stopRunning: core.stopOnCancel) { data in
             let output = try BinaryDecoder().decode(MapChunkOutput<F.Output>.self, from: data)
             guard let outcomes = output.outcomes(count: count) else {
                 throw PebbleError(.decodingFailed, "a map chunk of \(count) inputs came back with the wrong number of outcomes")

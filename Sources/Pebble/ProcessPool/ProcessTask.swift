@@ -1,20 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import PebbleCodec
+
+/// A process job's future and its encoded request.
 final class ProcessTask<Value: Sendable>: AnyProcessTask {
     let future = Future<Value>()
     let request: [UInt8]
     let timeout: Duration?
     private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
+    /// Stops this task on worker `pid` when its future is cancelled while it runs: the pool's
+    /// `stopTask`, held weakly by the closure.
+    private let stopRunning: @Sendable (any AnyProcessTask, pid_t) -> Bool
 
-    init(request: [UInt8], timeout: Duration?, decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value) {
+    init(request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask, pid_t) -> Bool,
+         decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value) {
         self.request = request
         self.timeout = timeout
+        self.stopRunning = stopRunning
         self.decodeValue = decodeValue
     }
 
-    func start(stopHandler: @escaping @Sendable () -> Bool) -> Bool {
-        future.markRunning(stopHandler: stopHandler)
+    func start(on pid: pid_t) -> Bool {
+        future.markRunning { [weak self, stopRunning] in
+            guard let self else { return false }
+            return stopRunning(self, pid)
+        }
     }
+
+    var isDone: Bool { future.isDone }
 
     func requeue() -> Bool { future.markPending() }
 

@@ -40,4 +40,19 @@ struct FIFO<Element> {
         defer { storage = []; head = 0 }
         return storage[head...].map { $0! }
     }
+
+    /// Removes every element that matches, keeping the order of the others.
+    mutating func removeAll(where shouldRemove: (Element) -> Bool) {
+        let kept = removeAll().filter { !shouldRemove($0) }
+        storage = kept
+        head = 0
+    }
+
+    func count(where predicate: (Element) -> Bool) -> Int {
+        storage[head...].count { predicate($0!) }
+    }
+
+    func contains(where predicate: (Element) -> Bool) -> Bool {
+        storage[head...].contains { predicate($0!) }
+    }
 }

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-extension ProcessPoolCore {
+extension ProcessPoolStateMachine {
+    typealias WorkerExitReason = ProcessPool.WorkerExitReason
+
     enum Lifecycle: Equatable {
         case running, closed, stopped, joined
         /// Workers cannot start (the initializer failed, or spawning keeps failing).
@@ -17,7 +18,7 @@ extension ProcessPoolCore {
         var runsQueuedWork: Bool { self == .running || self == .closed }
     }
 
-    /// Why the pool stopped a worker that was running a task: what that task's future gets.
+    /// Why the pool stopped a worker: what its running task's future gets, and the exit's reason.
     enum StopReason {
         case timeout(Duration)
         case cancelled
@@ -31,16 +32,22 @@ extension ProcessPoolCore {
             case .protocolError(let error): error
             }
         }
+
+        var exitReason: WorkerExitReason {
+            switch self {
+            case .timeout: .timedOut
+            case .cancelled: .cancelled
+            case .stopped, .protocolError: .stopped
+            }
+        }
     }
 
     struct RunningTask {
         let task: any AnyProcessTask
-        /// Fires when the task's timeout passes; created under the lock, resumed once sent.
-        let timer: (any DispatchSourceTimer)?
-        var stopReason: StopReason?
         /// The task's number among the jobs sent to its worker: the task has started once the
         /// worker's start counter reaches it. Before that, the worker's death means it never ran.
         let sequence: UInt64
+        var stopReason: StopReason?
     }
 
     enum WorkerPhase {
@@ -48,10 +55,10 @@ extension ProcessPoolCore {
         case starting
         case idle
         case busy(RunningTask)
-        /// Its channel was closed (maxTasks reached, or the pool is winding down); it exits by itself.
-        case retiring
+        /// On its way out by itself (its channel closed, or it said it exits after its reply).
+        case retiring(WorkerExitReason)
         /// Signalled to die; `task` is what it was running, if anything.
-        case stopping(RunningTask?)
+        case stopping(RunningTask?, reason: StopReason)
 
         /// Starting, idle or busy: a worker that takes tasks, as opposed to one on its way out.
         var servesTasks: Bool {
@@ -63,34 +70,25 @@ extension ProcessPoolCore {
     }
 
     struct WorkerRecord {
-        let process: WorkerProcess
         var phase: WorkerPhase
         var tasksDone = 0
         /// Jobs sent to the worker so far.
         var jobsSent: UInt64 = 0
+        /// Set when the worker announced it exits after its current reply.
+        var retireReason: WorkerExitReason?
     }
 
-    struct State {
-        var lifecycle = Lifecycle.running
-        var pending = FIFO<any AnyProcessTask>()
-        var workers: [pid_t: WorkerRecord] = [:]
-        /// Spawns requested and not yet finished.
-        var spawning = 0
-        /// Workers that died before they were ready, in a row: a guard against respawning in a hot loop.
-        var failedStarts = 0
-        /// Whether a worker ever became ready: then workers can start here, and one that dies before
-        /// it is ready was killed from outside (or hit bad luck); the pool retries, with a backoff.
-        var everReady = false
-        /// How long the next spawn waits, after workers died before they were ready.
-        var spawnBackoff: Duration?
-    }
-
-    /// What an event handler decided under the lock; performed after the lock is released.
+    /// What an event decided; the owner performs it after releasing its lock.
     enum Action {
-        case send(WorkerProcess, RunningTask)
+        /// Arm the task's timeout, then send its request to the worker.
+        case send(worker: pid_t, RunningTask)
         case spawn(after: Duration?)
-        case retire(WorkerProcess)
-        case kill(WorkerProcess)
+        /// Close the worker's channel: it reads end-of-file and exits.
+        case retire(worker: pid_t)
+        /// Signal the worker to die (SIGKILL, or SIGTERM then SIGKILL after the grace period).
+        case kill(worker: pid_t)
+        /// Cancel the worker's timeout timer, if it has one.
+        case disarm(worker: pid_t)
         case fail([any AnyProcessTask], any Error)
     }
 }
