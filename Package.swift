@@ -21,6 +21,7 @@ let package = Package(
                           exclude: ["peers", "compare.sh"]),
         .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
         .testTarget(name: "PebbleTests", dependencies: ["Pebble"]),
+        .testTarget(name: "PebbleStateMachineTests", dependencies: ["Pebble"]),
     ],
     swiftLanguageModes: [.v6]
 )
