@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Foundation
+import Testing
+@testable import Pebble
+
+/// Back-pressure, deadlines, statistics and events of a process pool (API.md Part 2).
+@Suite(.timeLimit(.minutes(2)))
+struct ProcessPoolServerTests {
+    /// A pool whose one worker is ready and busy with a 30 s job, plus that job's future.
+    static func busyPool(maxPending: Int? = nil, startMethod: ProcessPool.StartMethod = .zygote) throws -> (ProcessPool, Future<Int32>) {
+        var configuration = ProcessPool.Configuration(maxWorkers: 1)
+        configuration.maxPending = maxPending
+        configuration.startMethod = startMethod
+        let pool = try ProcessPool(configuration: configuration)
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)     // the worker is ready and idle
+        let sleeper = try pool.schedule(SleepJob(seconds: 30))      // goes straight to it
+        return (pool, sleeper)
+    }
+
+    @Test(arguments: [ProcessPool.StartMethod.zygote, .spawn])
+    func aFullQueueThrowsQueueFullAndEnqueuesNothing(startMethod: ProcessPool.StartMethod) throws {
+        let (pool, sleeper) = try Self.busyPool(maxPending: 1, startMethod: startMethod)
+        let queued = try pool.schedule(AddOne(x: 2))
+        #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 3)) }) == .queueFull)
+        #expect(pebbleCode(errorOf { try pool.map(AddOneFunction(), [1, 2], chunkSize: 1) }) == .queueFull)
+        #expect(pool.statistics.pending == 1)
+        queued.cancel()                                  // a cancelled task frees its room
+        let next = try pool.schedule(AddOne(x: 4))
+        sleeper.cancel()
+        #expect(try next.result(timeout: .seconds(20)) == 5)
+        pool.close()
+        try pool.join()
+    }
+
+    @Test func runWaitsForRoomAndACancelledWaiterEnqueuesNothing() async throws {
+        let (pool, sleeper) = try Self.busyPool(maxPending: 1)
+        let queued = try pool.schedule(AddOne(x: 2))
+        let cancelledWaiter = Task { try await pool.run(AddOne(x: 10)) }
+        cancelledWaiter.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelledWaiter.value }
+        #expect(pool.statistics.pending == 1)
+        let waiter = Task { try await pool.run(AddOne(x: 20)) }
+        sleeper.cancel()                                 // the worker is replaced; the queue drains
+        #expect(try await queued.value == 3)
+        #expect(try await waiter.value == 21)
+        pool.close()
+        let stats = pool.statistics
+        #expect(stats.cancelled == 1 && stats.completed == 3)
+    }
+
+    @Test func waitersAreAdmittedOldestFirst() {
+        var waiters = RoomWaiters()
+        let first = waiters.reserveID(), second = waiters.reserveID()
+        #expect(first != second && waiters.isEmpty)
+        // Continuations cannot be made without a Task here; the order is the FIFO's, tested by
+        // id through remove.
+        #expect(waiters.remove(first) == nil)
+    }
+
+    @Test func aDeadlinePassedWhileQueuedFailsTheTaskAndItNeverRuns() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-deadline-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        let (pool, sleeper) = try Self.busyPool()
+        let started = ContinuousClock.now
+        let late = try pool.schedule(MarkStart(id: 1, path: path), deadline: .now + .milliseconds(200))
+        let error = try late.error(timeout: .seconds(10))
+        #expect(error is TimeoutError)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(pool.statistics.pending == 0)
+        sleeper.cancel()
+        #expect(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(20)) == 2)
+        pool.close()
+        try pool.join()
+        #expect(!FileManager.default.fileExists(atPath: path), "the task whose deadline passed in the queue ran")
+    }
+
+    @Test(arguments: [ProcessPool.StartMethod.zygote, .spawn])
+    func aDeadlinePassedWhileRunningStopsTheWorker(startMethod: ProcessPool.StartMethod) async throws {
+        var configuration = ProcessPool.Configuration(maxWorkers: 1)
+        configuration.startMethod = startMethod
+        let pool = try ProcessPool(configuration: configuration)
+        let events = pool.events
+        let exits = Task<[ProcessPool.WorkerExitReason], Never> {
+            var reasons: [ProcessPool.WorkerExitReason] = []
+            for await event in events { if case .workerExited(_, _, let reason) = event { reasons.append(reason) } }
+            return reasons
+        }
+        let started = ContinuousClock.now
+        let hung = try pool.schedule(SleepJob(seconds: 600), timeout: .seconds(900), deadline: .now + .milliseconds(300))
+        await #expect(throws: TimeoutError.self) { try await hung.value }
+        // Wide: async tests can wait for a cooperative thread while the suite's blocking tests run.
+        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(try await pool.run(AddOne(x: 1)) == 2)
+        pool.close()
+        try await joinOffThread(pool)
+        let reasons = await exits.value      // the stream ends at join
+        #expect(reasons.first == .timedOut)
+        #expect(reasons.last == .retired)
+    }
+
+    @Test func statisticsAreExactAfterAMixedRun() throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        var futures: [any Sendable] = []
+        for x in 0..<4 { futures.append(try pool.schedule(AddOne(x: x))) }
+        for _ in 0..<4 { futures.append(try pool.schedule(ThrowCodable())) }
+        for _ in 0..<2 { futures.append(try pool.schedule(SleepJob(seconds: 30), timeout: .milliseconds(100))) }
+        futures.append(try pool.schedule(SleepJob(seconds: 30), deadline: .now + .milliseconds(100)))
+        for status in 0..<3 { futures.append(try pool.schedule(ExitJob(status: Int32(status + 1)))) }
+        let cancelled = try (0..<2).map { _ in try pool.schedule(SleepJob(seconds: 30)) }
+        #expect(cancelled.allSatisfy { $0.cancel() })
+        let map = try pool.map(AddOneFunction(), [1, 2, -1], chunkSize: 1)
+        _ = try map.result(timeout: .seconds(30)).map { $0 }
+        pool.close()
+        try pool.join(timeout: .seconds(60))
+        let stats = pool.statistics
+        #expect(stats.completed == 4 + 2)
+        #expect(stats.failed == 4 + 1)
+        #expect(stats.timedOut == 3)
+        #expect(stats.crashed == 3)
+        #expect(stats.cancelled == 2)
+        #expect(stats.completed + stats.failed + stats.timedOut + stats.crashed + stats.cancelled == 19)
+        #expect(stats.pending == 0 && stats.running == 0 && stats.workers == 0)
+        #expect(stats.workersStarted == stats.workersExited && stats.workersStarted >= 2)
+        _ = futures
+    }
+
+    @Test func eventsReportStartsAndExitsWithTheirReasons() async throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let stream = pool.events
+        let collector = Task<[ProcessPool.Event], Never> {
+            var events: [ProcessPool.Event] = []
+            for await event in stream { events.append(event) }
+            return events
+        }
+        await #expect(throws: ProcessExpired.self) { try await pool.run(ExitJob(status: 3)) }
+        #expect(try await pool.run(AddOne(x: 1)) == 2)
+        pool.close()
+        try await joinOffThread(pool)
+        let events = await collector.value
+        let started = events.compactMap { if case .workerStarted(let pid) = $0 { pid } else { nil } }
+        let exits = events.compactMap { if case .workerExited(let pid, let status, let reason) = $0 { (pid, status, reason) } else { nil } }
+        #expect(started.count == 2 && exits.count == 2)
+        #expect(exits.first?.1 == .exited(3) && exits.first?.2 == .crashed)
+        #expect(exits.last?.2 == .retired)
+        #expect(exits.last?.1 != nil)   // a retiring worker takes its process group down with it: SIGKILL
+        #expect(Set(started) == Set(exits.map(\.0)))
+    }
+}
