@@ -71,8 +71,11 @@ public struct PebbleError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A job, its input or its output could not be encoded.
         ///
         /// ```swift
-        /// struct Scale: ProcessJob { let factor: Double; func run() async throws -> Double { factor } }
-        /// let future = try pool.schedule(Scale(factor: .nan))   // JSON has no NaN: fails with .encodingFailed
+        /// struct Upload: ProcessJob {
+        ///     let handle: FileHandleBox   // its encode(to:) throws: a handle cannot cross processes
+        ///     func run() async throws -> Int { 0 }
+        /// }
+        /// let future = try pool.schedule(Upload(handle: box))   // fails with .encodingFailed
         /// ```
         public static let encodingFailed = Code("encodingFailed")
         /// A job, its input or its output could not be decoded.

@@ -17,7 +17,7 @@ func pebbleWorkerMain(_ channel: Int32, _ startCounter: UnsafeMutablePointer<UIn
     loop.run()
 }
 
-/// Runs in the zygote before it forks anything: the first JSON coding, type lookup by name and
+/// Runs in the zygote before it forks anything: the first binary coding, type lookup by name and
 /// conformance check in a process cost about 1 ms; done here, every worker inherits the warm caches.
 /// It must not start a thread (the zygote forks), so it starts no task and touches no Dispatch queue.
 @_cdecl("pebble_zygote_warm_up")
