@@ -20,7 +20,11 @@ let package = Package(
         .executableTarget(name: "PebbleBench", dependencies: ["Pebble"], path: "Benchmarks",
                           exclude: ["peers", "compare.sh"]),
         .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
-        .testTarget(name: "PebbleTests", dependencies: ["Pebble"]),
+        // Jobs and helpers shared by the test targets (a job type may live in any module of the
+        // test binary: workers are the same binary).
+        .target(name: "PebbleTestSupport", dependencies: ["Pebble", "_PebbleShim"], path: "Tests/PebbleTestSupport"),
+        .testTarget(name: "PebbleTests", dependencies: ["Pebble", "PebbleTestSupport"]),
+        .testTarget(name: "PebbleReliabilityTests", dependencies: ["Pebble", "PebbleTestSupport"]),
         .testTarget(name: "PebbleStateMachineTests", dependencies: ["Pebble"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Nanoseconds on CLOCK_MONOTONIC, comparable between this process and its workers.
 func monotonicNanoseconds() -> UInt64 {

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 @Suite(.timeLimit(.minutes(1)))
 struct FutureTests {

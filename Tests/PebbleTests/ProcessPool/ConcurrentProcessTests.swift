@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Pebble's test_concurrent_process.py and test_asynchronous_process.py, ported.
 @Suite(.timeLimit(.minutes(2)))

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Back-pressure, deadlines, statistics and events of a process pool (API.md Part 2).
 @Suite(.timeLimit(.minutes(2)))

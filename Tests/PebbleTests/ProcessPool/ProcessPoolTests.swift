@@ -3,15 +3,7 @@ import Foundation
 import Testing
 import _PebbleShim
 @testable import Pebble
-
-/// Waits for process `pid` to exit, on its pidfd (no polling). `true` if it is gone within `seconds`.
-func waitForExit(_ pid: pid_t, seconds: Double) -> Bool {
-    let fd = pebble_pidfd_open(pid)
-    guard fd >= 0 else { return errno == ESRCH }
-    defer { close(fd) }
-    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    return poll(&poller, 1, Int32(seconds * 1000)) == 1
-}
+@testable import PebbleTestSupport
 
 /// Pebble's test_process_pool.py, ported, plus the cases where Pebble fails its users.
 @Suite(.timeLimit(.minutes(3)))

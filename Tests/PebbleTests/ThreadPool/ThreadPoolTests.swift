@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Pebble's test_thread_pool.py, ported, plus the cases where Pebble fails its users.
 @Suite(.timeLimit(.minutes(2)))

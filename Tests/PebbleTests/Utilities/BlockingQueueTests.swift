@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 @testable import Pebble
+@testable import PebbleTestSupport
 import Testing
 
 /// Ports Pebble's waitforqueues tests, plus the queue itself.

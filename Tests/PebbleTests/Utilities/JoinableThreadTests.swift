@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 @testable import Pebble
+@testable import PebbleTestSupport
 import Testing
 
 /// Ports Pebble's waitforthreads tests, plus the thread itself.

@@ -6,6 +6,7 @@ import Glibc
 import Musl
 #endif
 @testable import Pebble
+@testable import PebbleTestSupport
 import Testing
 
 /// Ports Pebble's sighandler tests. Serialized: signal dispositions are process-wide.

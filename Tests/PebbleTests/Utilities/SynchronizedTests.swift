@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 @testable import Pebble
+@testable import PebbleTestSupport
 import Testing
 
 /// Ports Pebble's synchronized tests. Serialized: the tests share the process-wide lock.

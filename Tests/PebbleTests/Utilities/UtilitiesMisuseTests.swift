@@ -5,6 +5,7 @@ import Glibc
 import Musl
 #endif
 @testable import Pebble
+@testable import PebbleTestSupport
 import Testing
 
 /// Programming errors in the utilities trap; each runs in a child process (an exit test).

@@ -8,6 +8,7 @@ import Musl
 #endif
 import Synchronization
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// A value shared between a test and the threads it starts.
 final class UtilityTestBox<Value: Sendable>: Sendable {

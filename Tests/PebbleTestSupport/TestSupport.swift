@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 @testable import Pebble
+import _PebbleShim
 
 /// A gate tasks wait on until the test opens it.
 final class Gate: Sendable {
@@ -66,4 +67,13 @@ func joinOffThread(_ pool: ProcessPool, timeout: Duration? = nil) async throws {
             continuation.resume(with: Result { try pool.join(timeout: timeout) })
         }
     }
+}
+
+/// Waits for process `pid` to exit, on its pidfd (no polling). `true` if it is gone within `seconds`.
+func waitForExit(_ pid: pid_t, seconds: Double) -> Bool {
+    let fd = pebble_pidfd_open(pid)
+    guard fd >= 0 else { return errno == ESRCH }
+    defer { close(fd) }
+    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&poller, 1, Int32(seconds * 1000)) == 1
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 @testable import Pebble
+@testable import PebbleTestSupport
 import Synchronization
 
 // Jobs for the reliability suite.

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import XCTest
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// The reliability suite: faults, load and bad input, with nothing hung, lost or leaked.
 ///
