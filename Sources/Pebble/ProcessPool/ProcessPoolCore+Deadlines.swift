@@ -41,7 +41,7 @@ extension ProcessPoolCore {
     func waitForRoom(atFront: Bool) async throws {
         let id = state.withLock { $0.roomWaiters.reserveID() }
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: RoomWaiters.Continuation) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeNow: Bool = state.withLock { locked in
                     if Task.isCancelled || locked.machine.room > 0 || !locked.machine.lifecycle.acceptsWork { return true }
                     locked.roomWaiters.add(id, continuation, atFront: atFront)

@@ -18,7 +18,7 @@ final class ProcessPoolCore: WorkerEvents {
         var processes: [pid_t: WorkerProcess] = [:]
         var timers: [pid_t: any DispatchSourceTimer] = [:]
         /// Async `run` calls waiting for room in a full queue, oldest first.
-        var roomWaiters = RoomWaiters()
+        var roomWaiters = RoomWaiters<CheckedContinuation<Void, any Error>>()
     }
 
     let configuration: ProcessPool.Configuration

@@ -2,8 +2,8 @@
 
 /// The async `run` calls waiting for room in a pool's full queue, oldest first. Each waiter is
 /// resumed once: with room, or with an error when it is cancelled or the pool stops.
-struct RoomWaiters {
-    typealias Continuation = CheckedContinuation<Void, any Error>
+/// Generic over what a waiter is, so that its order is unit-tested with plain values.
+struct RoomWaiters<Continuation> {
     private var waiters = FIFO<(id: UInt64, continuation: Continuation)>()
     private var nextID: UInt64 = 0
 

@@ -50,13 +50,16 @@ struct ProcessPoolServerTests {
         #expect(stats.cancelled == 1 && stats.completed == 3)
     }
 
-    @Test func waitersAreAdmittedOldestFirst() {
-        var waiters = RoomWaiters()
-        let first = waiters.reserveID(), second = waiters.reserveID()
-        #expect(first != second && waiters.isEmpty)
-        // Continuations cannot be made without a Task here; the order is the FIFO's, tested by
-        // id through remove.
-        #expect(waiters.remove(first) == nil)
+    @Test func waitersAreAdmittedOldestFirstAndOneThatLostItsTurnGoesBackToTheFront() {
+        var waiters = RoomWaiters<String>()
+        for name in ["a", "b", "c", "d"] { waiters.add(waiters.reserveID(), name, atFront: false) }
+        #expect(waiters.popFirst(1) == ["a"])
+        waiters.add(waiters.reserveID(), "a again", atFront: true)   // "a" lost the room to a schedule
+        #expect(waiters.remove(3) == "c")                           // "c"'s Task was cancelled
+        #expect(waiters.remove(3) == nil)
+        #expect(waiters.popFirst(2) == ["a again", "b"])
+        #expect(waiters.failAll() == ["d"])
+        #expect(waiters.isEmpty)
     }
 
     @Test func aDeadlinePassedWhileQueuedFailsTheTaskAndItNeverRuns() throws {
