@@ -10,16 +10,16 @@ import _PebbleShim
 
 extension ProcessExpired {
     /// The error for a worker that died with wait status `status` (`nil`: unknown).
-    init(pid: pid_t, waitStatus status: Int32?) {
+    init(pid: pid_t, waitStatus status: Int32?, diagnostics: String? = nil) {
         guard let status else {
-            self.init(pid: pid, exitCode: nil, signal: nil)
+            self.init(pid: pid, exitCode: nil, signal: nil, diagnostics: diagnostics)
             return
         }
         let signal = status & 0x7F
         if signal == 0 {
-            self.init(pid: pid, exitCode: (status >> 8) & 0xFF, signal: nil)
+            self.init(pid: pid, exitCode: (status >> 8) & 0xFF, signal: nil, diagnostics: diagnostics)
         } else {
-            self.init(pid: pid, exitCode: nil, signal: signal)
+            self.init(pid: pid, exitCode: nil, signal: signal, diagnostics: diagnostics)
         }
     }
 }

@@ -25,6 +25,16 @@ public struct ProcessExpired: Error, Hashable, Sendable, CustomStringConvertible
     /// if expired.signal == SIGKILL { print("killed, perhaps by the OOM killer") }
     /// ```
     public let signal: Int32?
+    /// With ``WorkerOutput/capture``: the last (up to) 4 KiB the worker wrote to its standard error
+    /// while it ran the task that died, such as the Swift runtime's `Fatal error: Index out of range`
+    /// or a C library's message. `nil` without capture, or when the task wrote nothing there.
+    ///
+    /// ```swift
+    /// if let expired = try future.error() as? ProcessExpired, let tail = expired.diagnostics {
+    ///     logger.error("job crashed: \(tail)")
+    /// }
+    /// ```
+    public let diagnostics: String?
 
     /// Creates the error for a worker that died.
     ///
@@ -32,19 +42,39 @@ public struct ProcessExpired: Error, Hashable, Sendable, CustomStringConvertible
     /// let error = ProcessExpired(pid: 4242, exitCode: nil, signal: SIGSEGV)
     /// ```
     public init(pid: Int32, exitCode: Int32?, signal: Int32?) {
+        self.init(pid: pid, exitCode: exitCode, signal: signal, diagnostics: nil)
+    }
+
+    /// Creates the error for a worker that died, with the end of what it wrote to stderr.
+    ///
+    /// ```swift
+    /// let error = ProcessExpired(pid: 4242, exitCode: nil, signal: SIGILL,
+    ///                            diagnostics: "Fatal error: Index out of range")
+    /// ```
+    public init(pid: Int32, exitCode: Int32?, signal: Int32?, diagnostics: String?) {
         self.pid = pid
         self.exitCode = exitCode
         self.signal = signal
+        self.diagnostics = diagnostics
     }
 
-    /// A sentence with the pid and the exit status or the signal.
+    /// A sentence with the pid and the exit status or the signal, then the ``diagnostics`` if any.
     ///
     /// ```swift
     /// print(ProcessExpired(pid: 4242, exitCode: 3, signal: nil))
     /// // ProcessExpired: worker 4242 exited with status 3 while running the task
+    /// print(ProcessExpired(pid: 4242, exitCode: nil, signal: 4, diagnostics: "Fatal error: Index out of range\n"))
+    /// // ProcessExpired: worker 4242 was killed by signal 4 while running the task; its stderr ended with:
+    /// // Fatal error: Index out of range
     /// ```
     public var description: String {
-        if let signal { return "ProcessExpired: worker \(pid) was killed by signal \(signal) while running the task" }
-        return "ProcessExpired: worker \(pid) exited with status \(exitCode ?? -1) while running the task"
+        let death = signal.map { "was killed by signal \($0)" } ?? "exited with status \(exitCode ?? -1)"
+        var text = "ProcessExpired: worker \(pid) \(death) while running the task"
+        if let diagnostics {
+            var tail = Substring(diagnostics)
+            while let last = tail.last, last.isWhitespace { tail = tail.dropLast() }
+            if !tail.isEmpty { text += "; its stderr ended with:\n" + tail }
+        }
+        return text
     }
 }

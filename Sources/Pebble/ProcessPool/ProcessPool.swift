@@ -113,6 +113,7 @@ public final class ProcessPool: Sendable {
         try configuration.validate()
         var hello: [UInt8] = []
         Frame.appendLength(UInt64(configuration.maxMessageSize), to: &hello)
+        WorkerSettings(configuration).encode(into: &hello)
         if let initializer = configuration.initializer { hello += try JobEncoding.body(initializer) }
         self.init(core: ProcessPoolCore(configuration: configuration, hello: Frame.make(.hello, hello)))
     }

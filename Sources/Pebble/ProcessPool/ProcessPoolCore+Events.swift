@@ -18,6 +18,12 @@ extension ProcessPoolCore {
             perform(decide { $0.initializerFailed(pid, message) })
         case .value, .error, .decodingFailed, .encodingFailed, .tooLarge:
             taskFinished(on: pid, kind, body)
+        case .retiring:
+            // Above maxResidentMemory: the outcome follows, then the worker exits by itself.
+            guard case .memoryLimit? = WorkerRetirement(decoding: body) else {
+                return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed retiring message"))
+            }
+            perform(decide { $0.workerWillRetire(pid, reason: .memoryLimit); return [] })
         case .hello, .job:
             self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a parent-only message"))
         }
@@ -28,7 +34,8 @@ extension ProcessPoolCore {
     }
 
     func worker(_ worker: WorkerProcess, exitedWith status: Int32?) {
-        let death = ProcessExpired(pid: worker.pid, waitStatus: status)
+        // Before the lock: with captured output this reads what is left in the worker's stderr pipe.
+        let death = worker.expired(waitStatus: status)
         let (reason, steps): (ProcessPool.WorkerExitReason, [Step]) = state.withLock { locked in
             locked.processes.removeValue(forKey: worker.pid)
             let (reason, actions) = locked.machine.workerExited(worker.pid, startedJobs: worker.startedJobs, death: death)
@@ -77,7 +84,8 @@ extension ProcessPoolCore {
 
     /// Registers a started worker and greets it, or stops it at once if the pool stopped meanwhile.
     private func workerStarted(_ spawned: SpawnedWorker) -> WorkerProcess {
-        let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self)
+        let output = configuration.workerOutput == .capture ? WorkerOutputCapture.open() : nil
+        let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self, output: output)
         let wanted: Bool = state.withLock { locked in
             locked.processes[worker.pid] = worker
             return locked.machine.workerSpawned(worker.pid)
@@ -85,7 +93,7 @@ extension ProcessPoolCore {
         worker.start()
         events.send(.workerStarted(pid: worker.pid))
         if wanted {
-            worker.send(hello)
+            worker.sendHello(hello)
         } else {
             kill(worker)
         }

@@ -58,6 +58,7 @@ extension ProcessPoolCore {
             switch step {
             case .send(let worker, let request, let timer):
                 timer?.resume()
+                worker.output?.taskStarting()   // diagnostics hold this task's stderr only
                 worker.send(request)
             case .spawn(let backoff?):
                 timerQueue.asyncAfter(deadline: backoff.deadlineFromNow) { self.spawnWorker() }

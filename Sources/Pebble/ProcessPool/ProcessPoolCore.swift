@@ -22,7 +22,8 @@ final class ProcessPoolCore: WorkerEvents {
     }
 
     let configuration: ProcessPool.Configuration
-    /// The hello message every new worker gets: the message limit and the initializer, if any.
+    /// The hello message every new worker gets: the message limit, the ``WorkerSettings`` and the
+    /// initializer, if any.
     let hello: [UInt8]
     // Locked holds DispatchSource timers, which are not Sendable in corelibs-dispatch; they are
     // only created, resumed and cancelled, which Dispatch allows from any thread.

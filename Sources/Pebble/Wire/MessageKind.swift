@@ -10,7 +10,9 @@ import Musl
 /// then the body, whose first byte is one of these kinds.
 enum MessageKind: UInt8 {
     // Parent to worker.
-    /// u64 max message size, then an optional initializer job (u16 name length, name, job).
+    /// u64 max message size, the ``WorkerSettings`` (48 bytes), then an optional initializer job
+    /// (u16 name length, name, job). With ``WorkerOutput/capture``, the write ends of the worker's
+    /// stdout and stderr pipes come attached to it (SCM_RIGHTS).
     case hello = 0x48            // "H"
     /// u16 name length, mangled job type name, the job in the binary format (BinaryFormat.swift).
     case job = 0x4A              // "J"
@@ -29,4 +31,6 @@ enum MessageKind: UInt8 {
     case encodingFailed = 0x58   // "X"
     /// The output is larger than the pool's max message size: UTF-8 message.
     case tooLarge = 0x54         // "T"
+    /// Sent just before a task's outcome: the worker exits after it; a ``WorkerRetirement``.
+    case retiring = 0x51         // "Q"
 }

@@ -23,6 +23,11 @@ final class WorkerChannel: Sendable {
         descriptor.withLock { fd in fd >= 0 && ChannelIO.sendAll(fd, frame) }
     }
 
+    /// Sends `frame` with `fds` attached (SCM_RIGHTS); the caller closes its copies.
+    func send(_ frame: [UInt8], passing fds: [Int32]) -> Bool {
+        descriptor.withLock { fd in fd >= 0 && ChannelIO.sendAll(fd, frame, passing: fds) }
+    }
+
     func close() {
         descriptor.withLock { fd in
             if fd >= 0 { Glibc.close(fd) }

@@ -19,10 +19,18 @@ struct WorkerLoop {
     var limit = Int(UInt32.max)
 
     mutating func run() {
-        guard let hello = ChannelIO.readFrame(channel, limit: limit), hello.first == MessageKind.hello.rawValue,
-              hello.count >= 1 + Frame.headerSize else { Self.exitWithGroup() }
+        var passed: [Int32] = []
+        let settingsStart = 1 + Frame.headerSize
+        let bodyStart = settingsStart + WorkerSettings.encodedSize
+        guard let hello = ChannelIO.readFrame(channel, limit: limit, receiving: &passed),
+              hello.first == MessageKind.hello.rawValue, hello.count >= bodyStart,
+              let settings = WorkerSettings(decoding: hello[settingsStart..<bodyStart]) else { Self.exitWithGroup() }
         limit = hello.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[1...])) }
-        if hello.count > 1 + Frame.headerSize, let failure = initialize(hello[(1 + Frame.headerSize)...]) {
+        // Before the initializer: it runs under the same output and limits as every task.
+        WorkerOutputRedirection.apply(settings.output, passed: passed)
+        WorkerLimits.apply(settings.limits)
+        WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
+        if hello.count > bodyStart, let failure = initialize(hello[bodyStart...]) {
             send(Frame.make(.initializerFailed, Array(failure.utf8)))
             Self.exitWithGroup()
         }
@@ -31,8 +39,18 @@ struct WorkerLoop {
         while let frame = ChannelIO.readFrame(channel, limit: limit) {
             guard frame.first == MessageKind.job.rawValue else { Self.exitWithGroup() }
             started += 1
+            WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
             pebble_store_started(startCounter, started)
-            send(execute(frame[1...]))
+            let reply = execute(frame[1...])
+            // What the job printed reaches the pool's (or the captured) stdout before its outcome.
+            pebble_flush_stdout()
+            if let threshold = settings.maxResidentMemory, let resident = WorkerLimits.residentBytes(), resident > threshold {
+                // Announced first, so the pool sends no further task; then the outcome, then the exit.
+                send(Frame.make(.retiring, WorkerRetirement.memoryLimit(residentBytes: resident).encoded))
+                send(reply)
+                Self.exitWithGroup()
+            }
+            send(reply)
         }
         Self.exitWithGroup()
     }

@@ -27,6 +27,8 @@ final class WorkerProcess: Sendable {
     private let outstanding = StateLock(3)
     private let reader: StateLock<FrameReader>
     private let events: any WorkerEvents
+    /// With ``WorkerOutput/capture``: the pipes the worker's stdout and stderr go to.
+    let output: WorkerOutputCapture?
     // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
@@ -40,8 +42,9 @@ final class WorkerProcess: Sendable {
     /// The handlers hold `events` (the pool's core) strongly: a pool lives on while it has workers,
     /// even when the user dropped it, so every worker is still reaped and every future completed.
     /// Cancelling the sources when the worker is finished releases the handlers.
-    init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents) {
+    init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents, output: WorkerOutputCapture? = nil) {
         pid = spawned.pid
+        self.output = output
         origin = spawned.origin
         pidfd = spawned.pidfd
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
@@ -82,6 +85,18 @@ final class WorkerProcess: Sendable {
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool { channel.send(frame) }
 
+    /// Sends the hello, with the worker's ends of its output pipes when the pool captures output.
+    func sendHello(_ hello: [UInt8]) {
+        guard let output else { return _ = send(hello) }
+        if !output.passWriteEnds({ channel.send(hello, passing: $0) }) { send(hello) }
+    }
+
+    /// The error for the task this worker was running when it died with wait status `status`,
+    /// with the end of the task's stderr when output is captured.
+    func expired(waitStatus status: Int32?) -> ProcessExpired {
+        ProcessExpired(pid: pid, waitStatus: status, diagnostics: output?.diagnostics())
+    }
+
     /// Closes the channel: an idle worker reads end-of-file and exits.
     func retire() { readSource.cancel() }
 
@@ -106,7 +121,10 @@ final class WorkerProcess: Sendable {
             count -= 1
             return count
         }
-        if remaining == 0 { events.workerGone(self) }
+        if remaining == 0 {
+            output?.stopReading()
+            events.workerGone(self)
+        }
     }
 
     /// The zygote reaped this worker (`status`), or the zygote itself died (`nil`): then watch the

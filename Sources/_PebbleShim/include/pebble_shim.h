@@ -52,4 +52,26 @@ struct pebble_zygote_message {
 /// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
 ssize_t pebble_receive_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
 
+/// Resources a worker limits on itself (limits.c): RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_FSIZE.
+enum { PEBBLE_LIMIT_ADDRESS_SPACE = 1, PEBBLE_LIMIT_OPEN_FILES = 2, PEBBLE_LIMIT_FILE_SIZE = 3 };
+/// Sets the soft and hard limit of `which` to `value` (at most the inherited hard limit). 0 or -1.
+int pebble_limit_resource(int which, unsigned long long value);
+/// Sets the soft RLIMIT_CPU to the CPU time this process used so far plus `nanoseconds`, rounded up
+/// to whole seconds: the next task may use at least that much CPU before SIGXCPU. 0 or -1.
+int pebble_limit_cpu_from_now(long long nanoseconds);
+/// This process's resident set in bytes (/proc/self/statm), -1 if unknown.
+long long pebble_resident_bytes(void);
+
+/// The most descriptors passed with one message (descriptors.c).
+#define PEBBLE_MAX_PASSED_FDS 4
+/// One blocking sendmsg(MSG_NOSIGNAL) of `buffer` with `fds` attached (SCM_RIGHTS); the bytes sent, or -1.
+ssize_t pebble_send_with_fds(int socket, const void *buffer, size_t length, const int *fds, int fd_count);
+/// Blocking recvmsg(MSG_CMSG_CLOEXEC) until `length` bytes arrived, collecting the descriptors
+/// attached to them (beyond `max_fds` they are closed). The bytes read (less at end of file), or -1.
+ssize_t pebble_receive_exactly_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
+/// A pipe for a worker's captured output: both ends close-on-exec, the read end non-blocking. 0 or -1.
+int pebble_capture_pipe(int ends[2]);
+/// fflush(stdout), which Swift 6 cannot reach (the global is not concurrency-safe).
+void pebble_flush_stdout(void);
+
 #endif

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+#define _GNU_SOURCE
+#include "pebble_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+// Descriptor passing (SCM_RIGHTS) on a worker's channel: the pool hands a worker the write ends of
+// its output pipes with the hello (WorkerOutputCapture.swift).
+
+ssize_t pebble_send_with_fds(int socket, const void *buffer, size_t length, const int *fds, int fd_count) {
+    if (fd_count < 0 || fd_count > PEBBLE_MAX_PASSED_FDS) { errno = EINVAL; return -1; }
+    struct iovec io = { .iov_base = (void *)buffer, .iov_len = length };
+    char space[CMSG_SPACE(PEBBLE_MAX_PASSED_FDS * sizeof(int))];
+    memset(space, 0, sizeof space);
+    struct msghdr header = { .msg_iov = &io, .msg_iovlen = 1 };
+    if (fd_count > 0) {
+        header.msg_control = space;
+        header.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
+        memcpy(CMSG_DATA(cmsg), fds, fd_count * sizeof(int));
+    }
+    ssize_t sent;
+    do { sent = sendmsg(socket, &header, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+ssize_t pebble_receive_exactly_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count) {
+    *fd_count = 0;
+    size_t offset = 0;
+    while (offset < length) {
+        struct iovec io = { .iov_base = (char *)buffer + offset, .iov_len = length - offset };
+        char space[CMSG_SPACE(PEBBLE_MAX_PASSED_FDS * sizeof(int))];
+        struct msghdr header = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = space, .msg_controllen = sizeof space };
+        ssize_t got = recvmsg(socket, &header, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got < 0 ? -1 : (ssize_t)offset;
+        for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header); cmsg; cmsg = CMSG_NXTHDR(&header, cmsg)) {
+            if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+            int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            int received[PEBBLE_MAX_PASSED_FDS];
+            if (count > PEBBLE_MAX_PASSED_FDS) count = PEBBLE_MAX_PASSED_FDS;
+            memcpy(received, CMSG_DATA(cmsg), count * sizeof(int));
+            for (int i = 0; i < count; i++) {
+                if (*fd_count < max_fds) fds[(*fd_count)++] = received[i];
+                else close(received[i]);
+            }
+        }
+        offset += (size_t)got;
+    }
+    return (ssize_t)offset;
+}
+
+int pebble_capture_pipe(int ends[2]) {
+    if (pipe2(ends, O_CLOEXEC) != 0) return -1;
+    // Only the pool's read end is non-blocking: the flag belongs to each end's own open file, and
+    // the worker's writes must wait on a full pipe rather than fail.
+    int flags = fcntl(ends[0], F_GETFL);
+    if (flags < 0 || fcntl(ends[0], F_SETFL, flags | O_NONBLOCK) != 0) {
+        close(ends[0]);
+        close(ends[1]);
+        return -1;
+    }
+    return 0;
+}
+
+void pebble_flush_stdout(void) { fflush(stdout); }
