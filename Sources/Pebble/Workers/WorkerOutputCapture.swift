@@ -34,6 +34,8 @@ final class WorkerOutputCapture: Sendable {
     /// The worker's ends, held until they are passed with the hello (or the capture stops reading).
     private let writeEnds: StateLock<[Int32]>
     private let queue = DispatchQueue(label: "pebble.worker-output")
+    /// Left by each source's cancel handler, once its read end is closed.
+    private let closed = DispatchGroup()
     // DispatchSource protocols are not Sendable in corelibs-dispatch. Both sources are created in
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let outputSource: any DispatchSourceRead
@@ -72,6 +74,7 @@ final class WorkerOutputCapture: Sendable {
         outputSource.setCancelHandler { [self] in
             close(output.read)
             outputScratch.deallocate()
+            closed.leave()
         }
         errorSource.setEventHandler { [weak self] in self?.readError() }
         errorSource.setCancelHandler { [self] in
@@ -80,7 +83,10 @@ final class WorkerOutputCapture: Sendable {
                 state.fd = -1
             }
             errorScratch.deallocate()
+            closed.leave()
         }
+        closed.enter()
+        closed.enter()
         outputSource.resume()
         errorSource.resume()
     }
@@ -116,12 +122,14 @@ final class WorkerOutputCapture: Sendable {
     }
 
     /// Stops reading and closes every descriptor the capture still holds; the sources close the
-    /// read ends once Dispatch has stopped watching them. Idempotent.
-    /// The sources' cancel handlers hold the capture until this is called.
-    func stopReading() {
+    /// read ends once Dispatch has stopped watching them.
+    /// The sources' cancel handlers hold the capture until this is called. `completion` runs once
+    /// both read ends are closed, so a pool that has joined holds none of them.
+    func stopReading(then completion: @escaping @Sendable () -> Void) {
         for fd in writeEnds.withLock({ ends in defer { ends = [] }; return ends }) { close(fd) }
         outputSource.cancel()
         errorSource.cancel()
+        closed.notify(queue: queue, execute: completion)
     }
 
     /// Stdout: one read per event (Dispatch calls again while more is readable), dropped.

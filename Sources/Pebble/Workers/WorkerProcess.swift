@@ -121,8 +121,10 @@ final class WorkerProcess: Sendable {
             count -= 1
             return count
         }
-        if remaining == 0 {
-            output?.stopReading()
+        guard remaining == 0 else { return }
+        if let output {
+            output.stopReading { [self] in events.workerGone(self) }
+        } else {
             events.workerGone(self)
         }
     }
