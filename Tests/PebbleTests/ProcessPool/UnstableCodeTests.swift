@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Resource limits, memory recycling and captured worker output (API.md, "Unstable code").
 @Suite(.timeLimit(.minutes(3)))
@@ -79,6 +80,26 @@ struct UnstableCodeTests {
         let next = try pool.schedule(WorkerPid()).result()
         #expect(next != first)
         #expect(try pool.schedule(WorkerPid()).result() == next)
+    }
+
+    @Test func memoryRecyclingIsReportedAsSuchNotAsACrash() async throws {
+        let pool = try pool { $0.maxResidentMemory = 100_000_000 }
+        let stream = pool.events
+        let collector = Task<[ProcessPool.Event], Never> {
+            var events: [ProcessPool.Event] = []
+            for await event in stream { events.append(event) }
+            return events
+        }
+        let leaky = try await pool.run(WorkerPid())
+        #expect(try await pool.run(LeakMemory(bytes: 200_000_000, value: 1)) == 1)
+        #expect(try await pool.run(WorkerPid()) != leaky)
+        pool.close()
+        try await joinOffThread(pool)
+        let exits = await collector.value.compactMap { event -> (pid_t, ProcessPool.WorkerExitReason)? in
+            if case .workerExited(let pid, _, let reason) = event { (pid, reason) } else { nil }
+        }
+        #expect(exits.first { $0.0 == leaky }?.1 == .memoryLimit)
+        #expect(pool.statistics.crashed == 0 && pool.statistics.completed == 3)
     }
 
     // MARK: output
