@@ -128,9 +128,9 @@ struct SpawnGrandchildAndHang: ProcessJob {
 /// Runs a job in a process pool of its own, inside the worker: nested pools work.
 struct NestedPoolJob: ProcessJob {
     func run() async throws -> Int {
-        let pool = try ProcessPool(maxWorkers: 1)
-        defer { pool.stop() }
-        return try await pool.run(AddOne(x: 41))
+        try await withProcessPool(configuration: .init(maxWorkers: 1)) { pool in
+            try await pool.run(AddOne(x: 41))
+        }
     }
 }
 

@@ -24,12 +24,19 @@ public final class Future<Value: Sendable>: Sendable {
         case done(Outcome, cancelled: Bool)
     }
 
-    enum CancelDecision { case refuse, cancelledPending([Observer]), stopRunning(@Sendable () -> Bool) }
+    enum CancelDecision {
+        case refuse
+        case cancelledPending([Observer], (any CompletionOwner<Value>)?)
+        case stopRunning(@Sendable () -> Bool)
+    }
 
     struct State {
         var phase: Phase = .pending
         /// Internal observers run inline on the completing thread; they never run user code.
         var observers: [Observer] = []
+        /// Told of the completion under this lock, before anyone can see the future done; cleared
+        /// then, which also breaks the owner ↔ future reference cycle.
+        var owner: (any CompletionOwner<Value>)?
     }
 
     let state = StateLock(State())
@@ -133,14 +140,18 @@ public final class Future<Value: Sendable>: Sendable {
             case .done: return .refuse
             case .pending:
                 state.phase = .done(.failure(CancellationError()), cancelled: true)
+                let owner = state.owner
+                state.owner = nil
+                owner?.recordCompletion(.failure(CancellationError()), wasPending: true)
                 defer { state.observers = [] }
-                return .cancelledPending(state.observers)
+                return .cancelledPending(state.observers, owner)
             case .running(let stop): return stop.map(CancelDecision.stopRunning) ?? .refuse
             }
         }
         switch decision {
         case .refuse: return false
-        case .cancelledPending(let observers):
+        case .cancelledPending(let observers, let owner):
+            owner?.didComplete(wasPending: true)
             notify(observers, of: .failure(CancellationError()))
             return true
         case .stopRunning(let stop):
@@ -232,7 +243,8 @@ public final class Future<Value: Sendable>: Sendable {
     /// cancelled. Returns whether this call completed it.
     @discardableResult
     func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {
-        guard let observers = settle(outcome, cancelled: cancelled) else { return false }
+        guard let (observers, owner, wasPending) = settleWithOwner(outcome, cancelled: cancelled) else { return false }
+        owner?.didComplete(wasPending: wasPending)
         notify(observers, of: outcome)
         return true
     }
@@ -241,16 +253,47 @@ public final class Future<Value: Sendable>: Sendable {
     /// to notify (`nil` if the future was already done). Callable under a pool's lock; the caller
     /// then calls ``notify(_:of:)`` outside it.
     func settle(_ outcome: Outcome, cancelled: Bool = false) -> [Observer]? {
+        guard let (observers, owner, wasPending) = settleWithOwner(outcome, cancelled: cancelled) else { return nil }
+        guard let owner else { return observers }
+        return [{ _ in owner.didComplete(wasPending: wasPending) }] + observers
+    }
+
+    private func settleWithOwner(_ outcome: Outcome, cancelled: Bool)
+        -> (observers: [Observer], owner: (any CompletionOwner<Value>)?, wasPending: Bool)? {
         state.withLock { state in
-            if case .done = state.phase { return nil }
+            let wasPending: Bool
+            switch state.phase {
+            case .done: return nil
+            case .pending: wasPending = true
+            case .running: wasPending = false
+            }
             state.phase = .done(outcome, cancelled: cancelled || outcome.failure is CancellationError)
+            let owner = state.owner
+            state.owner = nil
+            owner?.recordCompletion(outcome, wasPending: wasPending)
             defer { state.observers = [] }
-            return state.observers
+            return (state.observers, owner, wasPending)
         }
+    }
+
+    /// Makes `owner` the one told of this future's completion. Call before the future is shared.
+    func setOwner(_ owner: any CompletionOwner<Value>) {
+        state.withLock { $0.owner = owner }
     }
 
     /// Runs the observers a ``settle(_:cancelled:)`` returned.
     func notify(_ observers: [Observer], of outcome: Outcome) {
         for observer in observers { observer(outcome) }
     }
+}
+
+/// What a pool attaches to a future to count its outcome exactly: told once, whichever path
+/// completes the future (the task, a timer, a cancel).
+protocol CompletionOwner<Value>: AnyObject, Sendable {
+    associatedtype Value: Sendable
+    /// Called under the future's lock, before the outcome is visible: must only update counters
+    /// (atomics), never take another lock.
+    func recordCompletion(_ outcome: Result<Value, any Error>, wasPending: Bool)
+    /// Called right after, outside the future's lock and before its observers run.
+    func didComplete(wasPending: Bool)
 }

@@ -276,9 +276,12 @@ public final class ProcessPool: Sendable {
     /// Returns once every worker is dead and reaped: at once with SIGKILL, or within the
     /// termination grace period plus the kill.
     ///
+    /// Blocks the calling thread; in async code use the async twin ``stop()-swift.method``.
+    ///
     /// ```swift
     /// pool.stop()
     /// ```
+    @available(*, noasync, message: "blocks the thread until every worker is reaped; use 'await pool.stop()'")
     public func stop() { core.stop() }
 
     /// Waits, after ``close()`` or ``stop()``, until every task is done and every worker has exited.
@@ -289,7 +292,7 @@ public final class ProcessPool: Sendable {
     /// pool.close()
     /// try pool.join(timeout: .seconds(30))
     /// ```
-    @available(*, noasync, message: "blocks the thread")
+    @available(*, noasync, message: "blocks the thread; use 'try await pool.join(timeout:)'")
     public func join(timeout: Duration? = nil) throws {
         try validateTimeout(timeout)
         try core.join(timeout: timeout)

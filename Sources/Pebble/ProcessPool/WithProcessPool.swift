@@ -13,7 +13,7 @@ import Musl
 ///     try (1...4).map { try pool.schedule(Square(n: $0)) }.map { try $0.result() }
 /// }
 /// ```
-@available(*, noasync, message: "blocks the thread")
+@available(*, noasync, renamed: "withProcessPool(configuration:_:)", message: "blocks the thread")
 public func withProcessPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ProcessPool) throws -> R) throws -> R {
     let pool = try ProcessPool(maxWorkers: maxWorkers)
     defer {

@@ -24,6 +24,17 @@ extension ThreadPool {
         var pending = FIFO<any AnyThreadTask>()
         var workers: [WorkerSlot]
         var nextWorkerID = 1
+        /// Async `run` calls waiting for room under `maxPending`, by id; `waiterOrder` is their
+        /// FIFO (ids of cancelled waiters are skipped when they come up).
+        var waiters: [Int: RoomWaiter] = [:]
+        var waiterOrder = FIFO<Int>()
+        var nextWaiterID = 0
+    }
+
+    /// An async `run` waiting for room, with the task it will enqueue.
+    struct RoomWaiter {
+        let task: any AnyThreadTask
+        let continuation: CheckedContinuation<Void, any Error>
     }
 
     /// What a worker does next, decided under the lock and done outside it.
@@ -55,26 +66,157 @@ extension ThreadPool {
     /// ```
     public static var currentWorkerID: Int? { currentContext?.workerID }
 
-    func enqueue(_ tasks: [any AnyThreadTask]) throws {
-        let starting: [Int] = try state.withLock { state in
-            switch state.lifecycle {
-            case .running: break
-            case .broken(let message): throw PebbleError(.initializerFailed, message)
-            case .closed, .stopped, .joined:
-                throw PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
-            }
-            for task in tasks { state.pending.append(task) }
-            var demand = state.pending.count
-            var starting: [Int] = []
-            for index in state.workers.indices where demand > 0 && !state.workers[index].isDraining {
-                state.workers[index].isDraining = true
-                // Entered under the lock so that `join` can never see an empty group while a drain is about to start.
-                activeDrains.enter()
-                starting.append(index)
-                demand -= 1
-            }
-            return starting
+    /// Throws what `schedule` must throw when the pool takes no work.
+    static func checkAccepts(_ lifecycle: Lifecycle) throws {
+        switch lifecycle {
+        case .running: break
+        case .broken(let message): throw PebbleError(.initializerFailed, message)
+        case .closed, .stopped, .joined:
+            throw PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
         }
+    }
+
+    /// Whether `count` more tasks fit under `maxPending`. Read under the state lock, where every
+    /// increment of `pending` happens, so the queue never grows past the bound.
+    func hasRoom(for count: Int) -> Bool {
+        guard let maxPending = configuration.maxPending else { return true }
+        return tally.pending.load(ordering: .sequentiallyConsistent) + count <= maxPending
+    }
+
+    /// Enqueues `tasks`, or throws `.queueFull` (enqueuing nothing) when they do not fit.
+    func enqueue(_ tasks: [any AnyThreadTask]) throws {
+        let starting: [Int]
+        do {
+            starting = try state.withLock { state in
+                try Self.checkAccepts(state.lifecycle)
+                // Waiting `run` calls are ahead in line.
+                guard state.waiters.isEmpty, hasRoom(for: tasks.count) else {
+                    throw PebbleError(.queueFull, "the pool's queue holds its maxPending of \(configuration.maxPending ?? 0) "
+                                      + "tasks; try again later, or use the async run, which waits for room")
+                }
+                return append(tasks, to: &state)
+            }
+        } catch {
+            for task in tasks { task.armDeadline(accepted: false) }
+            throw error
+        }
+        for task in tasks { task.armDeadline(accepted: true) }
+        startDrains(starting)
+    }
+
+    /// Enqueues `task`, first waiting in FIFO order for room under `maxPending`. A Task cancelled
+    /// while it waits throws `CancellationError` and enqueues nothing.
+    func enqueueWaitingForRoom(_ task: any AnyThreadTask) async throws {
+        guard configuration.maxPending != nil else { return try enqueue([task]) }
+        let id = state.withLock { state in
+            defer { state.nextWaiterID += 1 }
+            return state.nextWaiterID
+        }
+        do {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    enum Admission { case admitted([Int]), waiting, refused(any Error) }
+                    let admission: Admission = state.withLock { state in
+                        do { try Self.checkAccepts(state.lifecycle) } catch { return .refused(error) }
+                        // Cancellation sets the flag before running the handler below, so either
+                        // this sees it or the handler finds the waiter.
+                        if Task.isCancelled { return .refused(CancellationError()) }
+                        // Announced before the room check, so that a task leaving the queue at
+                        // the same moment either makes room that we see or sees us waiting.
+                        tally.waiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                        if state.waiters.isEmpty && hasRoom(for: 1) {
+                            tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                            return .admitted(append([task], to: &state))
+                        }
+                        state.waiters[id] = RoomWaiter(task: task, continuation: continuation)
+                        state.waiterOrder.append(id)
+                        return .waiting
+                    }
+                    switch admission {
+                    case .admitted(let starting):
+                        startDrains(starting)
+                        continuation.resume()
+                    case .waiting:
+                        break
+                    case .refused(let error):
+                        continuation.resume(throwing: error)
+                    }
+                }
+            } onCancel: {
+                let waiter: RoomWaiter? = state.withLock { state in
+                    guard let waiter = state.waiters.removeValue(forKey: id) else { return nil }
+                    tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                    return waiter
+                }
+                waiter?.continuation.resume(throwing: CancellationError())
+            }
+        } catch {
+            task.armDeadline(accepted: false)
+            throw error
+        }
+        task.armDeadline(accepted: true)
+    }
+
+    /// Called when a task left the queue (started, or completed while queued): counts it and, when
+    /// `run` calls wait for room, admits them.
+    func taskLeftQueue(started: Bool) {
+        if started {
+            tally.running.wrappingAdd(1, ordering: .relaxed)
+            tally.pending.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        }
+        if configuration.maxPending != nil && tally.waiters.load(ordering: .sequentiallyConsistent) > 0 {
+            admitWaiters()
+        }
+    }
+
+    /// Moves waiting `run` calls into the queue, oldest first, while there is room.
+    private func admitWaiters() {
+        let (admitted, starting): ([RoomWaiter], [Int]) = state.withLock { state in
+            var admitted: [RoomWaiter] = []
+            guard state.lifecycle == .running else { return ([], []) }
+            while hasRoom(for: 1), let id = state.waiterOrder.popFirst() {
+                guard let waiter = state.waiters.removeValue(forKey: id) else { continue }
+                tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                admitted.append(waiter)
+                _ = append([waiter.task], to: &state)
+            }
+            return (admitted, admitted.isEmpty ? [] : claimIdleWorkers(&state))
+        }
+        startDrains(starting)
+        for waiter in admitted { waiter.continuation.resume() }
+    }
+
+    /// Fails every waiting `run` call with `error` (the pool closed, stopped or broke).
+    func failWaiters(_ state: inout State) -> [RoomWaiter] {
+        let waiters = Array(state.waiters.values)
+        state.waiters = [:]
+        state.waiterOrder = FIFO()
+        if !waiters.isEmpty { tally.waiters.wrappingSubtract(waiters.count, ordering: .sequentiallyConsistent) }
+        return waiters
+    }
+
+    /// Appends `tasks` to the queue and returns the workers to start for them.
+    private func append(_ tasks: [any AnyThreadTask], to state: inout State) -> [Int] {
+        for task in tasks { state.pending.append(task) }
+        tally.pending.wrappingAdd(tasks.count, ordering: .sequentiallyConsistent)
+        return claimIdleWorkers(&state)
+    }
+
+    /// Marks idle workers draining, one per queued task, and returns them.
+    private func claimIdleWorkers(_ state: inout State) -> [Int] {
+        var demand = state.pending.count
+        var starting: [Int] = []
+        for index in state.workers.indices where demand > 0 && !state.workers[index].isDraining {
+            state.workers[index].isDraining = true
+            // Entered under the lock so that `join` can never see an empty group while a drain is about to start.
+            activeDrains.enter()
+            starting.append(index)
+            demand -= 1
+        }
+        return starting
+    }
+
+    private func startDrains(_ starting: [Int]) {
         for index in starting {
             workerQueues[index].async { self.drain(worker: index) }
         }
@@ -111,6 +253,7 @@ extension ThreadPool {
         for task in tasks {
             if task.start() {
                 task.execute()
+                tally.running.wrappingSubtract(1, ordering: .relaxed)
                 executed += 1
             }
         }
@@ -179,13 +322,14 @@ extension ThreadPool {
 
     func breakPool(worker index: Int, error: any Error) {
         let message = "the thread pool's initializer threw: \(error)"
-        let dropped: [any AnyThreadTask] = state.withLock { state in
+        let (dropped, waiters): ([any AnyThreadTask], [RoomWaiter]) = state.withLock { state in
             state.workers[index].isDraining = false
             if state.lifecycle == .running || state.lifecycle == .closed {
                 state.lifecycle = .broken(message)
             }
-            return state.pending.removeAll()
+            return (state.pending.removeAll(), failWaiters(&state))
         }
         for task in dropped { task.fail(PebbleError(.initializerFailed, message)) }
+        for waiter in waiters { waiter.continuation.resume(throwing: PebbleError(.initializerFailed, message)) }
     }
 }

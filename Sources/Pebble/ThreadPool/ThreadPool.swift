@@ -29,6 +29,10 @@ public final class ThreadPool: Sendable {
     /// Entered while a worker drain is running; `join` waits for it to be empty.
     let activeDrains = DispatchGroup()
     let workerQueues: [DispatchQueue]
+    /// Where timeout and deadline timers fire: the pool's own queue, never a global one.
+    let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
+    /// The counters behind ``statistics``.
+    let tally = Tally()
 
     /// Creates a pool.
     ///
@@ -77,14 +81,21 @@ public final class ThreadPool: Sendable {
 
     /// Schedules `work` and returns its future.
     ///
-    /// - Throws: ``PebbleError`` `.poolNotRunning` after `close()` or `stop()`, `.initializerFailed`
-    ///   after the initializer failed.
+    /// - Parameter deadline: when set, a task not finished by then fails with ``TimeoutError``: if
+    ///   it is still queued it leaves the queue and never runs; if it is running, the closure runs
+    ///   on (a thread cannot be stopped) but its future fails at the deadline. The error's
+    ///   `timeout` is the deadline's distance from this call (zero for a deadline already past).
+    ///   One Dispatch timer per deadline, on the pool's own queue.
+    /// - Throws: ``PebbleError`` `.queueFull` when `maxPending` tasks are already queued (nothing
+    ///   is enqueued), `.poolNotRunning` after `close()` or `stop()`, `.initializerFailed` after
+    ///   the initializer failed.
     ///
     /// ```swift
-    /// let future = try pool.schedule { try parse(document) }
+    /// let future = try pool.schedule(deadline: .now + .milliseconds(200)) { try parse(document) }
     /// ```
-    public func schedule<T: Sendable>(_ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
-        let task = ThreadTask(work)
+    public func schedule<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
+                                      _ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
+        let task = ThreadTask(pool: self, deadline: deadline, work)
         try enqueue([task])
         return task.future
     }
@@ -92,11 +103,23 @@ public final class ThreadPool: Sendable {
     /// Runs `work` on the pool and awaits its value. Cancelling the awaiting task cancels it: a
     /// task that has not started never starts.
     ///
+    /// When `maxPending` tasks are already queued, this waits for room instead of throwing
+    /// `.queueFull`, behind the `run` calls that waited before it (FIFO). A Task cancelled while it
+    /// waits throws `CancellationError` and enqueues nothing; a pool closed or stopped meanwhile
+    /// makes it throw `.poolNotRunning`.
+    ///
+    /// - Parameter deadline: as for ``schedule(deadline:_:)``; its timer starts once the task is
+    ///   in the queue, so a `run` still waiting for room at its deadline fails with
+    ///   ``TimeoutError`` as soon as it gets room, without running.
+    ///
     /// ```swift
-    /// let value = try await pool.run { checksum(file) }
+    /// let value = try await pool.run(deadline: .now + .seconds(1)) { checksum(file) }
     /// ```
-    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await schedule(work).value
+    public func run<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
+                                 _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let task = ThreadTask(pool: self, deadline: deadline, work)
+        try await enqueueWaitingForRoom(task)
+        return try await task.future.value
     }
 
     /// Applies `transform` to every input, `chunkSize` inputs per task.
@@ -109,6 +132,8 @@ public final class ThreadPool: Sendable {
     ///   - transform: runs on a worker thread once per input; an input whose transform throws
     ///     fails alone.
     /// - Returns: a ``MapFuture`` with one outcome per input, in input order.
+    /// - Throws: `.queueFull` when the chunks do not all fit under `maxPending` (a chunk counts as
+    ///   one task; nothing is enqueued), `.invalidArgument`, `.poolNotRunning`.
     ///
     /// ```swift
     /// let lengths = try pool.map(words, chunkSize: 100) { $0.count }
@@ -121,19 +146,34 @@ public final class ThreadPool: Sendable {
         try validateTimeout(timeout)
         let chunks = chunked(inputs, size: chunkSize)
         let tasks = chunks.map { chunk in
-            ThreadTask(timeout: timeout) { chunk.map { input in Result { try transform(input) } } }
+            ThreadTask(pool: self, timeout: timeout, weight: chunk.count, split: Self.splitOutcomes) {
+                chunk.map { input in Result { try transform(input) } }
+            }
         }
         try enqueue(tasks)
         return MapFuture(chunks: zip(tasks, chunks).map { MapChunk(future: $0.future, count: $1.count) })
     }
 
+    /// How many of a chunk's outcomes are values and how many errors, for the statistics.
+    @Sendable static func splitOutcomes<V>(_ outcomes: [Result<V, any Error>]) -> (ok: Int, failed: Int) {
+        let ok = outcomes.count { if case .success = $0 { true } else { false } }
+        return (ok, outcomes.count - ok)
+    }
+
     /// Stops accepting work; queued tasks still run. Call ``join(timeout:)`` to wait for them.
+    /// `run` calls still waiting for room under `maxPending` throw `.poolNotRunning`.
     ///
     /// ```swift
     /// pool.close(); try pool.join()
     /// ```
     public func close() {
-        state.withLock { if $0.lifecycle == .running { $0.lifecycle = .closed } }
+        let waiters: [RoomWaiter] = state.withLock { state in
+            guard state.lifecycle == .running else { return [] }
+            state.lifecycle = .closed
+            return failWaiters(&state)
+        }
+        let error = PebbleError(.poolNotRunning, "the pool was closed while this run waited for room in its queue")
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
 
     /// Stops the pool: queued tasks never run (their futures fail with `CancellationError`);
@@ -143,13 +183,15 @@ public final class ThreadPool: Sendable {
     /// pool.stop(); try pool.join()
     /// ```
     public func stop() {
-        let dropped: [any AnyThreadTask] = state.withLock { state in
-            guard state.lifecycle != .joined else { return [] }
+        let (dropped, waiters): ([any AnyThreadTask], [RoomWaiter]) = state.withLock { state in
+            guard state.lifecycle != .joined else { return ([], []) }
             state.lifecycle = .stopped
-            return state.pending.removeAll() + state.workers.flatMap(\.batch)
+            return (state.pending.removeAll() + state.workers.flatMap(\.batch), failWaiters(&state))
         }
         // A task a worker took in a batch but has not started is dropped too; one running goes on.
         for task in dropped { task.cancel() }
+        let error = PebbleError(.poolNotRunning, "the pool was stopped while this run waited for room in its queue")
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
 
     /// Waits for the pool's work to finish after ``close()`` or ``stop()``.
@@ -161,7 +203,7 @@ public final class ThreadPool: Sendable {
     /// pool.close()
     /// try pool.join(timeout: .seconds(30))
     /// ```
-    @available(*, noasync, message: "blocks the thread")
+    @available(*, noasync, message: "blocks the thread; use 'try await pool.join(timeout:)'")
     public func join(timeout: Duration? = nil) throws {
         try validateTimeout(timeout)
         if state.withLock({ $0.lifecycle == .running }) {

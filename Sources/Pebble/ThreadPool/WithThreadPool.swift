@@ -8,7 +8,7 @@ import Dispatch
 ///     try (1...10).map { n in try pool.schedule { n * n } }.reduce(0) { try $0 + $1.result() }
 /// }
 /// ```
-@available(*, noasync, message: "blocks the thread")
+@available(*, noasync, renamed: "withThreadPool(configuration:_:)", message: "blocks the thread")
 public func withThreadPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ThreadPool) throws -> R) throws -> R {
     let pool = try ThreadPool(maxWorkers: maxWorkers)
     defer {

@@ -206,7 +206,7 @@ struct ProcessPoolTests {
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(try await pool.run(WorkerPid()) != first)
-        pool.stop()
+        await pool.stop()
     }
 
     // MARK: workers, maxTasks, initializer
@@ -412,7 +412,7 @@ struct ProcessPoolTests {
             values.append(try outcome.get())
         }
         #expect(values == Array(1...20))
-        pool.stop()
+        await pool.stop()
     }
 }
 
