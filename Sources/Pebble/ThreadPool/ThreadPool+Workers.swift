@@ -137,7 +137,7 @@ extension ThreadPool {
                         startDrains(starting)
                         continuation.resume()
                     case .waiting:
-                        break
+                        roomWaiterAdded.withLock { $0 }?()
                     case .refused(let error):
                         continuation.resume(throwing: error)
                     }

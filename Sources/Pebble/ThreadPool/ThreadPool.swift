@@ -33,6 +33,8 @@ public final class ThreadPool: Sendable {
     let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
     /// The counters behind ``statistics``.
     let tally = Tally()
+    /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
+    let roomWaiterAdded = StateLock<(@Sendable () -> Void)?>(nil)
 
     /// Creates a pool.
     ///

@@ -32,6 +32,9 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
     /// `nonisolated(unsafe)`: set once in `init`; a Dispatch source is thread-safe to resume and
     /// cancel from any thread.
     nonisolated(unsafe) let deadlineTimer: (any DispatchSourceTimer)?
+    let deadline: ContinuousClock.Instant?
+    /// The deadline's distance from schedule time, the `timeout` of its ``TimeoutError``.
+    let deadlineBudget: Duration
 
     init(pool: ThreadPool, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil, weight: Int = 1,
          split: (@Sendable (Value) -> (ok: Int, failed: Int))? = nil, _ work: @escaping @Sendable () throws -> Value) {
@@ -40,10 +43,11 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
         self.pool = pool
         self.weight = weight
         self.split = split
-        if let deadline {
-            // TimeoutError carries a duration: the deadline's distance from schedule time.
-            let now = ContinuousClock.now
-            let budget = max(.zero, deadline - now)
+        self.deadline = deadline
+        // TimeoutError carries a duration: the deadline's distance from schedule time.
+        let budget = deadline.map { max(.zero, $0 - ContinuousClock.now) } ?? .zero
+        self.deadlineBudget = budget
+        if deadline != nil {
             let timer = DispatchSource.makeTimerSource(queue: pool.timerQueue)
             timer.schedule(deadline: budget.deadlineFromNow)
             timer.setEventHandler { [future] in future.complete(.failure(TimeoutError(timeout: budget))) }
@@ -62,6 +66,11 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
     }
 
     func start() -> Bool {
+        // A worker may reach the task before its timer fires: a deadline already past wins.
+        if let deadline, ContinuousClock.now >= deadline {
+            future.complete(.failure(TimeoutError(timeout: deadlineBudget)))
+            return false
+        }
         guard future.markRunning() else { return false }
         pool.taskLeftQueue(started: true)
         return true
