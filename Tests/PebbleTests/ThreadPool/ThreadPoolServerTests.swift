@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// API.md Part 2 on the thread pool: maxPending, deadlines, statistics.
 @Suite(.timeLimit(.minutes(2)))
@@ -50,11 +51,11 @@ struct ThreadPoolServerTests {
     @Test func runWaitsForRoomInFIFOOrder() async throws {
         let pool = try pool(maxPending: 1)
         let gate = Gate()
-        let started = EventCounter()
+        let started = AsyncEventCounter()
         var waiting = waiterEvents(pool)
         let order = Box<[String]>([])
         let blocker = try pool.schedule { started.record(); gate.wait() }
-        #expect(started.wait())
+        await started.reached()
         let filler = try pool.schedule { order.update { $0.append("filler") } }
         var runs: [Task<Void, any Error>] = []
         for (index, name) in ["a", "b", "c"].enumerated() {
@@ -77,11 +78,11 @@ struct ThreadPoolServerTests {
     @Test func cancelledWaitingRunThrowsAndEnqueuesNothing() async throws {
         let pool = try pool(maxPending: 1)
         let gate = Gate()
-        let started = EventCounter()
+        let started = AsyncEventCounter()
         var waiting = waiterEvents(pool)
         let ran = Box<[String]>([])
         _ = try pool.schedule { started.record(); gate.wait() }
-        #expect(started.wait())
+        await started.reached()
         _ = try pool.schedule { ran.update { $0.append("filler") } }
         let cancelled = Task { try await pool.run { ran.update { $0.append("cancelled") } } }
         await waiting.next()
@@ -180,7 +181,7 @@ struct ThreadPoolServerTests {
     @Test func statisticsAreExactAfterAMixedRun() async throws {
         let pool = try pool(workers: 2)
         let gate = Gate()
-        let started = EventCounter()
+        let started = AsyncEventCounter()
         // Both workers held: one by a task past its deadline, one by a map chunk past its timeout.
         let slowDeadline = try pool.schedule(deadline: .now + .milliseconds(100)) { started.record(); gate.wait(); return 0 }
         let slowMap = try pool.map(0..<3, chunkSize: 3, timeout: .milliseconds(100)) { n in
@@ -188,7 +189,7 @@ struct ThreadPoolServerTests {
             gate.wait()
             return n
         }
-        #expect(started.wait(for: 2))
+        await started.reached(2)
         let queuedDeadline = try pool.schedule(deadline: .now + .milliseconds(50)) { 1 }
         let cancelled = try (0..<2).map { _ in try pool.schedule { 1 } }
         for future in cancelled { #expect(future.cancel()) }

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Foundation
+import Testing
+@testable import Pebble
+@testable import PebbleTestSupport
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// API.md Part 2 "Async lifecycle" on the process pool.
+@Suite(.timeLimit(.minutes(2)))
+struct ProcessPoolLifecycleTests {
+    @Test func asyncJoinWaitsForQueuedJobsAndWorkers() async throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        await #expect { try await pool.join() } throws: { pebbleCode($0) == .poolStillRunning }
+        let futures = try (0..<4).map { try pool.schedule(AddOne(x: $0)) }
+        let slow = try pool.schedule(SleepJob(seconds: 0.3))
+        pool.close()
+        await #expect { try await pool.join(timeout: .milliseconds(50)) } throws: { pebbleCode($0) == .waitTimedOut }
+        try await pool.join(timeout: .seconds(20))
+        for (n, future) in futures.enumerated() { #expect(try await future.value == n + 1) }
+        #expect(slow.isDone)
+        #expect(pool.core.state.withLock { $0.workers.isEmpty })
+    }
+
+    @Test func asyncStopFailsUnfinishedFuturesAndReapsEveryWorker() async throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        let pids = try await [pool.run(WorkerPid()), pool.run(WorkerPid())]
+        let running = try (0..<2).map { _ in try pool.schedule(SleepJob(seconds: 60)) }
+        let queued = try pool.schedule(AddOne(x: 1))
+        await pool.stop()
+        for future in running { await #expect(throws: CancellationError.self) { try await future.value } }
+        await #expect(throws: CancellationError.self) { try await queued.value }
+        // Every worker is dead and reaped: kill(pid, 0) finds none of them.
+        for pid in Set(pids) { #expect(kill(pid, 0) == -1) }
+        try await pool.join()
+    }
+
+    @Test func shutdownLetsShortJobsFinish() async throws {
+        let pool = try ProcessPool(maxWorkers: 2)
+        let futures = try (0..<6).map { try pool.schedule(AddOne(x: $0)) }
+        await pool.shutdown(gracePeriod: .seconds(20))
+        for (n, future) in futures.enumerated() { #expect(try await future.value == n + 1) }
+        #expect(!pool.isActive)
+    }
+
+    @Test func shutdownStopsJobsStillRunningAfterTheGracePeriod() async throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let pid = try await pool.run(WorkerPid())
+        let hung = try pool.schedule(SleepJob(seconds: 60))
+        let queued = try pool.schedule(AddOne(x: 1))
+        let start = ContinuousClock.now
+        await pool.shutdown(gracePeriod: .milliseconds(200))
+        #expect(ContinuousClock.now - start < .seconds(10))
+        await #expect(throws: CancellationError.self) { try await hung.value }
+        await #expect(throws: CancellationError.self) { try await queued.value }
+        #expect(kill(pid, 0) == -1)
+    }
+
+    @Test func withProcessPoolClosesAndJoinsOnReturn() async throws {
+        let futures = try await withProcessPool(configuration: .init(maxWorkers: 2)) { pool in
+            try (0..<5).map { try pool.schedule(AddOne(x: $0)) }
+        }
+        for (n, future) in futures.enumerated() {
+            #expect(future.isDone)
+            #expect(try await future.value == n + 1)
+        }
+    }
+
+    @Test func withProcessPoolStopsOnThrow() async throws {
+        let futures = Box<[Future<Int32>]>([])
+        let escaped = Box<ProcessPool?>(nil)
+        await #expect(throws: TestFailure.self) {
+            try await withProcessPool(configuration: .init(maxWorkers: 1)) { pool in
+                escaped.value = pool
+                futures.value = try (0..<3).map { _ in try pool.schedule(SleepJob(seconds: 60)) }
+                throw TestFailure(reason: "body failed")
+            }
+        }
+        for future in futures.value { await #expect(throws: CancellationError.self) { try await future.value } }
+        #expect(escaped.value?.core.state.withLock { $0.workers.isEmpty } == true)
+    }
+
+    @Test func withProcessPoolStopsWhenItsTaskIsCancelled() async throws {
+        let future = Box<Future<Int32>?>(nil)
+        let scheduled = AsyncEventCounter()
+        let task = Task {
+            try await withProcessPool(configuration: .init(maxWorkers: 1)) { pool in
+                future.value = try pool.schedule(SleepJob(seconds: 60))
+                scheduled.record()
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+        await scheduled.reached()
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        await #expect(throws: CancellationError.self) { try await future.value?.value }
+    }
+
+    /// As for the thread pool: 50 joins and 50 shutdowns awaited from a TaskGroup while a job runs;
+    /// a blocking one would starve the 2-thread cooperative pool and the test would time out.
+    @Test func fiftyConcurrentJoinsAndShutdownsDoNotBlockTheCooperativePool() async throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let job = try pool.schedule(SleepJob(seconds: 1.5))
+        pool.close()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 { group.addTask { try await pool.join() } }
+            for _ in 0..<50 { group.addTask { await pool.shutdown(gracePeriod: .seconds(60)) } }
+            // The job is still running while every wait is in place.
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(!job.isDone)
+            try await group.waitForAll()
+        }
+        #expect(job.isDone)
+        _ = try await job.value
+    }
+}
