@@ -26,7 +26,7 @@ public final class Future<Value: Sendable>: Sendable {
 
     enum CancelDecision {
         case refuse
-        case cancelledPending([Observer], (any CompletionOwner<Value>)?)
+        case cancelledPending([Observer], (any CompletionOwner)?)
         case stopRunning(@Sendable () -> Bool)
     }
 
@@ -36,7 +36,7 @@ public final class Future<Value: Sendable>: Sendable {
         var observers: [Observer] = []
         /// Told of the completion under this lock, before anyone can see the future done; cleared
         /// then, which also breaks the owner ↔ future reference cycle.
-        var owner: (any CompletionOwner<Value>)?
+        var owner: (any CompletionOwner)?
     }
 
     let state = StateLock(State())
@@ -142,7 +142,7 @@ public final class Future<Value: Sendable>: Sendable {
                 state.phase = .done(.failure(CancellationError()), cancelled: true)
                 let owner = state.owner
                 state.owner = nil
-                owner?.recordCompletion(.failure(CancellationError()), wasPending: true)
+                owner?.recordCompletion(failure: CancellationError(), wasPending: true)
                 defer { state.observers = [] }
                 return .cancelledPending(state.observers, owner)
             case .running(let stop): return stop.map(CancelDecision.stopRunning) ?? .refuse
@@ -243,7 +243,9 @@ public final class Future<Value: Sendable>: Sendable {
     /// cancelled. Returns whether this call completed it.
     @discardableResult
     func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {
-        guard let (observers, owner, wasPending) = settleWithOwner(outcome, cancelled: cancelled) else { return false }
+        var owner: (any CompletionOwner)?
+        var wasPending = false
+        guard let observers = settle(outcome, cancelled: cancelled, owner: &owner, wasPending: &wasPending) else { return false }
         owner?.didComplete(wasPending: wasPending)
         notify(observers, of: outcome)
         return true
@@ -253,32 +255,41 @@ public final class Future<Value: Sendable>: Sendable {
     /// to notify (`nil` if the future was already done). Callable under a pool's lock; the caller
     /// then calls ``notify(_:of:)`` outside it.
     func settle(_ outcome: Outcome, cancelled: Bool = false) -> [Observer]? {
-        guard let (observers, owner, wasPending) = settleWithOwner(outcome, cancelled: cancelled) else { return nil }
+        var owner: (any CompletionOwner)?
+        var wasPending = false
+        guard let observers = settle(outcome, cancelled: cancelled, owner: &owner, wasPending: &wasPending) else { return nil }
         guard let owner else { return observers }
-        return [{ _ in owner.didComplete(wasPending: wasPending) }] + observers
+        return [{ [wasPending] _ in owner.didComplete(wasPending: wasPending) }] + observers
     }
 
-    private func settleWithOwner(_ outcome: Outcome, cancelled: Bool)
-        -> (observers: [Observer], owner: (any CompletionOwner<Value>)?, wasPending: Bool)? {
+    /// Records the outcome; hands back the owner (told under the lock) and whether the future was
+    /// pending. Out-parameters rather than a tuple: this runs unspecialized for every task, and a
+    /// generic tuple costs a metadata lookup each time.
+    private func settle(_ outcome: Outcome, cancelled: Bool, owner: inout (any CompletionOwner)?,
+                        wasPending: inout Bool) -> [Observer]? {
         state.withLock { state in
-            let wasPending: Bool
             switch state.phase {
             case .done: return nil
             case .pending: wasPending = true
             case .running: wasPending = false
             }
             state.phase = .done(outcome, cancelled: cancelled || outcome.failure is CancellationError)
-            let owner = state.owner
+            owner = state.owner
             state.owner = nil
-            owner?.recordCompletion(outcome, wasPending: wasPending)
+            owner?.recordCompletion(failure: outcome.failure, wasPending: wasPending)
             defer { state.observers = [] }
-            return (state.observers, owner, wasPending)
+            return state.observers
         }
     }
 
     /// Makes `owner` the one told of this future's completion. Call before the future is shared.
-    func setOwner(_ owner: any CompletionOwner<Value>) {
+    func setOwner(_ owner: any CompletionOwner) {
         state.withLock { $0.owner = owner }
+    }
+
+    /// Forgets the owner without telling it (a task its pool refused).
+    func clearOwner() {
+        state.withLock { $0.owner = nil }
     }
 
     /// Runs the observers a ``settle(_:cancelled:)`` returned.
@@ -288,12 +299,12 @@ public final class Future<Value: Sendable>: Sendable {
 }
 
 /// What a pool attaches to a future to count its outcome exactly: told once, whichever path
-/// completes the future (the task, a timer, a cancel).
-protocol CompletionOwner<Value>: AnyObject, Sendable {
-    associatedtype Value: Sendable
+/// completes the future (the task, a timer, a cancel). Not generic, so that the hot path pays no
+/// generic metadata lookups.
+protocol CompletionOwner: AnyObject, Sendable {
     /// Called under the future's lock, before the outcome is visible: must only update counters
-    /// (atomics), never take another lock.
-    func recordCompletion(_ outcome: Result<Value, any Error>, wasPending: Bool)
+    /// (atomics), never take another lock. `failure` is `nil` for a value.
+    func recordCompletion(failure: (any Error)?, wasPending: Bool)
     /// Called right after, outside the future's lock and before its observers run.
     func didComplete(wasPending: Bool)
 }

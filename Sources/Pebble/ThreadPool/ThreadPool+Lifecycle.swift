@@ -77,7 +77,7 @@ public func withThreadPool<R: Sendable>(configuration: ThreadPool.Configuration 
     } catch {
         pool.stop()
         await pool.activeDrains.waitAsync()
-        _ = pool.state.withLock { $0.lifecycle = .joined }
+        pool.state.withLock { $0.lifecycle = .joined }
         throw error
     }
 }

@@ -66,35 +66,69 @@ extension ThreadPool {
     /// assert(s.completed + s.failed + s.timedOut + s.cancelled == scheduled)
     /// ```
     public var statistics: Statistics {
-        Statistics(pending: tally.pending.load(ordering: .relaxed), running: tally.running.load(ordering: .relaxed),
-                   completed: tally.completed.load(ordering: .relaxed), failed: tally.failed.load(ordering: .relaxed),
-                   timedOut: tally.timedOut.load(ordering: .relaxed), cancelled: tally.cancelled.load(ordering: .relaxed))
+        tally.snapshot()
     }
 
-    /// The counters behind ``Statistics``: atomics, so that the hot path takes no extra lock.
+    /// The counters behind ``Statistics``: atomics, one block per worker so that workers never
+    /// write a shared cache line on the hot path, plus a shared block for what happens off the
+    /// workers (a queued task cancelled, past its deadline, or dropped).
     final class Tally: Sendable {
-        let pending = Atomic<Int>(0)
-        let running = Atomic<Int>(0)
-        let completed = Atomic<Int>(0)
-        let failed = Atomic<Int>(0)
-        let timedOut = Atomic<Int>(0)
-        let cancelled = Atomic<Int>(0)
+        /// Counts of one worker (or of the shared block), padded to keep blocks on separate cache lines.
+        final class Counters: Sendable {
+            /// Tasks started (shared block: tasks that completed while still queued).
+            let started = Atomic<Int>(0)
+            /// Tasks whose closure returned (the thread is free again).
+            let finished = Atomic<Int>(0)
+            let completed = Atomic<Int>(0)
+            let failed = Atomic<Int>(0)
+            let timedOut = Atomic<Int>(0)
+            let cancelled = Atomic<Int>(0)
+            private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+            func record(ok: Int, failed: Int) {
+                if ok > 0 { completed.wrappingAdd(ok, ordering: .relaxed) }
+                if failed > 0 { self.failed.wrappingAdd(failed, ordering: .relaxed) }
+            }
+
+            func record(_ error: any Error, weight: Int) {
+                switch error {
+                case is CancellationError: cancelled.wrappingAdd(weight, ordering: .relaxed)
+                case is TimeoutError: timedOut.wrappingAdd(weight, ordering: .relaxed)
+                default: failed.wrappingAdd(weight, ordering: .relaxed)
+                }
+            }
+        }
+
+        let workers: [Counters]
+        let shared = Counters()
+        /// Tasks ever appended to the queue; written under the pool's state lock only.
+        let enqueued = Atomic<Int>(0)
         /// Async `run` calls waiting for room; read on the hot path to skip the lock when zero.
         let waiters = Atomic<Int>(0)
 
-        /// Counts a finished task: `ok` values and `failed` errors of a task that returned (a map
-        /// chunk holds one per input), or `weight` inputs all failed with `error`.
-        func record(ok: Int, failed: Int) {
-            if ok > 0 { completed.wrappingAdd(ok, ordering: .relaxed) }
-            if failed > 0 { self.failed.wrappingAdd(failed, ordering: .relaxed) }
+        init(workers: Int) {
+            self.workers = (0..<workers).map { _ in Counters() }
         }
 
-        func record(_ error: any Error, weight: Int) {
-            switch error {
-            case is CancellationError: cancelled.wrappingAdd(weight, ordering: .relaxed)
-            case is TimeoutError: timedOut.wrappingAdd(weight, ordering: .relaxed)
-            default: failed.wrappingAdd(weight, ordering: .relaxed)
+        /// Tasks queued and not started: appended, less started, less completed while queued.
+        var pending: Int {
+            var pending = enqueued.load(ordering: .sequentiallyConsistent) - shared.started.load(ordering: .sequentiallyConsistent)
+            for worker in workers { pending -= worker.started.load(ordering: .sequentiallyConsistent) }
+            return pending
+        }
+
+        func snapshot() -> Statistics {
+            var statistics = Statistics(pending: pending)
+            for block in workers + [shared] {
+                if block !== shared {
+                    statistics.running += block.started.load(ordering: .relaxed) - block.finished.load(ordering: .relaxed)
+                }
+                statistics.completed += block.completed.load(ordering: .relaxed)
+                statistics.failed += block.failed.load(ordering: .relaxed)
+                statistics.timedOut += block.timedOut.load(ordering: .relaxed)
+                statistics.cancelled += block.cancelled.load(ordering: .relaxed)
             }
+            return statistics
         }
     }
 }

@@ -80,7 +80,7 @@ extension ThreadPool {
     /// increment of `pending` happens, so the queue never grows past the bound.
     func hasRoom(for count: Int) -> Bool {
         guard let maxPending = configuration.maxPending else { return true }
-        return tally.pending.load(ordering: .sequentiallyConsistent) + count <= maxPending
+        return tally.pending + count <= maxPending
     }
 
     /// Enqueues `tasks`, or throws `.queueFull` (enqueuing nothing) when they do not fit.
@@ -159,10 +159,9 @@ extension ThreadPool {
 
     /// Called when a task left the queue (started, or completed while queued): counts it and, when
     /// `run` calls wait for room, admits them.
-    func taskLeftQueue(started: Bool) {
-        if started {
-            tally.running.wrappingAdd(1, ordering: .relaxed)
-            tally.pending.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+    func taskLeftQueue(startedOn worker: Int?) {
+        if let worker {
+            tally.workers[worker].started.wrappingAdd(1, ordering: .sequentiallyConsistent)
         }
         if configuration.maxPending != nil && tally.waiters.load(ordering: .sequentiallyConsistent) > 0 {
             admitWaiters()
@@ -198,7 +197,7 @@ extension ThreadPool {
     /// Appends `tasks` to the queue and returns the workers to start for them.
     private func append(_ tasks: [any AnyThreadTask], to state: inout State) -> [Int] {
         for task in tasks { state.pending.append(task) }
-        tally.pending.wrappingAdd(tasks.count, ordering: .sequentiallyConsistent)
+        tally.enqueued.wrappingAdd(tasks.count, ordering: .sequentiallyConsistent)
         return claimIdleWorkers(&state)
     }
 
@@ -240,7 +239,7 @@ extension ThreadPool {
                 executed = 0
             case .run(let tasks, let workerID):
                 executed = ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
-                    run(tasks)
+                    run(tasks, worker: index)
                 }
             }
         }
@@ -248,12 +247,13 @@ extension ThreadPool {
 
     /// Runs a batch. Each task is marked running only now, so one cancelled while it waited in the
     /// batch (by `cancel()` or `stop()`) never starts.
-    private func run(_ tasks: [any AnyThreadTask]) -> Int {
+    private func run(_ tasks: [any AnyThreadTask], worker index: Int) -> Int {
         var executed = 0
+        let counters = tally.workers[index]
         for task in tasks {
-            if task.start() {
+            if task.start(worker: index) {
                 task.execute()
-                tally.running.wrappingSubtract(1, ordering: .relaxed)
+                counters.finished.wrappingAdd(1, ordering: .relaxed)
                 executed += 1
             }
         }

@@ -32,7 +32,7 @@ public final class ThreadPool: Sendable {
     /// Where timeout and deadline timers fire: the pool's own queue, never a global one.
     let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
     /// The counters behind ``statistics``.
-    let tally = Tally()
+    let tally: Tally
     /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
     let roomWaiterAdded = StateLock<(@Sendable () -> Void)?>(nil)
 
@@ -67,6 +67,7 @@ public final class ThreadPool: Sendable {
     public init(configuration: Configuration) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.tally = Tally(workers: configuration.maxWorkers)
         self.state = StateLock(State(workers: Array(repeating: WorkerSlot(), count: configuration.maxWorkers)))
         self.workerQueues = (0..<configuration.maxWorkers).map { DispatchQueue(label: "pebble.thread-pool.worker-\($0)") }
     }
