@@ -66,7 +66,7 @@ extension ThreadPool {
     /// assert(s.completed + s.failed + s.timedOut + s.cancelled == scheduled)
     /// ```
     public var statistics: Statistics {
-        tally.snapshot()
+        tally.snapshot(enqueued: state.withLock { $0.enqueued })
     }
 
     /// The counters behind ``Statistics``: atomics, one block per worker so that workers never
@@ -101,8 +101,6 @@ extension ThreadPool {
 
         let workers: [Counters]
         let shared = Counters()
-        /// Tasks ever appended to the queue; written under the pool's state lock only.
-        let enqueued = Atomic<Int>(0)
         /// Async `run` calls waiting for room; read on the hot path to skip the lock when zero.
         let waiters = Atomic<Int>(0)
 
@@ -110,15 +108,16 @@ extension ThreadPool {
             self.workers = (0..<workers).map { _ in Counters() }
         }
 
-        /// Tasks queued and not started: appended, less started, less completed while queued.
-        var pending: Int {
-            var pending = enqueued.load(ordering: .sequentiallyConsistent) - shared.started.load(ordering: .sequentiallyConsistent)
+        /// Tasks queued and not started: `enqueued` (the pool's count of tasks ever queued, kept
+        /// under its state lock), less those started, less those completed while queued.
+        func pending(enqueued: Int) -> Int {
+            var pending = enqueued - shared.started.load(ordering: .sequentiallyConsistent)
             for worker in workers { pending -= worker.started.load(ordering: .sequentiallyConsistent) }
             return pending
         }
 
-        func snapshot() -> Statistics {
-            var statistics = Statistics(pending: pending)
+        func snapshot(enqueued: Int) -> Statistics {
+            var statistics = Statistics(pending: pending(enqueued: enqueued))
             for block in workers + [shared] {
                 if block !== shared {
                     statistics.running += block.started.load(ordering: .relaxed) - block.finished.load(ordering: .relaxed)

@@ -29,6 +29,8 @@ extension ThreadPool {
         var waiters: [Int: RoomWaiter] = [:]
         var waiterOrder = FIFO<Int>()
         var nextWaiterID = 0
+        /// Tasks ever appended to the queue (the statistics subtract those that left it).
+        var enqueued = 0
     }
 
     /// An async `run` waiting for room, with the task it will enqueue.
@@ -78,9 +80,9 @@ extension ThreadPool {
 
     /// Whether `count` more tasks fit under `maxPending`. Read under the state lock, where every
     /// increment of `pending` happens, so the queue never grows past the bound.
-    func hasRoom(for count: Int) -> Bool {
+    func hasRoom(for count: Int, enqueued: Int) -> Bool {
         guard let maxPending = configuration.maxPending else { return true }
-        return tally.pending + count <= maxPending
+        return tally.pending(enqueued: enqueued) + count <= maxPending
     }
 
     /// Enqueues `tasks`, or throws `.queueFull` (enqueuing nothing) when they do not fit.
@@ -90,7 +92,7 @@ extension ThreadPool {
             starting = try state.withLock { state in
                 try Self.checkAccepts(state.lifecycle)
                 // Waiting `run` calls are ahead in line.
-                guard state.waiters.isEmpty, hasRoom(for: tasks.count) else {
+                guard state.waiters.isEmpty, hasRoom(for: tasks.count, enqueued: state.enqueued) else {
                     throw PebbleError(.queueFull, "the pool's queue holds its maxPending of \(configuration.maxPending ?? 0) "
                                       + "tasks; try again later, or use the async run, which waits for room")
                 }
@@ -124,7 +126,7 @@ extension ThreadPool {
                         // Announced before the room check, so that a task leaving the queue at
                         // the same moment either makes room that we see or sees us waiting.
                         tally.waiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
-                        if state.waiters.isEmpty && hasRoom(for: 1) {
+                        if state.waiters.isEmpty && hasRoom(for: 1, enqueued: state.enqueued) {
                             tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
                             return .admitted(append([task], to: &state))
                         }
@@ -173,7 +175,7 @@ extension ThreadPool {
         let (admitted, starting): ([RoomWaiter], [Int]) = state.withLock { state in
             var admitted: [RoomWaiter] = []
             guard state.lifecycle == .running else { return ([], []) }
-            while hasRoom(for: 1), let id = state.waiterOrder.popFirst() {
+            while hasRoom(for: 1, enqueued: state.enqueued), let id = state.waiterOrder.popFirst() {
                 guard let waiter = state.waiters.removeValue(forKey: id) else { continue }
                 tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
                 admitted.append(waiter)
@@ -197,7 +199,7 @@ extension ThreadPool {
     /// Appends `tasks` to the queue and returns the workers to start for them.
     private func append(_ tasks: [any AnyThreadTask], to state: inout State) -> [Int] {
         for task in tasks { state.pending.append(task) }
-        tally.enqueued.wrappingAdd(tasks.count, ordering: .sequentiallyConsistent)
+        state.enqueued += tasks.count
         return claimIdleWorkers(&state)
     }
 
