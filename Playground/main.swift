@@ -270,5 +270,8 @@ try closeAndJoin(processes)
 print("\nprocess pool closed and joined")
 try oneShotProcess()
 
+section("Server: back-pressure, deadlines, live statistics, graceful shutdown")
+try await serverChapter()
+
 section("Done")
 print("every pool is closed and joined; the tour took \(ms(ContinuousClock.now - tourStart))")

@@ -159,15 +159,10 @@ extension ThreadPool {
         task.armDeadline(accepted: true)
     }
 
-    /// Called when a task left the queue (started, or completed while queued): counts it and, when
-    /// `run` calls wait for room, admits them.
-    func taskLeftQueue(startedOn worker: Int?) {
-        if let worker {
-            tally.workers[worker].started.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        }
-        if configuration.maxPending != nil && tally.waiters.load(ordering: .sequentiallyConsistent) > 0 {
-            admitWaiters()
-        }
+    /// Called (with `maxPending` set) when a task left the queue, started or completed while
+    /// queued, after counting it: admits waiting `run` calls if there are any.
+    func admitWaitersIfAny() {
+        if tally.waiters.load(ordering: .sequentiallyConsistent) > 0 { admitWaiters() }
     }
 
     /// Moves waiting `run` calls into the queue, oldest first, while there is room.
@@ -253,7 +248,7 @@ extension ThreadPool {
         var executed = 0
         let counters = tally.workers[index]
         for task in tasks {
-            if task.start(worker: index) {
+            if task.start(on: counters) {
                 task.execute()
                 counters.finished.wrappingAdd(1, ordering: .relaxed)
                 executed += 1

@@ -4,9 +4,9 @@ import Synchronization
 
 /// A scheduled closure with its future, type-erased for the pool's queue.
 protocol AnyThreadTask: AnyObject, Sendable {
-    /// Marks the task running on worker `worker`; `false` when it was cancelled (or passed its
+    /// Marks the task running on the worker whose statistics are `counters`; `false` when it was cancelled (or passed its
     /// deadline) while pending.
-    func start(worker: Int) -> Bool
+    func start(on counters: ThreadPool.Tally.Counters) -> Bool
     /// Cancels the task if it has not started.
     func cancel()
     /// Whether it has neither started nor been cancelled.
@@ -29,45 +29,44 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
     /// path. Safe: the task touches `pool` only while it is queued or running, and a pool with a
     /// queued or running task is alive (a worker drain holds it until its queue is empty, and
     /// `stop()` or a broken initializer completes every queued task first); a task the pool refused
-    /// (`discard()`) never touches it.
+    /// (`armDeadline(accepted: false)`) never touches it.
     unowned(unsafe) let pool: ThreadPool
     let weight: Int
-    /// For a map chunk: how many of its inputs succeeded and failed.
-    let split: (@Sendable (Value) -> (ok: Int, failed: Int))?
-    /// `split` of the value, worked out by `execute` before it completes the future.
-    /// `nonisolated(unsafe)`: written and then read by the same thread (the worker that completes
-    /// the future with a value; only `execute` completes it with one).
-    nonisolated(unsafe) var splitCounts: (ok: Int, failed: Int)?
-    /// The worker that started the task, whose counters its outcome goes to.
+    /// For a map chunk: how many of its inputs failed.
+    let split: (@Sendable (Value) -> Int)?
+    /// `split` of the value (-1: not a chunk's value), worked out by `execute` before it completes
+    /// the future. `nonisolated(unsafe)`: written and then read by the same thread (the worker
+    /// that completes the future with a value; only `execute` completes it with one).
+    nonisolated(unsafe) var chunkFailures = -1
+    /// The counters of the worker that started the task, where its outcome is counted.
     /// `nonisolated(unsafe)`: written by that worker before `markRunning`, read under the future's
-    /// lock after it, by whichever thread completes the running task.
-    nonisolated(unsafe) var worker = 0
-    /// Fails the future at the deadline; armed by the pool once it accepted the task.
-    /// `nonisolated(unsafe)`: set once in `init`; a Dispatch source is thread-safe to resume and
-    /// cancel from any thread.
-    nonisolated(unsafe) let deadlineTimer: (any DispatchSourceTimer)?
-    let deadline: ContinuousClock.Instant?
-    /// The deadline's distance from schedule time, the `timeout` of its ``TimeoutError``.
-    let deadlineBudget: Duration
+    /// lock after it, by whichever thread completes the running task. `unowned(unsafe)` (no
+    /// reference counting on a block two threads share): the pool's tally holds every block for
+    /// the pool's lifetime, which outlasts a running task.
+    nonisolated(unsafe) unowned(unsafe) var counters: ThreadPool.Tally.Counters?
+    /// Whether the pool bounds its queue (then a task leaving it may admit a waiting `run`).
+    let bounded: Bool
+    /// The deadline, when there is one: kept out of line so that a task without one stays small
+    /// (`map` and a burst of `schedule` calls hold many tasks at once).
+    let deadline: TaskDeadline?
 
     init(pool: ThreadPool, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil, weight: Int = 1,
-         split: (@Sendable (Value) -> (ok: Int, failed: Int))? = nil, _ work: @escaping @Sendable () throws -> Value) {
+         split: (@Sendable (Value) -> Int)? = nil, _ work: @escaping @Sendable () throws -> Value) {
         self.work = work
         self.timeout = timeout
         self.pool = pool
         self.weight = weight
         self.split = split
-        self.deadline = deadline
-        // TimeoutError carries a duration: the deadline's distance from schedule time.
-        let budget = deadline.map { max(.zero, $0 - ContinuousClock.now) } ?? .zero
-        self.deadlineBudget = budget
-        if deadline != nil {
+        self.bounded = pool.configuration.maxPending != nil
+        if let deadline {
+            // TimeoutError carries a duration: the deadline's distance from schedule time.
+            let budget = max(.zero, deadline - ContinuousClock.now)
             let timer = DispatchSource.makeTimerSource(queue: pool.timerQueue)
             timer.schedule(deadline: budget.deadlineFromNow)
             timer.setEventHandler { [future] in future.complete(.failure(TimeoutError(timeout: budget))) }
-            deadlineTimer = timer
+            self.deadline = TaskDeadline(instant: deadline, budget: budget, timer: SendableTimer(timer: timer))
         } else {
-            deadlineTimer = nil
+            self.deadline = nil
         }
         future.setOwner(self)
     }
@@ -75,21 +74,23 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
     func armDeadline(accepted: Bool) {
         // A refused task's future is never shared and never completes: break its owner cycle.
         if !accepted { future.clearOwner() }
-        guard let deadlineTimer else { return }
-        if !accepted { deadlineTimer.cancel() }
+        guard let timer = deadline?.timer.timer else { return }
+        if !accepted { timer.cancel() }
         // A source must be activated once before it is released; a cancelled one never fires.
-        deadlineTimer.resume()
+        timer.resume()
     }
 
-    func start(worker: Int) -> Bool {
+    func start(on counters: ThreadPool.Tally.Counters) -> Bool {
         // A worker may reach the task before its timer fires: a deadline already past wins.
-        if let deadline, ContinuousClock.now >= deadline {
-            future.complete(.failure(TimeoutError(timeout: deadlineBudget)))
+        if let deadline, ContinuousClock.now >= deadline.instant {
+            future.complete(.failure(TimeoutError(timeout: deadline.budget)))
             return false
         }
-        self.worker = worker
+        self.counters = counters
         guard future.markRunning() else { return false }
-        pool.taskLeftQueue(startedOn: worker)
+        // Sequentially consistent, then the waiters read: see `enqueueWaitingForRoom`.
+        counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        if bounded { pool.admitWaitersIfAny() }
         return true
     }
 
@@ -101,29 +102,28 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
         let timer = timeout.map(armTimeout)
         let result = Result { try work() }
         timer?.cancel()
-        deadlineTimer?.cancel()
-        if let split, case .success(let value) = result { splitCounts = split(value) }
+        deadline?.timer.timer.cancel()
+        if let split, case .success(let value) = result { chunkFailures = split(value) }
         future.complete(result)
     }
 
     func fail(_ error: any Error) { future.complete(.failure(error)) }
 
     func recordCompletion(failure: (any Error)?, wasPending: Bool) {
-        let tally = pool.tally
-        let counters = wasPending ? tally.shared : tally.workers[worker]
+        let counters = wasPending ? pool.tally.shared : self.counters!
         if wasPending { counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent) }
         if let failure {
             counters.record(failure, weight: weight)
-        } else if let (ok, failed) = splitCounts {
-            counters.record(ok: ok, failed: failed)
+        } else if chunkFailures >= 0 {
+            counters.record(ok: weight - chunkFailures, failed: chunkFailures)
         } else {
             counters.record(ok: weight, failed: 0)
         }
     }
 
     func didComplete(wasPending: Bool) {
-        deadlineTimer?.cancel()
-        if wasPending { pool.taskLeftQueue(startedOn: nil) }
+        deadline?.timer.timer.cancel()
+        if wasPending && bounded { pool.admitWaitersIfAny() }
     }
 
     /// Fails the future with `TimeoutError` when `timeout` passes first; the thread runs on.
@@ -133,5 +133,19 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
         timer.setEventHandler { [future] in future.complete(.failure(TimeoutError(timeout: timeout))) }
         timer.resume()
         return timer
+    }
+}
+
+/// A task's deadline: when, its distance from schedule time (the `timeout` of its
+/// ``TimeoutError``), and the Dispatch timer that fails the future then.
+final class TaskDeadline: Sendable {
+    let instant: ContinuousClock.Instant
+    let budget: Duration
+    let timer: SendableTimer
+
+    init(instant: ContinuousClock.Instant, budget: Duration, timer: SendableTimer) {
+        self.instant = instant
+        self.budget = budget
+        self.timer = timer
     }
 }

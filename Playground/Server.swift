@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// The "server" chapter: a small async request loop against a thread pool and a process pool, with
+// a bounded queue (maxPending), per-request deadlines, a live statistics line and a graceful
+// shutdown, as a server would use them.
+
+import Foundation
+import Pebble
+
+/// One "request": a little CPU work, and every fifth one is slow.
+@Sendable func handleRequest(_ id: Int) -> Int {
+    Thread.sleep(forTimeInterval: id % 5 == 0 ? 0.25 : 0.01)
+    return id
+}
+
+/// Prints the pool's statistics every `interval` until the returned task is cancelled.
+func liveStatistics(of pool: ThreadPool, every interval: Duration) -> Task<Void, Never> {
+    Task {
+        let start = ContinuousClock.now
+        while !Task.isCancelled {
+            print("  [\(ms(ContinuousClock.now - start))] \(pool.statistics)")
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+func serverChapter() async throws {
+    step("load shedding: 30 requests at once, 2 workers, maxPending 4: schedule throws .queueFull")
+    var configuration = ThreadPool.Configuration(maxWorkers: 2)
+    configuration.maxPending = 4
+    let pool = try ThreadPool(configuration: configuration)
+    var accepted: [Future<Int>] = []
+    var shed = 0
+    for id in 1...30 {
+        do {
+            accepted.append(try pool.schedule { handleRequest(id) })
+        } catch let error as PebbleError where error.code == .queueFull {
+            shed += 1                                   // a server answers 503 here
+        }
+    }
+    for future in accepted { _ = try await future.value }
+    print("accepted \(accepted.count), shed \(shed) (the 2 running and the 4 queued made it)")
+
+    step("an async request loop: run waits for room (FIFO), each request has a 150 ms deadline")
+    let reporter = liveStatistics(of: pool, every: .milliseconds(100))
+    let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+        for id in 1...20 {
+            group.addTask {
+                do {
+                    _ = try await pool.run(deadline: .now + .milliseconds(150)) { handleRequest(id) }
+                    return "ok"
+                } catch is TimeoutError {
+                    return "deadline"                   // a server answers 504 here
+                }
+            }
+        }
+        return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+    }
+    reporter.cancel()
+    await reporter.value
+    print("outcomes:", outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    print("a slow request holds its thread past its deadline (threads cannot be stopped); queued ones")
+    print("past their deadline left the queue without running")
+
+    step("graceful shutdown: close, let the queue drain for up to 2 s, then stop")
+    await pool.shutdown(gracePeriod: .seconds(2))
+    let final = pool.statistics
+    print("final:", final)
+    print("completed + failed + timedOut + cancelled =",
+          final.completed + final.failed + final.timedOut + final.cancelled, "= every request accepted")
+
+    step("the same loop against a process pool: run with a timeout, then shutdown(gracePeriod:)")
+    let processes = try ProcessPool(configuration: .init(maxWorkers: 2))
+    let squares = try await withThrowingTaskGroup(of: Int.self) { group in
+        for n in 1...8 { group.addTask { try await processes.run(Square(n: n), timeout: .seconds(5)) } }
+        return try await group.reduce(0, +)
+    }
+    print("sum of 8 squares computed in worker processes:", squares)
+    let hung = try processes.schedule(Sleep(seconds: 30))
+    let start = ContinuousClock.now
+    await processes.shutdown(gracePeriod: .milliseconds(300))
+    let error = await hung.outcome
+    print("shutdown took \(ms(ContinuousClock.now - start)); the hung job:", error)
+}
+
+extension Future {
+    /// The outcome as text, awaited without throwing.
+    var outcome: String {
+        get async {
+            do { return "value \(try await value)" } catch { return "\(type(of: error))" }
+        }
+    }
+}
