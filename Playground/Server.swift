@@ -38,7 +38,7 @@ func serverChapter() async throws {
         }
     }
     for future in accepted { _ = try await future.value }
-    print("accepted \(accepted.count), shed \(shed) (the 2 running and the 4 queued made it)")
+    print("accepted \(accepted.count), shed \(shed): only what 2 workers and a queue of 4 hold gets in")
 
     step("an async request loop: run waits for room (FIFO), each request has a 150 ms deadline")
     let reporter = liveStatistics(of: pool, every: .milliseconds(100))
