@@ -68,18 +68,32 @@ func serverChapter() async throws {
     print("completed + failed + timedOut + cancelled =",
           final.completed + final.failed + final.timedOut + final.cancelled, "= every request accepted")
 
-    step("the same loop against a process pool: run with a timeout, then shutdown(gracePeriod:)")
-    let processes = try ProcessPool(configuration: .init(maxWorkers: 2))
-    let squares = try await withThrowingTaskGroup(of: Int.self) { group in
-        for n in 1...8 { group.addTask { try await processes.run(Square(n: n), timeout: .seconds(5)) } }
-        return try await group.reduce(0, +)
+    step("the same loop against a process pool: maxPending 4, 400 ms deadlines, one job hangs")
+    var processConfiguration = ProcessPool.Configuration(maxWorkers: 2)
+    processConfiguration.maxPending = 4
+    let processes = try ProcessPool(configuration: processConfiguration)
+    let results = try await withThrowingTaskGroup(of: String.self) { group in
+        for n in 1...10 {
+            group.addTask {
+                do {
+                    // Job 3 hangs: its worker is stopped at the deadline and replaced.
+                    if n == 3 { _ = try await processes.run(Sleep(seconds: 30), deadline: .now + .milliseconds(400)) }
+                    _ = try await processes.run(Square(n: n), deadline: .now + .milliseconds(400))
+                    return "ok"
+                } catch is TimeoutError {
+                    return "deadline"
+                }
+            }
+        }
+        return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
     }
-    print("sum of 8 squares computed in worker processes:", squares)
+    print("outcomes:", results.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    print("process pool:", processes.statistics)
     let hung = try processes.schedule(Sleep(seconds: 30))
     let start = ContinuousClock.now
     await processes.shutdown(gracePeriod: .milliseconds(300))
     let error = await hung.outcome
-    print("shutdown took \(ms(ContinuousClock.now - start)); the hung job:", error)
+    print("shutdown took \(ms(ContinuousClock.now - start)); the job still running then:", error)
 }
 
 extension Future {

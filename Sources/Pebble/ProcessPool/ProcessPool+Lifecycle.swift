@@ -18,7 +18,7 @@ extension ProcessPool {
     /// ```
     public func join(timeout: Duration? = nil) async throws {
         try validateTimeout(timeout)
-        if (try? core.checkAcceptsWork()) != nil {
+        if core.state.withLock({ $0.machine.lifecycle == .running }) {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
         guard try await core.liveWorkers.waitAsync(timeout: timeout, cancellable: true) else {
