@@ -38,12 +38,13 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
     /// the future. `nonisolated(unsafe)`: written and then read by the same thread (the worker
     /// that completes the future with a value; only `execute` completes it with one).
     nonisolated(unsafe) var chunkFailures = -1
-    /// The counters of the worker that started the task, where its outcome is counted.
-    /// `nonisolated(unsafe)`: written by that worker before `markRunning`, read under the future's
-    /// lock after it, by whichever thread completes the running task. `unowned(unsafe)` (no
-    /// reference counting on a block two threads share): the pool's tally holds every block for
-    /// the pool's lifetime, which outlasts a running task.
-    nonisolated(unsafe) unowned(unsafe) var counters: ThreadPool.Tally.Counters?
+    /// The counters of the worker that started the task (an unretained pointer; 0 until it has),
+    /// where its outcome is counted. Stored after `markRunning` won, so a worker that lost the task
+    /// to another (work stealing) never writes it; a timer that completes the task in between finds
+    /// 0 and counts on the shared block instead (only the sums matter). Unretained: the pool's
+    /// tally holds every block for the pool's lifetime, which outlasts a running task, and no
+    /// reference counting happens on a block two threads share.
+    let startedOn = Atomic<UInt>(0)
     /// Whether the pool bounds its queue (then a task leaving it may admit a waiting `run`).
     let bounded: Bool
     /// The deadline, when there is one: kept out of line so that a task without one stays small
@@ -86,8 +87,8 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
             future.complete(.failure(TimeoutError(timeout: deadline.budget)))
             return false
         }
-        self.counters = counters
         guard future.markRunning() else { return false }
+        startedOn.store(UInt(bitPattern: Unmanaged.passUnretained(counters).toOpaque()), ordering: .releasing)
         // Sequentially consistent, then the waiters read: see `enqueueWaitingForRoom`.
         counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
         if bounded { pool.admitWaitersIfAny() }
@@ -110,7 +111,9 @@ final class ThreadTask<Value: Sendable>: AnyThreadTask, CompletionOwner {
     func fail(_ error: any Error) { future.complete(.failure(error)) }
 
     func recordCompletion(failure: (any Error)?, wasPending: Bool) {
-        let counters = wasPending ? pool.tally.shared : self.counters!
+        let bits = wasPending ? 0 : startedOn.load(ordering: .acquiring)
+        let counters = bits == 0 ? pool.tally.shared
+            : Unmanaged<ThreadPool.Tally.Counters>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
         if wasPending { counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent) }
         if let failure {
             counters.record(failure, weight: weight)
