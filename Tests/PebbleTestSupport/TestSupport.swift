@@ -60,14 +60,6 @@ func errorOf<T>(_ body: () throws -> T) -> (any Error)? {
 /// `join` from a detached task in async tests.
 func joinBlocking(_ pool: ThreadPool, timeout: Duration? = nil) throws { try pool.join(timeout: timeout) }
 
-/// `join` of a process pool, awaited from async tests without blocking a cooperative thread.
-func joinOffThread(_ pool: ProcessPool, timeout: Duration? = nil) async throws {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        DispatchQueue(label: "pebble.tests.join").async {
-            continuation.resume(with: Result { try pool.join(timeout: timeout) })
-        }
-    }
-}
 
 /// Waits for process `pid` to exit, on its pidfd (no polling). `true` if it is gone within `seconds`.
 func waitForExit(_ pid: pid_t, seconds: Double) -> Bool {

@@ -40,13 +40,13 @@ struct ProcessPoolServerTests {
         let cancelledWaiter = Task { try await pool.run(AddOne(x: 10)) }
         cancelledWaiter.cancel()
         await #expect(throws: CancellationError.self) { try await cancelledWaiter.value }
-        #expect(pool.statistics.pending == 1)
         let waiter = Task { try await pool.run(AddOne(x: 20)) }
         sleeper.cancel()                                 // the worker is replaced; the queue drains
         #expect(try await queued.value == 3)
         #expect(try await waiter.value == 21)
         pool.close()
         let stats = pool.statistics
+        // The cancelled waiter enqueued nothing: its job would be one more completed or cancelled task.
         #expect(stats.cancelled == 1 && stats.completed == 3)
     }
 
@@ -90,6 +90,7 @@ struct ProcessPoolServerTests {
             for await event in events { if case .workerExited(_, _, let reason) = event { reasons.append(reason) } }
             return reasons
         }
+        #expect(try await pool.run(AddOne(x: 0)) == 1)   // the worker is ready: the deadline passes while the job runs
         let started = ContinuousClock.now
         let hung = try pool.schedule(SleepJob(seconds: 600), timeout: .seconds(900), deadline: .now + .milliseconds(300))
         await #expect(throws: TimeoutError.self) { try await hung.value }
@@ -97,7 +98,7 @@ struct ProcessPoolServerTests {
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(try await pool.run(AddOne(x: 1)) == 2)
         pool.close()
-        try await joinOffThread(pool)
+        try await pool.join()
         let reasons = await exits.value      // the stream ends at join
         #expect(reasons.first == .timedOut)
         #expect(reasons.last == .retired)
@@ -140,7 +141,7 @@ struct ProcessPoolServerTests {
         await #expect(throws: ProcessExpired.self) { try await pool.run(ExitJob(status: 3)) }
         #expect(try await pool.run(AddOne(x: 1)) == 2)
         pool.close()
-        try await joinOffThread(pool)
+        try await pool.join()
         let events = await collector.value
         let started = events.compactMap { if case .workerStarted(let pid) = $0 { pid } else { nil } }
         let exits = events.compactMap { if case .workerExited(let pid, let status, let reason) = $0 { (pid, status, reason) } else { nil } }

@@ -102,7 +102,7 @@ struct UnstableCodeTests {
         #expect(try await pool.run(LeakMemory(bytes: 200_000_000, value: 1)) == 1)
         #expect(try await pool.run(WorkerPid()) != leaky)
         pool.close()
-        try await joinOffThread(pool)
+        try await pool.join()
         let exits = await collector.value.compactMap { event -> (pid_t, ProcessPool.WorkerExitReason)? in
             if case .workerExited(let pid, _, let reason) = event { (pid, reason) } else { nil }
         }
