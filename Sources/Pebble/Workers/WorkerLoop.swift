@@ -83,7 +83,7 @@ struct WorkerLoop {
         guard let (name, payload) = Frame.splitName(body) else {
             return Frame.make(.decodingFailed, Array("malformed job message".utf8))
         }
-        guard let type = _typeByName(name) as? any ProcessJob.Type else {
+        guard let type = JobName.jobType(named: name) else {
             return Frame.make(.decodingFailed, Array("the worker cannot find a ProcessJob type named \(name)".utf8))
         }
         return executor.runToCompletion { [limit] in await Self.run(type, payload, limit: limit) }
