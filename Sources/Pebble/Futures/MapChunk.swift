@@ -2,15 +2,26 @@
 import Dispatch
 
 /// One chunk of a map: a future for the outcomes of `count` consecutive inputs.
+@usableFromInline
 struct MapChunk<Value: Sendable>: Sendable {
-    let future: Future<[Result<Value, any Error>]>
-    let count: Int
+    let future: Future<MapChunkValues<Value>>
+    @usableFromInline let count: Int
 
-    /// The chunk's outcomes, one per input: a failed chunk (timeout, crash, cancel) fails each input.
-    static func expand(_ outcome: Result<[Result<Value, any Error>], any Error>, count: Int) -> [Result<Value, any Error>] {
-        switch outcome {
-        case .success(let outcomes): outcomes
-        case .failure(let error): Array(repeating: .failure(error), count: count)
-        }
+    init(future: Future<MapChunkValues<Value>>, count: Int) {
+        self.future = future
+        self.count = count
+    }
+
+    /// Blocks until the chunk is done and returns its outcomes: a failed chunk (timeout, crash,
+    /// cancel) fails each input.
+    @usableFromInline
+    func wait() -> MapChunkValues<Value> {
+        // A wait with no deadline cannot time out.
+        MapChunkValues(try! future.waitForOutcome(until: .distantFuture, timeout: nil), count: count)
+    }
+
+    /// The chunk's outcomes, once it is done.
+    var outcomes: MapChunkValues<Value> {
+        get async { MapChunkValues(await future.outcome, count: count) }
     }
 }

@@ -45,9 +45,7 @@ public final class MapFuture<Value: Sendable>: Sendable {
         return AsyncStream { continuation in
             let feeder = Task {
                 for chunk in chunks {
-                    for outcome in MapChunk.expand(await chunk.future.outcome, count: chunk.count) {
-                        continuation.yield(outcome)
-                    }
+                    await chunk.outcomes.forEachOutcome { continuation.yield($0) }
                 }
                 continuation.finish()
             }

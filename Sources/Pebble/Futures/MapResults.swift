@@ -13,16 +13,27 @@ import Dispatch
 /// }
 /// ```
 public struct MapResults<Value: Sendable>: Sequence, Sendable {
-    let chunks: [MapChunk<Value>]
+    @usableFromInline let chunks: [MapChunk<Value>]
+
+    init(chunks: [MapChunk<Value>]) { self.chunks = chunks }
 
     /// Every value in input order, or the first failure.
+    ///
+    /// Each chunk's values are appended as one block, with no `Result` per input.
     ///
     /// ```swift
     /// let values: [Int] = try results.values()
     /// ```
     @available(*, noasync, message: "blocks the thread; iterate 'outcomes' in async code")
     public func values() throws -> [Value] {
-        try map { try $0.get() }
+        var all: [Value] = []
+        all.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
+        for chunk in chunks {
+            let outcomes = chunk.wait()
+            if let error = outcomes.firstError { throw error }
+            all.append(contentsOf: outcomes.values)
+        }
+        return all
     }
 
     /// Blocks for each next outcome as it is iterated.
@@ -32,25 +43,35 @@ public struct MapResults<Value: Sendable>: Sequence, Sendable {
     /// while let outcome = iterator.next() { print(outcome) }
     /// ```
     public struct Iterator: IteratorProtocol {
-        var remainingChunks: ArraySlice<MapChunk<Value>>
-        var buffered: [Result<Value, any Error>] = []
-        var index = 0
+        @usableFromInline var remainingChunks: ArraySlice<MapChunk<Value>>
+        @usableFromInline var current = MapChunkValues<Value>(count: 0, values: [], failures: [])
+        @usableFromInline var cursor = MapChunkValues<Value>.Cursor()
+
+        init(remainingChunks: ArraySlice<MapChunk<Value>>) { self.remainingChunks = remainingChunks }
 
         /// The next outcome in input order, waiting for its chunk; `nil` after the last input.
+        ///
+        /// Inlined into the caller, so iterating a chunk already received costs no generic call
+        /// per input.
         ///
         /// ```swift
         /// let first = iterator.next()   // .success(value) or .failure(error)
         /// ```
+        @inlinable
         public mutating func next() -> Result<Value, any Error>? {
-            while index == buffered.count {
-                guard let chunk = remainingChunks.popFirst() else { return nil }
-                // A wait with no deadline cannot time out.
-                let outcome = try! chunk.future.waitForOutcome(until: .distantFuture, timeout: nil)
-                buffered = MapChunk.expand(outcome, count: chunk.count)
-                index = 0
+            while true {
+                if let outcome = cursor.next(in: current) { return outcome }
+                guard waitForNextChunk() else { return nil }
             }
-            defer { index += 1 }
-            return buffered[index]
+        }
+
+        /// Moves on to the next chunk, waiting for it; `false` after the last one.
+        @usableFromInline
+        mutating func waitForNextChunk() -> Bool {
+            guard let chunk = remainingChunks.popFirst() else { return false }
+            current = chunk.wait()
+            cursor = MapChunkValues<Value>.Cursor()
+            return true
         }
     }
 

@@ -4,17 +4,12 @@ struct MapChunkJob<Function: ProcessFunction>: ProcessJob {
     let function: Function
     let inputs: [Function.Input]
 
+    /// One witness call for the whole chunk: `_mapChunk` is specialised in the module that
+    /// declares the function, so the per-input loop pays no generic call (see ``ProcessFunction``).
     func run() async throws -> MapChunkOutput<Function.Output> {
-        var output = MapChunkOutput<Function.Output>()
-        output.values.reserveCapacity(inputs.count)
-        for (index, input) in inputs.enumerated() {
-            do {
-                output.values.append(try await function(input))
-            } catch {
-                output.failures.append(.init(index: index, error: EncodedError(error)))
-            }
-        }
-        return output
+        let (values, failures) = await function._mapChunk(inputs)
+        return MapChunkOutput(values: values,
+                              failures: failures.map { .init(index: $0.index, error: EncodedError($0.error)) })
     }
 }
 
@@ -30,23 +25,15 @@ struct MapChunkOutput<Value: Codable & Sendable>: Codable, Sendable {
     var values: [Value] = []
     var failures: [Failure] = []
 
-    /// One outcome per input, in input order; `nil` when the counts do not add up.
-    func outcomes(count: Int) -> [Result<Value, any Error>]? {
+    /// The outcomes as the parent keeps them; `nil` when they do not add up to `count` inputs.
+    func chunkValues(count: Int) -> MapChunkValues<Value>? {
         guard values.count + failures.count == count else { return nil }
-        var outcomes: [Result<Value, any Error>] = []
-        outcomes.reserveCapacity(count)
-        var nextValue = values.startIndex
-        var failures = self.failures[...]
-        for index in 0..<count {
-            if let failure = failures.first, failure.index == index {
-                outcomes.append(.failure(failure.error.rebuilt))
-                failures.removeFirst()
-            } else {
-                guard nextValue < values.endIndex else { return nil }
-                outcomes.append(.success(values[nextValue]))
-                nextValue += 1
-            }
+        var previous = -1
+        for failure in failures {
+            guard failure.index > previous, failure.index < count else { return nil }
+            previous = failure.index
         }
-        return outcomes
+        return MapChunkValues(count: count, values: values,
+                              failures: failures.map { (index: $0.index, error: $0.error.rebuilt) })
     }
 }

@@ -220,33 +220,48 @@ public final class ProcessPool: Sendable {
     /// let counts = try pool.map(WordCount(), documents, chunkSize: 50)
     /// for outcome in try counts.result() { print(outcome) }
     /// ```
+    @inlinable
     public func map<F: ProcessFunction, S: Sequence>(_ function: F, _ inputs: S, chunkSize: Int = 1,
                                                      timeout: Duration? = nil) throws -> MapFuture<F.Output>
     where S.Element == F.Input {
+        // Inlined into the caller: the chunks are built by code specialised for its sequence.
+        try checkMap(F.self, chunkSize: chunkSize, timeout: timeout)
+        return try mapChunks(function, chunked(inputs, size: chunkSize), timeout: timeout)
+    }
+
+    /// What `map` throws before it reads its inputs.
+    @usableFromInline
+    func checkMap<F: ProcessFunction>(_: F.Type, chunkSize: Int, timeout: Duration?) throws {
         guard chunkSize >= 1 else { throw PebbleError.invalidArgument("chunkSize", "must be at least 1, got \(chunkSize)") }
         try validateTimeout(timeout)
         try core.checkAcceptsWork()
         _ = try JobName.of(MapChunkJob<F>.self)
-        let groups = chunked(inputs, size: chunkSize)
-        try core.checkAcceptsWork(adding: groups.count)
+    }
+
+    /// Schedules one task per chunk.
+    @usableFromInline
+    func mapChunks<F: ProcessFunction>(_ function: F, _ chunks: [[F.Input]], timeout: Duration?) throws -> MapFuture<F.Output> {
+        try core.checkAcceptsWork(adding: chunks.count)
         var tasks: [any AnyProcessTask] = []
-        var chunks: [MapChunk<F.Output>] = []
-        for inputs in groups {
+        tasks.reserveCapacity(chunks.count)
+        var futures: [MapChunk<F.Output>] = []
+        futures.reserveCapacity(chunks.count)
+        for inputs in chunks {
             let chunk = mapChunk(MapChunkJob(function: function, inputs: inputs), timeout: timeout)
-            chunks.append(MapChunk(future: chunk.future, count: inputs.count))
+            futures.append(MapChunk(future: chunk.future, count: inputs.count))
             if let task = chunk.task { tasks.append(task) }
         }
         try core.enqueue(tasks)
-        for chunk in chunks {
+        for chunk in futures {
             chunk.future.observe { [core, count = chunk.count] outcome in
                 core.counters.withLock { $0.record(chunk: outcome, inputs: count) }
             }
         }
-        return MapFuture(chunks: chunks)
+        return MapFuture(chunks: futures)
     }
 
     private func mapChunk<F: ProcessFunction>(_ job: MapChunkJob<F>, timeout: Duration?)
-        -> (future: Future<[Result<F.Output, any Error>]>, task: (any AnyProcessTask)?) {
+        -> (future: Future<MapChunkValues<F.Output>>, task: (any AnyProcessTask)?) {
         let request: [UInt8]
         do {
             request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)
@@ -256,7 +271,7 @@ public final class ProcessPool: Sendable {
         let count = job.inputs.count
         let task = ProcessTask(request: request, timeout: timeout, stopRunning: core.stopOnCancel) { data in
             let output = try BinaryDecoder().decode(MapChunkOutput<F.Output>.self, from: data)
-            guard let outcomes = output.outcomes(count: count) else {
+            guard let outcomes = output.chunkValues(count: count) else {
                 throw PebbleError(.decodingFailed, "a map chunk of \(count) inputs came back with the wrong number of outcomes")
             }
             return outcomes

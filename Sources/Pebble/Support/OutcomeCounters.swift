@@ -20,9 +20,12 @@ struct OutcomeCounters: Sendable, Hashable {
     }
 
     /// Counts the outcomes of a map chunk: each input's, or the chunk's failure once per input.
-    mutating func record<V>(chunk outcome: Result<[Result<V, any Error>], any Error>, inputs: Int) {
+    mutating func record<V>(chunk outcome: Result<MapChunkValues<V>, any Error>, inputs: Int) {
         switch outcome {
-        case .success(let outcomes): for outcome in outcomes { record(outcome.failure) }
+        case .success(let chunk):
+            if let error = chunk.chunkError { return record(error, times: chunk.count) }
+            completed += chunk.values.count
+            for failure in chunk.failures { record(failure.error) }
         case .failure(let error): record(error, times: inputs)
         }
     }

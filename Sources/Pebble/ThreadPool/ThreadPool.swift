@@ -150,7 +150,7 @@ public final class ThreadPool: Sendable {
         let chunks = chunked(inputs, size: chunkSize)
         let tasks = chunks.map { chunk in
             ThreadTask(pool: self, timeout: timeout, weight: chunk.count, split: Self.splitOutcomes) {
-                chunk.map { input in Result { try transform(input) } }
+                MapChunkValues(applying: transform, to: chunk)
             }
         }
         try enqueue(tasks)
@@ -158,8 +158,8 @@ public final class ThreadPool: Sendable {
     }
 
     /// How many of a chunk's outcomes are errors, for the statistics.
-    @Sendable static func splitOutcomes<V>(_ outcomes: [Result<V, any Error>]) -> Int {
-        outcomes.count { if case .failure = $0 { true } else { false } }
+    @Sendable static func splitOutcomes<V>(_ outcomes: MapChunkValues<V>) -> Int {
+        outcomes.chunkError == nil ? outcomes.failures.count : outcomes.count
     }
 
     /// Stops accepting work; queued tasks still run. Call ``join(timeout:)`` to wait for them.
