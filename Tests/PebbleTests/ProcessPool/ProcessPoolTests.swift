@@ -405,6 +405,19 @@ struct ProcessPoolTests {
         pool.stop()
     }
 
+    @Test func mapChunkThatCannotBeEncodedFailsOnlyItsInputs() throws {
+        let pool = try ProcessPool(maxWorkers: 1)
+        let inputs = [1, 2, -3, 4, 5, 6].map(PickyInput.init)
+        let outcomes = Array(try pool.map(PickyFunction(), inputs, chunkSize: 2).result())
+        #expect(outcomes.count == 6)
+        #expect(try outcomes[0..<2].map { try $0.get() } == [1, 2])
+        #expect(outcomes[2..<4].allSatisfy { ($0.failure as? PebbleError)?.code == .encodingFailed })
+        #expect(try outcomes[4...].map { try $0.get() } == [5, 6])
+        // The worker that was sent a stand-in for the failed chunk still serves the pool.
+        #expect(try pool.map(PickyFunction(), [PickyInput(value: 7)]).result().values() == [7])
+        pool.stop()
+    }
+
     @Test func mapOutcomesStream() async throws {
         let pool = try ProcessPool(maxWorkers: 2)
         var values: [Int] = []
@@ -423,6 +436,22 @@ private struct PrivateJob: ProcessJob {
 struct TouchFile: ProcessJob {
     let path: String
     func run() async throws -> Bool { FileManager.default.createFile(atPath: path, contents: Data()) }
+}
+
+/// An input that refuses to be encoded when negative.
+struct PickyInput: Codable, Sendable {
+    let value: Int
+    init(value: Int) { self.value = value }
+    init(from decoder: any Decoder) throws { value = try decoder.singleValueContainer().decode(Int.self) }
+    func encode(to encoder: any Encoder) throws {
+        if value < 0 { throw CodableFailure(code: value, detail: "negative") }
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+}
+
+struct PickyFunction: ProcessFunction {
+    func callAsFunction(_ input: PickyInput) async throws -> Int { input.value }
 }
 
 /// Exits with status 4 on input 4.
