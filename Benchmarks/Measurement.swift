@@ -37,7 +37,8 @@ enum Options {
     }
 
     static func wanted(_ metric: String) -> Bool {
-        selected?.contains { metric.hasPrefix($0) || $0.hasPrefix(metric) } ?? true
+        // "M5a" selects M5 (which measures M5a and M5b); "M3-w4" does not select M3.
+        selected?.contains { metric.hasPrefix($0) || ($0.hasPrefix(metric) && !$0.dropFirst(metric.count).hasPrefix("-")) } ?? true
     }
 }
 

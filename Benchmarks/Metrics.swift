@@ -11,9 +11,11 @@ struct Metric: Sendable {
         Metric(name: "M1", run: startToFirstResult),
         Metric(name: "M2-process", run: processRoundTrip),
         Metric(name: "M2-thread", run: threadRoundTrip),
-        Metric(name: "M3", run: processThroughput),
+        Metric(name: "M3", run: { try processThroughput(metric: "M3", workers: 2) }),
+        Metric(name: "M3-w4", run: { try processThroughput(metric: "M3-w4", workers: 4) }),
         Metric(name: "M9", run: threadThroughput),
-        Metric(name: "M4", run: mapThroughput),
+        Metric(name: "M4", run: { try mapThroughput(metric: "M4", workers: 2) }),
+        Metric(name: "M4-w4", run: { try mapThroughput(metric: "M4-w4", workers: 4) }),
         Metric(name: "M5", run: timeoutDelays),
         Metric(name: "M6", run: crashDelays),
         Metric(name: "M7", run: cancelRecovery),
@@ -76,9 +78,9 @@ func threadRoundTrip() throws -> [Measurement] {
             Measurement(metric: "M2-thread", impl: "dispatch", workers: 1, unit: "us", samples: baseline)]
 }
 
-/// M3: 20,000 process tasks scheduled at once, then all awaited.
-func processThroughput() throws -> [Measurement] {
-    let pool = try ProcessPool(maxWorkers: 2)
+/// M3: 20,000 process tasks scheduled at once, then all awaited (M3-w4: on 4 workers).
+func processThroughput(metric: String, workers: Int) throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: workers)
     defer { pool.stop() }
     _ = try pool.map(AddOneFunction(), 0..<100).result().values()
     let count = scaled(20_000, quick: 2_000)
@@ -88,7 +90,7 @@ func processThroughput() throws -> [Measurement] {
             for future in futures { _ = try future.result() }
         })
     }
-    return [Measurement(metric: "M3", impl: pebble, workers: 2, unit: "tasks/s", samples: samples)]
+    return [Measurement(metric: metric, impl: pebble, workers: workers, unit: "tasks/s", samples: samples)]
 }
 
 /// M9: 100,000 closures on a 2-worker thread pool, beside DispatchQueue + DispatchSemaphore(2).
@@ -123,16 +125,16 @@ func threadThroughput() throws -> [Measurement] {
             Measurement(metric: "M9", impl: "dispatch", workers: 2, unit: "tasks/s", samples: baseline)]
 }
 
-/// M4: map over 200,000 ints, 1,000 per chunk.
-func mapThroughput() throws -> [Measurement] {
-    let pool = try ProcessPool(maxWorkers: 2)
+/// M4: map over 200,000 ints, 1,000 per chunk (M4-w4: on 4 workers).
+func mapThroughput(metric: String, workers: Int) throws -> [Measurement] {
+    let pool = try ProcessPool(maxWorkers: workers)
     defer { pool.stop() }
-    _ = try pool.map(AddOneFunction(), 0..<2000, chunkSize: 1000).result().values()
+    _ = try pool.map(AddOneFunction(), 0..<(1000 * workers), chunkSize: 1000).result().values()
     let count = scaled(200_000, quick: 20_000)
     let samples = try (0..<scaled(5, quick: 2)).map { _ in
         Double(count) / (try time { _ = try pool.map(AddOneFunction(), 0..<count, chunkSize: 1000).result().values() })
     }
-    return [Measurement(metric: "M4", impl: pebble, workers: 2, unit: "items/s", samples: samples)]
+    return [Measurement(metric: metric, impl: pebble, workers: workers, unit: "items/s", samples: samples)]
 }
 
 /// M5: a 10 s job with a 0.1 s timeout: (a) how late the TimeoutError is, (b) then → next result.

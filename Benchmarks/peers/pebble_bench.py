@@ -32,6 +32,16 @@ pools use the "fork" multiprocessing context, Pebble's default on Linux):
   M8        one task echoing a 10 MB bytes argument: MB/s for 20 MB moved.
   X1        @concurrent.process call -> result, ms.
   X2        @concurrent.thread call -> result, us.
+  M3-w4     M3 on a 4-worker pool; M4-w4 M4 on a 4-worker pool (scaling).
+
+Standard-library peers, measured the same way in the same run (impl rows):
+  mp.Pool     multiprocessing.Pool (fork): M1, M1-rss, M2-process, M3, M4, M8,
+              M3-w4, M4-w4 (apply_async(...).get(), map(chunksize=1000)).
+  cf.process  concurrent.futures.ProcessPoolExecutor (fork): the same rows
+              (submit(...).result(), map(chunksize=1000)).
+  cf.thread   concurrent.futures.ThreadPoolExecutor: M2-thread, M9.
+  None of them has per-task timeouts, cancelling a running task, or a
+  one-shot decorator, so M5-M7 and X1/X2 have no peer rows.
 """
 
 import argparse
@@ -43,6 +53,7 @@ import random
 import sys
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 
 import pebble
@@ -307,15 +318,19 @@ def _burst(pool, count):
     return count / (now() - t0)
 
 
-def bench_m3(cfg):
+def bench_m3(cfg, metric="M3", workers=WORKERS):
     # One warmed pool reused for all samples.
-    pool = ProcessPool(max_workers=WORKERS, context=multiprocessing.get_context("fork"))
+    pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("fork"))
     try:
-        warm_up(pool, WORKERS)
+        warm_up(pool, workers)
         s = [_burst(pool, cfg.m3_tasks) for _ in range(cfg.tp_n)]
     finally:
         close_pool(pool)
-    return [summary("M3", "tasks/s", s, context="fork", tasks=cfg.m3_tasks)]
+    return [summary(metric, "tasks/s", s, workers=workers, context="fork", tasks=cfg.m3_tasks)]
+
+
+def bench_m3_w4(cfg):
+    return bench_m3(cfg, "M3-w4", 4)
 
 
 def bench_m9(cfg):
@@ -328,12 +343,12 @@ def bench_m9(cfg):
     return [summary("M9", "tasks/s", s, tasks=cfg.m9_tasks)]
 
 
-def bench_m4(cfg):
+def bench_m4(cfg, metric="M4", workers=WORKERS):
     items, chunksize = cfg.m4_items, 1000
     data = list(range(items))
-    pool = ProcessPool(max_workers=WORKERS, context=multiprocessing.get_context("fork"))
+    pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("fork"))
     try:
-        warm_up(pool, WORKERS)
+        warm_up(pool, workers)
         s = []
         for _ in range(cfg.tp_n):
             gc.collect()
@@ -346,8 +361,12 @@ def bench_m4(cfg):
     finally:
         close_pool(pool)
     return [
-        summary("M4", "items/s", s, context="fork", items=items, chunksize=chunksize)
+        summary(metric, "items/s", s, workers=workers, context="fork", items=items, chunksize=chunksize)
     ]
+
+
+def bench_m4_w4(cfg):
+    return bench_m4(cfg, "M4-w4", 4)
 
 
 def bench_m5(cfg):
@@ -484,22 +503,248 @@ def bench_x2(cfg):
     return [summary("X2", "us", s, workers=1)]
 
 
-# (function, metric names it produces) in run order.
+# --------------------------------------------------------------------------
+# Standard-library peers: multiprocessing.Pool and concurrent.futures, on the
+# same tasks and counts as the Pebble rows above.
+
+FORK = multiprocessing.get_context("fork")
+
+
+class MpPool:
+    """multiprocessing.Pool behind the small interface the peer benches use."""
+
+    impl = "mp.Pool"
+    process = True
+
+    def __init__(self, workers):
+        self.pool = FORK.Pool(workers)
+
+    def call(self, fn, *args):
+        return self.pool.apply_async(fn, args).get(timeout=WAIT)
+
+    def burst(self, fn, count):
+        results = [self.pool.apply_async(fn, (i,)) for i in range(count)]
+        for r in results:
+            r.get(timeout=WAIT)
+
+    def map(self, fn, data, chunksize):
+        return self.pool.map(fn, data, chunksize=chunksize)
+
+    def close(self):
+        self.pool.close()
+        self.pool.join()
+
+
+class CfExecutor:
+    """concurrent.futures.ProcessPoolExecutor / ThreadPoolExecutor, the same way."""
+
+    def __init__(self, workers, process):
+        self.process = process
+        self.impl = "cf.process" if process else "cf.thread"
+        if process:
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=FORK)
+        else:
+            self.pool = ThreadPoolExecutor(max_workers=workers)
+
+    def call(self, fn, *args):
+        return self.pool.submit(fn, *args).result(timeout=WAIT)
+
+    def burst(self, fn, count):
+        futures = [self.pool.submit(fn, i) for i in range(count)]
+        for f in futures:
+            f.result(timeout=WAIT)
+
+    def map(self, fn, data, chunksize):
+        return list(self.pool.map(fn, data, chunksize=chunksize, timeout=WAIT))
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+
+
+def process_peers(workers):
+    return [lambda: MpPool(workers), lambda: CfExecutor(workers, process=True)]
+
+
+def _peer_rows(metric, makers, body):
+    """Runs body(peer) for each peer made by makers; an error becomes an error row."""
+    rows = []
+    for make in makers:
+        peer = None
+        try:
+            peer = make()
+            rows.append(body(peer))
+        except Exception as exc:
+            log(traceback.format_exc())
+            impl = peer.impl if peer is not None else "peer"
+            rows.append(error_row(metric, impl, WORKERS, exc))
+        finally:
+            if peer is not None:
+                try:
+                    peer.close()
+                except Exception:
+                    pass
+    return rows
+
+
+def peer_warm_up(peer, workers):
+    for i in range(workers * 4):
+        peer.call(inc, i)
+
+
+def bench_peers_m1(cfg):
+    rows = []
+    for make in process_peers(WORKERS):
+        latencies, rss, impl = [], [], None
+        try:
+            for _ in range(cfg.m1_n):
+                gc.collect()
+                t0 = now()
+                peer = make()
+                try:
+                    peer.call(inc, 1)
+                    latencies.append(ms(now() - t0))
+                    impl = peer.impl
+                    pid = peer.call(getpid)
+                    time.sleep(0.02)  # let it go idle
+                    st = read_proc_kb(pid, ("VmRSS",))
+                    if "VmRSS" in st:
+                        rss.append(st["VmRSS"])
+                finally:
+                    peer.close()
+            rows.append(summary("M1", "ms", latencies, impl=impl, context="fork"))
+            rows.append(summary("M1-rss", "kB", rss, impl=impl, context="fork"))
+        except Exception as exc:
+            log(traceback.format_exc())
+            rows.append(error_row("M1", impl or "peer", WORKERS, exc))
+    return rows
+
+
+def bench_peers_m2_process(cfg):
+    def body(peer):
+        peer_warm_up(peer, WORKERS)
+        for i in range(cfg.m2_warmup):
+            peer.call(inc, i)
+        s = []
+        for i in range(cfg.m2_n):
+            t0 = now()
+            peer.call(inc, i)
+            s.append(us(now() - t0))
+        return summary("M2-process", "us", s, impl=peer.impl, context="fork", warmup=cfg.m2_warmup)
+    return _peer_rows("M2-process", process_peers(WORKERS), body)
+
+
+def bench_peers_m2_thread(cfg):
+    def body(peer):
+        peer_warm_up(peer, WORKERS)
+        for i in range(cfg.m2_warmup):
+            peer.call(inc, i)
+        s = []
+        for i in range(cfg.m2_n):
+            t0 = now()
+            peer.call(inc, i)
+            s.append(us(now() - t0))
+        return summary("M2-thread", "us", s, impl=peer.impl, warmup=cfg.m2_warmup)
+    return _peer_rows("M2-thread", [lambda: CfExecutor(WORKERS, process=False)], body)
+
+
+def _peer_burst_rows(metric, makers, count, workers, cfg):
+    def body(peer):
+        peer_warm_up(peer, workers)
+        s = []
+        for _ in range(cfg.tp_n):
+            gc.collect()
+            t0 = now()
+            peer.burst(inc, count)
+            s.append(count / (now() - t0))
+        return summary(metric, "tasks/s", s, impl=peer.impl, workers=workers, tasks=count)
+    return _peer_rows(metric, makers, body)
+
+
+def bench_peers_m3(cfg, metric="M3", workers=WORKERS):
+    return _peer_burst_rows(metric, process_peers(workers), cfg.m3_tasks, workers, cfg)
+
+
+def bench_peers_m3_w4(cfg):
+    return bench_peers_m3(cfg, "M3-w4", 4)
+
+
+def bench_peers_m9(cfg):
+    return _peer_burst_rows("M9", [lambda: CfExecutor(WORKERS, process=False)], cfg.m9_tasks, WORKERS, cfg)
+
+
+def bench_peers_m4(cfg, metric="M4", workers=WORKERS):
+    items, chunksize = cfg.m4_items, 1000
+    data = list(range(items))
+
+    def body(peer):
+        peer_warm_up(peer, workers)
+        s = []
+        for _ in range(cfg.tp_n):
+            gc.collect()
+            t0 = now()
+            out = peer.map(inc, data, chunksize)
+            dt = now() - t0
+            if len(out) != items or out[-1] != items:
+                raise RuntimeError("map returned wrong results")
+            s.append(items / dt)
+        return summary(metric, "items/s", s, impl=peer.impl, workers=workers, context="fork",
+                       items=items, chunksize=chunksize)
+    return _peer_rows(metric, process_peers(workers), body)
+
+
+def bench_peers_m4_w4(cfg):
+    return bench_peers_m4(cfg, "M4-w4", 4)
+
+
+def bench_peers_m8(cfg):
+    size = 10 * MB
+    payload = os.urandom(size)
+
+    def body(peer):
+        peer_warm_up(peer, WORKERS)
+        peer.call(echo, payload)  # warm-up
+        s = []
+        for _ in range(cfg.m8_n):
+            gc.collect()
+            t0 = now()
+            out = peer.call(echo, payload)
+            dt = now() - t0
+            if len(out) != size:
+                raise RuntimeError("echo returned %d bytes" % len(out))
+            del out
+            s.append(2 * size / MB / dt)
+        return summary("M8", "MB/s", s, impl=peer.impl, context="fork", bytes_each_way=size)
+    return _peer_rows("M8", process_peers(WORKERS), body)
+
+
+# (function, metric names it produces) in run order; each Pebble bench is
+# followed by its standard-library peers.
 BENCHES = [
     (bench_m1, ["M1", "M1-rss"]),
+    (bench_peers_m1, ["M1", "M1-rss"]),
     (bench_m2_process, ["M2-process"]),
+    (bench_peers_m2_process, ["M2-process"]),
     (bench_m2_thread, ["M2-thread"]),
+    (bench_peers_m2_thread, ["M2-thread"]),
     (bench_m3, ["M3"]),
+    (bench_peers_m3, ["M3"]),
+    (bench_m3_w4, ["M3-w4"]),
+    (bench_peers_m3_w4, ["M3-w4"]),
     (bench_m9, ["M9"]),
+    (bench_peers_m9, ["M9"]),
     (bench_m4, ["M4"]),
+    (bench_peers_m4, ["M4"]),
+    (bench_m4_w4, ["M4-w4"]),
+    (bench_peers_m4_w4, ["M4-w4"]),
     (bench_m5, ["M5a", "M5b"]),
     (bench_m6, ["M6a", "M6b"]),
     (bench_m7, ["M7"]),
     (bench_m8, ["M8"]),
+    (bench_peers_m8, ["M8"]),
     (bench_x1, ["X1"]),
     (bench_x2, ["X2"]),
 ]
-ALL_METRICS = [m for _, names in BENCHES for m in names]
+ALL_METRICS = list(dict.fromkeys(m for _, names in BENCHES for m in names))
 
 
 class Config:
