@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the swift-pebble benchmark (pebble-bench) and the Python Pebble peer
-# benchmark (peers/pebble_bench.py) in interleaved rounds and prints a
-# Markdown comparison table.
+# Runs the swift-pebble benchmark (pebble-bench) and the Python peer benchmark
+# (peers/pebble_bench.py: Python Pebble, multiprocessing.Pool and
+# concurrent.futures' process and thread pools) in interleaved rounds and
+# prints a Markdown comparison table with a column per peer and swift-pebble's
+# ratio to the best Python implementation of each row.
 #
 #   Benchmarks/compare.sh [--quick] [--rounds N] [--metrics LIST]
 #
@@ -29,7 +31,7 @@ QUICK=0
 ROUNDS=3
 METRICS=""
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in

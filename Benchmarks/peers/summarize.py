@@ -11,7 +11,10 @@ Subcommands:
   report FILE.jsonl [--note TEXT]...
       Group result rows by (metric, impl), take the median of the per-round
       medians and the min-max across rounds, and print a Markdown table
-      swift-pebble vs Pebble (plus a column per other impl).
+      swift-pebble vs Pebble, a column per standard-library peer
+      (multiprocessing.Pool, concurrent.futures process and thread pools), the
+      best Python implementation of each row with swift-pebble's ratio to it,
+      then a column per other impl (dispatch baselines, pebble-spawn).
 """
 
 import argparse
@@ -25,10 +28,21 @@ import sys
 
 SWIFT = "swift-pebble"
 PEBBLE = "pebble"
+# Standard-library peers measured by peers/pebble_bench.py, in column order.
+STDLIB_PEERS = ["mp.Pool", "cf.process", "cf.thread"]
+PEER_LABELS = {
+    "mp.Pool": "multiprocessing.Pool",
+    "cf.process": "ProcessPoolExecutor",
+    "cf.thread": "ThreadPoolExecutor",
+}
+# Short names in the "best Python" column.
+BEST_LABELS = {PEBBLE: "Pebble", "mp.Pool": "mp.Pool", "cf.process": "cf.process", "cf.thread": "cf.thread"}
+# Every Python implementation a row's "best Python" is chosen from.
+PYTHON_IMPLS = [PEBBLE] + STDLIB_PEERS
 
 # Canonical metric order; unknown metrics follow, sorted.
 ORDER = [
-    "M1", "M1-rss", "M2-process", "M2-thread", "M3", "M4", "M5a", "M5b",
+    "M1", "M1-rss", "M2-process", "M2-thread", "M3", "M3-w4", "M4", "M4-w4", "M5a", "M5b",
     "M6a", "M6b", "M7", "M8", "M9", "X1", "X2",
 ]
 LOWER_IS_BETTER = {"ns", "us", "µs", "ms", "s", "kb", "kib", "mb", "mib", "b", "bytes"}
@@ -40,7 +54,9 @@ DESCRIPTIONS = {
     "M2-process": "round trip, process pool",
     "M2-thread": "round trip, thread pool",
     "M3": "task burst, process pool",
+    "M3-w4": "task burst, 4-worker process pool",
     "M4": "map over ints, chunksize 1000",
+    "M4-w4": "map over ints, 4 workers",
     "M5a": "timeout lateness (after 100 ms)",
     "M5b": "timeout → next result",
     "M6a": "os._exit → ProcessExpired",
@@ -194,6 +210,8 @@ def metric_key(m):
 
 def impl_key(i):
     fixed = {SWIFT: 0, PEBBLE: 1}
+    if i in STDLIB_PEERS:
+        return (1.5, STDLIB_PEERS.index(i))
     if i in fixed:
         return (fixed[i], i)
     if i.startswith(PEBBLE):
@@ -218,14 +236,15 @@ def cmd_report(args):
     metrics = sorted({m for m, _ in cells}, key=metric_key)
     impls = sorted({i for _, i in cells}, key=impl_key)
     have_swift = SWIFT in impls
-    others = [i for i in impls if i not in (SWIFT, PEBBLE)]
+    peers = [i for i in STDLIB_PEERS if i in impls]
+    others = [i for i in impls if i not in (SWIFT, PEBBLE) and i not in STDLIB_PEERS]
 
     pebble_version = next((r.get("pebble") for r in rows if r.get("impl", "").startswith(PEBBLE) and r.get("pebble")), None)
     python_version = next((r.get("python") for r in rows if r.get("impl", "").startswith(PEBBLE) and r.get("python")), None)
     rounds = sorted({r.get("round") for r in rows if r.get("round") is not None})
 
     out = []
-    out.append("## swift-pebble vs Python Pebble")
+    out.append("## swift-pebble vs Python Pebble and the standard library's pools")
     out.append("")
     out.append("- date: {}".format(meta.get("date", "?")))
     out.append("- machine: {} cores (nproc), {}, Linux kernel {}".format(
@@ -249,6 +268,11 @@ def cmd_report(args):
     header.append(pebble_label)
     if have_swift:
         header.append("ratio")
+    header += [PEER_LABELS.get(i, i) for i in peers]
+    if peers:
+        header.append("best Python")
+        if have_swift:
+            header.append("ratio to best")
     header += others
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|")
@@ -270,6 +294,15 @@ def cmd_report(args):
         row.append(pb.render(show_range) if pb else "–")
         if have_swift:
             row.append(ratio_cell(sw, pb, units))
+        for i in peers:
+            c = cells.get((m, i))
+            row.append(c.render(show_range) if c else "–")
+        if peers:
+            best = best_python(m, cells, units)
+            row.append("{} ({})".format(fmt(best[1].median), BEST_LABELS.get(best[0], best[0]))
+                       if best else "–")
+            if have_swift:
+                row.append(ratio_cell(sw, best[1], units) if best else "–")
         for i in others:
             c = cells.get((m, i))
             row.append(c.render(show_range) if c else "–")
@@ -282,6 +315,11 @@ def cmd_report(args):
         out.append("ratio: how many times better swift-pebble is than Pebble "
                    "(Pebble/swift for latencies and sizes, swift/Pebble for throughputs); "
                    ">1 means swift-pebble is better.")
+    if peers:
+        out.append("best Python: the best of Pebble, multiprocessing.Pool and concurrent.futures on that row "
+                   "(fork context, same tasks and counts, same rounds); ratio to best as above. The standard "
+                   "library has no per-task timeout, no cancel of a running task and no one-shot decorator, "
+                   "so M5–M7 and X1/X2 compare with Pebble only.")
     out.append("M5a: Pebble starts its timeout clock when the worker acknowledges the task; "
                "measured from schedule() minus 100 ms. M6a: schedule → ProcessExpired, no baseline subtracted.")
     if errors:
@@ -291,6 +329,19 @@ def cmd_report(args):
             out.append("- " + e)
     print("\n".join(out))
     return 0
+
+
+def best_python(metric, cells, units):
+    """(impl, cell) of the best Python implementation of a row, or None."""
+    d = direction(next(iter(units)) if len(units) == 1 else None)
+    if d is None:
+        return None
+    found = [(i, cells[(metric, i)]) for i in PYTHON_IMPLS
+             if (metric, i) in cells and cells[(metric, i)].median is not None]
+    if not found:
+        return None
+    pick = min if d == "lower" else max
+    return pick(found, key=lambda item: item[1].median)
 
 
 def ratio_cell(sw, pb, units):
