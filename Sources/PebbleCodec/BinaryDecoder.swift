@@ -442,6 +442,7 @@ final class BinaryDecodingState {
     /// Decodes the types with a dedicated representation; returns nil for any other type, or
     /// when the input holds another representation (then `init(from:)` handles it).
     func decodeFast<T: Decodable>(_ type: T.Type, at offset: Int, implicit: UInt8) throws -> T? {
+        if binaryFastPathDisabled(T.self) { return nil }
         switch MemoryLayout<T>.size {
         case 8:
             if T.self == Int.self { return binaryCast(try readInteger(Int.self, at: offset, implicit: implicit), T.self) }

@@ -4,7 +4,11 @@
 // WIRE FORMAT
 // ===========
 // A message is exactly one value; the decoder rejects any byte after it (no trailing garbage)
-// and an empty input. There is no header or version byte (callers frame messages themselves).
+// and an empty input. There is no header (callers frame messages themselves) and no version
+// byte: both ends of every message are always the same executable (a worker is a fork of the
+// program, or a posix_spawn of its own binary), so the format may change freely from one build
+// to the next. It is not a storage or interchange format; never persist it or send it to
+// another program.
 // Every value is a one-byte tag followed by its payload. All fixed-width numbers are
 // little-endian. A "varint" is an unsigned LEB128 number (7 bits per byte, low group first,
 // high bit set on every byte but the last), at most 10 bytes, whose value must fit in `Int`.
@@ -44,6 +48,14 @@
 // container for any array-like type. Containers are limited to UInt32.max bytes and entries.
 
 /// Tag bytes of the binary format (see the wire format above).
+///
+/// The format has no version byte, on purpose: what one build encodes is only ever decoded by the
+/// same build (the pool and its workers run one executable), so it can change without a
+/// migration. Do not store it or exchange it with other programs.
+///
+/// ```swift
+/// let bytes = try BinaryEncoder().encode([1, 2, 3])   // [BinaryTag.packedArray | BinaryTag.int64, 3, ...]
+/// ```
 package enum BinaryTag {
     package static let null: UInt8 = 0x00
     package static let falseValue: UInt8 = 0x01
@@ -143,6 +155,33 @@ func binaryPathKey<K: CodingKey>(_ key: K) -> any CodingKey {
     return BinaryStringKey(key.stringValue, key.intValue)
 }
 
+#if PEBBLE_CODEC_NO_BYTES
+import Foundation
+#endif
+
+/// Whether the fast path for `T` is compiled out: always `false` (and folded away) except in the
+/// benchmark builds that measure what each fast path is worth (`pebble-bench --metrics C`, built
+/// with `-Xswiftc -DPEBBLE_CODEC_NO_PACKED`, `_NO_BYTES`, `_NO_STRING_ARRAY` or `_NO_BOOL_ARRAY`).
+/// The types then take the general `Codable` path, which reads back what it writes.
+@inline(__always)
+func binaryFastPathDisabled<T>(_: T.Type) -> Bool {
+    #if PEBBLE_CODEC_NO_PACKED
+    if T.self == [Int].self || T.self == [Double].self || T.self == [Int64].self || T.self == [UInt64].self
+        || T.self == [Int32].self || T.self == [Float].self || T.self == [UInt32].self || T.self == [Int16].self
+        || T.self == [UInt16].self || T.self == [Int8].self || T.self == [UInt].self { return true }
+    #endif
+    #if PEBBLE_CODEC_NO_BYTES
+    if T.self == [UInt8].self || T.self == Data.self { return true }
+    #endif
+    #if PEBBLE_CODEC_NO_STRING_ARRAY
+    if T.self == [String].self { return true }
+    #endif
+    #if PEBBLE_CODEC_NO_BOOL_ARRAY
+    if T.self == [Bool].self { return true }
+    #endif
+    return false
+}
+
 /// Marks `Optional` so the codec can tell a nested optional (`T??`) apart.
 protocol BinaryOptionalMarker {}
 extension Optional: BinaryOptionalMarker {}
@@ -198,6 +237,11 @@ import Darwin
 /// A per-thread slot holding one reusable encoder or decoder state, so that encoding or
 /// decoding a small value does not allocate and free the state (and its stacks) every time.
 /// A state is taken out of the slot while in use, so nested or concurrent use never shares one.
+///
+/// Measured (`pebble-bench --metrics C`, C-small: a struct of an `Int`, a `String`, a `Double` and
+/// four `Int`s, one encode + decode; 8 interleaved rounds, 2 vCPUs at load 2-4, 2026-12-01):
+/// 1.9 µs with the cache against 2.5 µs without (`-DPEBBLE_CODEC_NO_THREAD_CACHE`), faster in 7
+/// rounds of 8; no difference for large values.
 struct BinaryThreadCache<State: AnyObject>: Sendable {
     let key: pthread_key_t
 
@@ -214,6 +258,9 @@ struct BinaryThreadCache<State: AnyObject>: Sendable {
 
     @inline(__always)
     func take() -> State? {
+        #if PEBBLE_CODEC_NO_THREAD_CACHE
+        return nil
+        #endif
         guard key != pthread_key_t.max, let pointer = pthread_getspecific(key) else { return nil }
         pthread_setspecific(key, nil)
         return Unmanaged<State>.fromOpaque(pointer).takeRetainedValue()
