@@ -79,6 +79,10 @@ ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length) {
     return written;
 }
 
+int pebble_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0); }
+
+int pebble_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
 int pebble_spawn_and_wait(const char *path) {
     char *argv[] = { (char *)path, NULL };
     pid_t pid;

@@ -86,6 +86,12 @@ int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status);
 /// closed reader).
 ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, on): for tests that need a subreaper in a helper process only.
+int pebble_set_child_subreaper(int on);
+
+/// pipe2(O_CLOEXEC), which Glibc's module map hides behind _GNU_SOURCE.
+int pebble_pipe_cloexec(int fds[2]);
+
 /// One resource limit for a command (setrlimit in its child before exec).
 struct pebble_rlimit {
     int resource;
