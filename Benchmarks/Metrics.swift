@@ -20,6 +20,7 @@ struct Metric: Sendable {
         Metric(name: "M8", run: echoThroughput),
         Metric(name: "X1", run: oneShotProcess),
         Metric(name: "X2", run: oneShotThread),
+        Metric(name: "C1", run: commandLatency),
     ]
 }
 
