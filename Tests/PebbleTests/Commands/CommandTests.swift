@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import _PebbleShim
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Whether process `pid` exists (a zombie counts).
 func processExists(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }

@@ -2,6 +2,7 @@
 import Foundation
 import _PebbleShim
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Issue 9.8, run inside a worker so the test process keeps its SIGCHLD disposition: with SIGCHLD
 /// ignored, a `.spawn` worker that exits with 3 is reported with exit code 3 (or unknown), never 0.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import _PebbleShim
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// Spawns `/bin/sh -c script` as a plain child of the test process, with an empty signal mask
 /// (a Dispatch thread's mask blocks SIGTERM, and a child would inherit it).
