@@ -12,8 +12,8 @@ import _PebbleShim
 /// watched by a Dispatch source on one serial queue, so nothing here ever blocks a thread.
 ///
 /// The run is over when all five are done: stdin written and closed, stdout and stderr at
-/// end-of-file, the control socket at end-of-file (the reaper's last report read), and the reaper
-/// reaped. The reaper exits only once the command's whole tree is gone, so when the run completes
+/// end-of-file and closed, the control socket at end-of-file (the reaper's last report read) and
+/// closed, and the reaper reaped and its pidfd closed. The reaper exits only once the command's whole tree is gone, so when the run completes
 /// no process, zombie or descriptor of it is left. Stopping it (timeout, cancellation, output
 /// limit) is one byte on the control socket: the reaper kills the tree.
 final class CommandExecution: Sendable {
@@ -91,7 +91,8 @@ final class CommandExecution: Sendable {
             close(spawned.stdin)
             state.withLock { $0.pending -= 1 }
         }
-        reaper.setHandlers(exited: { [self] _ in done { _ in } }, closed: {})
+        // The reaper counts as done once its pidfd is closed too, so that no descriptor outlives the run.
+        reaper.setHandlers(exited: { [reaper] _ in reaper.finish() }, closed: { [self] in done { _ in } })
         if let timer, let timeout {
             timer.setEventHandler { [self] in stop(.timeout(timeout)) }
             timer.schedule(deadline: timeout.deadlineFromNow)
@@ -204,7 +205,6 @@ final class CommandExecution: Sendable {
         }
         guard let (completion, outcome) = finished else { return }
         timer?.cancel()
-        reaper.finish()
         completion(outcome)
     }
 

@@ -25,7 +25,7 @@ import _PebbleShim
 /// Linux 6.15), or is `nil` (unknown), never a made-up 0.
 ///
 /// Callbacks run on `queue`: `exited` once with the wait status (or `nil`), when the watch saw
-/// the exit; `closed` once, when the pidfd is closed (at once if there is none).
+/// the exit; `closed` once, when the pidfd is closed (without one, when ``finish()`` is called).
 final class ExitWatcher: Sendable {
     enum Origin: Sendable { case child, zygote }
 
@@ -71,7 +71,7 @@ final class ExitWatcher: Sendable {
     func start() {
         guard origin == .child else { return }
         if pidfd >= 0 { return watchPidfd() }
-        closePidfd()   // none to close
+        // No pidfd: `closed` comes from finish(), after the exit.
         ChildReaper.shared.watch(pid) { [self] in queue.async { self.processExited() } }
     }
 
