@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -105,7 +106,7 @@ int pebble_spawn_and_wait(const char *path) {
 // dynamic loader brings up the Swift runtime); glibc's posix_spawn also cannot set rlimits. So the
 // reaper is `_Fork()` of this process (the async-signal-safe fork: no atfork handlers), which from
 // then on runs only the async-signal-safe C below — no malloc, no locks, no Swift — and starts the
-// command with vfork + setrlimit + chdir + execve, as posix_spawn itself does. Its memory is a
+// command with clone(CLONE_VM | CLONE_VFORK) + setrlimit + chdir + execve, as posix_spawn does. Its memory is a
 // copy-on-write copy of ours that it barely touches.
 //
 // The reaper:
@@ -114,7 +115,7 @@ int pebble_spawn_and_wait(const char *path) {
 //    disposition to the default and blocks every signal (SIGCHLD is read from a signalfd; a
 //    terminal's SIGINT or a stray SIGTERM cannot kill it and orphan the tree);
 // 2. gets a process group of its own and becomes a child subreaper;
-// 3. vforks the command, which takes a process group of its own, PR_SET_PDEATHSIG(SIGKILL) (if the
+// 3. starts the command (clone CLONE_VM | CLONE_VFORK), which takes a process group of its own, PR_SET_PDEATHSIG(SIGKILL) (if the
 //    reaper is SIGKILLed), its limits and directory, an empty signal mask, and tries each path;
 // 4. reports STARTED, closes its copies of the pipes, and waits for the command's exit (signalfd)
 //    or anything on the control socket: a kill request (one byte) or end-of-file (the parent died);
@@ -124,7 +125,7 @@ int pebble_spawn_and_wait(const char *path) {
 //    own) and reaps one — descendants of a killed child are reparented to it and killed next round;
 // 6. reports EXITED with the command's own wait status, and exits 0.
 
-/// What the vforked child writes before it _exits on failure (shared memory with the reaper).
+/// What the command's child writes before it _exits on failure (shared memory with the reaper).
 static volatile int child_failure_errno;
 static volatile int child_failure_stage;
 
@@ -183,6 +184,7 @@ static int kill_children(void) {
     return found;
 }
 
+static void run_command(const struct pebble_command_spec *spec, pid_t reaper) __attribute__((noreturn));
 static void run_command(const struct pebble_command_spec *spec, pid_t reaper) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -219,6 +221,19 @@ static void run_command(const struct pebble_command_spec *spec, pid_t reaper) {
     child_failure_errno = failure;
     _exit(127);
 }
+
+struct command_start {
+    const struct pebble_command_spec *spec;
+    pid_t reaper;
+};
+
+static int command_entry(void *argument) {
+    const struct command_start *start = argument;
+    run_command(start->spec, start->reaper);
+}
+
+/// The command's stack while it runs in the reaper's memory, until execve (CLONE_VM | CLONE_VFORK).
+static char command_stack[64 * 1024] __attribute__((aligned(16)));
 
 /// Kills the command's group (while `command` is unreaped), then every descendant; returns the
 /// command's wait status (kept if it was reaped already).
@@ -278,8 +293,12 @@ static void reaper_main(const struct pebble_command_spec *spec) {
     // 3. The command.
     pid_t reaper = getpid();
     child_failure_errno = 0;
-    pid_t command = vfork();
-    if (command == 0) run_command(spec, reaper);
+    // clone(CLONE_VM | CLONE_VFORK) on a stack of its own, as glibc's posix_spawn does: cheap (no
+    // page tables copied), and the child's frames cannot clobber ours. Not vfork(): sanitizer
+    // runtimes turn vfork into fork, whose handlers would wait on locks of threads that are not
+    // in this process.
+    struct command_start start = { .spec = spec, .reaper = reaper };
+    pid_t command = clone(command_entry, command_stack + sizeof command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
     if (command < 0) {
         send_report(control, PEBBLE_COMMAND_FAILED, 0, errno, PEBBLE_STAGE_FORK);
         _exit(0);
