@@ -12,13 +12,15 @@ struct IgnoredSIGCHLDExitCodeJob: ProcessJob {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
         configuration.startMethod = .spawn
         let pool = try ProcessPool(configuration: configuration)
-        defer { pool.stop() }
+        let code: Int32
         do {
             _ = try await pool.run(ExitJob(status: 3))
-            return -1
+            code = -1
         } catch let expired as ProcessExpired {
-            return expired.exitCode ?? -2
+            code = expired.exitCode ?? -2
         }
+        await pool.stop()
+        return code
     }
 }
 

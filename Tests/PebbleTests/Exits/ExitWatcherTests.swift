@@ -59,8 +59,8 @@ struct ExitWatcherTests {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
         configuration.startMethod = .spawn
         let pool = try ProcessPool(configuration: configuration)
-        defer { pool.stop() }
         let code = try await pool.run(IgnoredSIGCHLDExitCodeJob())
+        await pool.stop()
         // 3 from PIDFD_GET_INFO (Linux 6.15); unknown (-2) on older kernels; never 0.
         #expect(code == 3 || code == -2, "reported exit code \(code)")
     }
@@ -70,8 +70,8 @@ struct ExitWatcherTests {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
         configuration.startMethod = .spawn
         let pool = try ProcessPool(configuration: configuration)
-        defer { pool.stop() }
         let zombies = try await pool.run(SubreaperZygoteOrphanJob())
+        await pool.stop()
         #expect(zombies.isEmpty, "zombie workers \(zombies)")
     }
 }
