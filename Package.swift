@@ -17,7 +17,7 @@ let package = Package(
         .target(name: "PebbleCodec"),
         .target(name: "Pebble", dependencies: ["_PebbleShim", "PebbleCodec"]),
         .executableTarget(name: "Playground", dependencies: ["Pebble"], path: "Playground"),
-        .executableTarget(name: "PebbleBench", dependencies: ["Pebble", "PebbleCodec"], path: "Benchmarks",
+        .executableTarget(name: "PebbleBench", dependencies: ["Pebble", "PebbleCodec", "_PebbleShim"], path: "Benchmarks",
                           exclude: ["peers", "compare.sh"]),
         .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
         // Jobs and helpers shared by the test targets (a job type may live in any module of the

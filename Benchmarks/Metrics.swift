@@ -23,6 +23,7 @@ struct Metric: Sendable {
         Metric(name: "X1", run: oneShotProcess),
         Metric(name: "X2", run: oneShotThread),
         Metric(name: "C", run: codecRoundTrips),
+        Metric(name: "X3", run: commandLatency),
     ]
 }
 

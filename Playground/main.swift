@@ -232,6 +232,35 @@ func oneShotProcess() throws {
     print("ran in a one-off process, pid", try future.result())
 }
 
+// MARK: - Commands
+
+func commands() async throws {
+    step("Command: run a program, collect its output and status")
+    let echo = try await Command("echo", arguments: ["hello from", "echo"]).run()
+    print("echo \(echo.status): \(echo.outputText)", terminator: "")
+
+    step("Command with a timeout: sh -c starts a grandchild in a session of its own (setsid), which")
+    print("   a group kill would miss; the timeout kills the whole tree anyway")
+    let file = "/tmp/pebble-tour-grandchild-\(getpid())"
+    defer { unlink(file) }
+    let script = "setsid sh -c 'echo $$ > \(file); exec sleep 60' & wait"
+    let (outcome, took) = await timedAsync {
+        do { return "\(try await Command("/bin/sh", arguments: ["-c", script]).run(timeout: .milliseconds(300)))" }
+        catch { return "\(error)" }
+    }
+    print("after \(ms(took)):", outcome)
+    let grandchild = pid_t(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    let gone = kill(grandchild, 0) != 0 && errno == ESRCH
+    print("grandchild \(grandchild) is", gone ? "gone" : "STILL RUNNING")
+}
+
+/// Runs `body` and returns what it returned and how long it took.
+func timedAsync<T>(_ body: () async -> T) async -> (T, Duration) {
+    let start = ContinuousClock.now
+    let value = await body()
+    return (value, ContinuousClock.now - start)
+}
+
 // MARK: - The tour
 
 // `join` blocks, so it is unavailable in async code such as this top level (it awaits below);
@@ -272,6 +301,9 @@ try oneShotProcess()
 
 section("Server: back-pressure, deadlines, live statistics, graceful shutdown")
 try await serverChapter()
+
+section("Commands: external programs whose whole tree dies on timeout")
+try await commands()
 
 section("Done")
 print("every pool is closed and joined; the tour took \(ms(ContinuousClock.now - tourStart))")

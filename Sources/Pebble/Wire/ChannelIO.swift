@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import _PebbleShim   // the sys/socket.h constants (MSG_NOSIGNAL) in whole-module builds
 
 /// Blocking channel I/O, shared by the worker and the parent's send path.
 enum ChannelIO {

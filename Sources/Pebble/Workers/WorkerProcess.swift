@@ -12,17 +12,14 @@ import _PebbleShim
 /// watch on its exit. Everything that reads the channel, reaps the process or closes a descriptor
 /// runs on the worker's own serial queue, so a descriptor is never closed under a reader.
 ///
-/// A worker is either this process's child (posix_spawn: a read source on its pidfd fires at exit
-/// and `waitpid` reaps it here) or the zygote's (the zygote reaps it and reports its status).
+/// A worker is either this process's child (posix_spawn) or the zygote's (the zygote reaps it and
+/// reports its status); its ``ExitWatcher`` watches the exit and reaps it when it is ours to reap.
 final class WorkerProcess: Sendable {
     let pid: pid_t
     let queue: DispatchQueue
     let origin: SpawnedWorker.Origin
     private let channel: WorkerChannel
-    private let pidfd: Int32
-    /// Whether signals may still be sent: not once the process is reaped, so that no signal can
-    /// reach a recycled pid.
-    private let signallable = StateLock(true)
+    private let exit: ExitWatcher
     /// What is still open or unreported: the channel, the pidfd, the exit. At zero the worker is gone.
     private let outstanding = StateLock(3)
     private let reader: StateLock<FrameReader>
@@ -32,7 +29,6 @@ final class WorkerProcess: Sendable {
     // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
-    private let exitSource = StateLock<ExitSource?>(nil)
     /// The shared counter of jobs the worker has started (nil without one: every job sent counts as
     /// started). Written by the worker, read here; mapped until deinit.
     nonisolated(unsafe) private let startCounter: UnsafeMutablePointer<UInt64>?
@@ -46,8 +42,9 @@ final class WorkerProcess: Sendable {
         pid = spawned.pid
         self.output = output
         origin = spawned.origin
-        pidfd = spawned.pidfd
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
+        exit = ExitWatcher(pid: spawned.pid, pidfd: spawned.pidfd, origin: spawned.origin == .child ? .child : .zygote,
+                           queue: queue, killsGroupAtExit: true)
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
         startCounter = pebble_map_start_counter(spawned.startCounter)
@@ -60,6 +57,8 @@ final class WorkerProcess: Sendable {
             channel.close()
             release()
         }
+        // The watcher holds these (and so the worker) until it has reported the exit and closed the pidfd.
+        exit.setHandlers(exited: { [self] status in finish(status) }, closed: { [self] in release() })
     }
 
     deinit {
@@ -72,13 +71,7 @@ final class WorkerProcess: Sendable {
 
     func start() {
         readSource.resume()
-        guard origin == .child else { return }
-        if pidfd >= 0 {
-            watchPidfd()
-        } else {
-            release()   // no pidfd to close
-            ChildReaper.shared.watch(pid) { [self] in queue.async { self.reapChild() } }
-        }
+        exit.start()
     }
 
     /// Sends a frame on the channel; `false` when the worker is gone.
@@ -104,16 +97,7 @@ final class WorkerProcess: Sendable {
     /// children too) as long as it is unreaped, so its group id cannot have been reused. A zygote's
     /// worker is signalled through its pidfd, which cannot reach a recycled pid; the zygote kills
     /// the rest of its group when it reaps it.
-    func signal(_ signal: Int32) {
-        signallable.withLock { signallable in
-            guard signallable else { return }
-            if origin == .child {
-                killpg(pid, signal)
-            } else {
-                pebble_pidfd_send_signal(pidfd, signal)
-            }
-        }
-    }
+    func signal(_ signal: Int32) { exit.signal(signal) }
 
     /// One of the channel, the pidfd and the exit is done with; after the last, the worker is gone.
     private func release() {
@@ -133,57 +117,15 @@ final class WorkerProcess: Sendable {
     /// pidfd, and ask the kernel for the status at exit.
     func zygoteReported(_ status: Int32?) {
         queue.async { [self] in
-            if let status { finish(status) } else { watchPidfd() }
+            if let status { finish(status) } else { exit.watchPidfd() }
         }
-    }
-
-    private func watchPidfd() {
-        let source = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: queue)
-        source.setEventHandler { [weak self] in self?.pidfdReadable() }
-        // Closed only once Dispatch has stopped watching it, so the number cannot be reused under it.
-        source.setCancelHandler { [self, pidfd] in
-            close(pidfd)
-            release()
-        }
-        exitSource.withLock { $0 = ExitSource(source: source) }
-        source.resume()
-    }
-
-    /// The process has exited. A child of ours is reaped here; a zygote's orphan was reaped by
-    /// someone else, and the kernel may still tell its status.
-    private func pidfdReadable() {
-        if origin == .child { return reapChild() }
-        var status: Int32 = 0
-        finish(pebble_pidfd_exit_status(pidfd, &status) == 0 ? status : nil)
-    }
-
-    /// Kills what is left of the child's process group, then reaps it.
-    private func reapChild() {
-        var status: Int32 = 0
-        signallable.withLock { signallable in
-            // The group leader is a zombie until waitpid, so its group id cannot have been reused;
-            // under the lock, no signal can be sent to its pid once it is reaped.
-            killpg(pid, SIGKILL)
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            signallable = false
-        }
-        finish(status)
     }
 
     /// Handles the frames the worker sent before dying, then closes everything, exactly once.
     private func finish(_ status: Int32?) {
         if !readSource.isCancelled { drainChannel() }
         readSource.cancel()
-        signallable.withLock { $0 = false }
-        let watchedPidfd = exitSource.withLock { source in
-            defer { source = nil }
-            source?.source.cancel()
-            return source != nil
-        }
-        if !watchedPidfd && pidfd >= 0 {
-            close(pidfd)
-            release()
-        }
+        exit.finish()
         events.worker(self, exitedWith: status)
         release()
     }

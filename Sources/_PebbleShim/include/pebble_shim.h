@@ -74,4 +74,59 @@ int pebble_capture_pipe(int ends[2]);
 /// fflush(stdout), which Swift 6 cannot reach (the global is not concurrency-safe).
 void pebble_flush_stdout(void);
 
+/// Reaps the exited process behind `pidfd` (waitid P_PIDFD, Linux 5.4; by `pid` on older kernels
+/// or without a pidfd) if it is a zombie child of this process, without blocking; with
+/// `kill_group`, first SIGKILLs its process group (while the zombie pins the group id). Returns 1
+/// and its wait status when it was reaped here; 0 when it is not this process's to reap (another
+/// process reaped it, or SIGCHLD is ignored and the kernel did).
+int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status);
+
+/// write(2) that never raises SIGPIPE in this process: the signal is blocked on the calling thread
+/// during the write and a SIGPIPE it caused is consumed. Returns what write returns (EPIPE for a
+/// closed reader).
+ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, on): for tests that need a subreaper in a helper process only.
+int pebble_set_child_subreaper(int on);
+
+/// pipe2(O_CLOEXEC), which Glibc's module map hides behind _GNU_SOURCE.
+int pebble_pipe_cloexec(int fds[2]);
+
+/// One resource limit for a command (setrlimit in its child before exec).
+struct pebble_rlimit {
+    int resource;
+    unsigned long long value;
+};
+
+/// What `pebble_command_spawn` starts. Every pointer is read in the forked reaper only.
+struct pebble_command_spec {
+    char *const *argv;          // NULL-terminated
+    char *const *envp;          // NULL-terminated
+    char *const *paths;         // the executable paths to try in order (PATH lookup done), NULL-terminated
+    const char *directory;      // NULL: this process's working directory
+    const struct pebble_rlimit *limits;
+    int limit_count;
+    int stdin_fd, stdout_fd, stderr_fd;   // the child's ends of its pipes
+    int control_fd;             // the reaper's end of the control socket (SOCK_SEQPACKET)
+};
+
+enum { PEBBLE_COMMAND_STARTED = 1, PEBBLE_COMMAND_EXITED = 2, PEBBLE_COMMAND_FAILED = 3 };
+enum { PEBBLE_STAGE_EXEC = 0, PEBBLE_STAGE_DIRECTORY = 1, PEBBLE_STAGE_LIMITS = 2, PEBBLE_STAGE_FORK = 3, PEBBLE_STAGE_REAPER = 4 };
+
+/// A message from a command's reaper: STARTED (`pid`), EXITED (the command's wait status in
+/// `value`), FAILED (errno in `value`, where in `stage`). EXITED and FAILED are the last.
+struct pebble_command_message {
+    int type;
+    int pid;
+    int value;
+    int stage;
+};
+
+/// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.
+pid_t pebble_command_spawn(const struct pebble_command_spec *spec);
+
+/// The floor the benchmark compares commands with: posix_spawn of `path` (no arguments, this
+/// environment, nothing else) and waitpid. Returns the wait status, or -1.
+int pebble_spawn_and_wait(const char *path);
+
 #endif
