@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -46,14 +47,38 @@ static void set_buffer_sizes(int fd) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
 }
 
-/// In the forked child: drop the zygote's descriptors and signal state, take the channel on fd 3,
-/// get a process group of its own, watch the pool, and become a worker.
+// Signals a job may send its parent by habit (a daemon's SIGHUP or SIGUSR1 "ready", a shell's
+// SIGINT or SIGTERM to its process group, SIGPIPE from a closed pipe): the zygote ignores them all,
+// since their default action would kill it. SIGKILL and SIGSTOP cannot be ignored; a stopped
+// zygote only delays forks (the pool then waits for it like for any slow fork).
+static const int stray_signals[] = {
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGPOLL, SIGPWR,
+};
+#define STRAY_SIGNAL_COUNT (sizeof stray_signals / sizeof stray_signals[0])
+
+static void set_stray_signals(void (*action)(int)) {
+    for (size_t i = 0; i < STRAY_SIGNAL_COUNT; i++) {
+        struct sigaction disposition;
+        memset(&disposition, 0, sizeof disposition);
+        disposition.sa_handler = action;
+        sigemptyset(&disposition.sa_mask);
+        sigaction(stray_signals[i], &disposition, NULL);
+    }
+}
+
+/// In the forked child: drop the zygote's descriptors and signal state (default dispositions, an
+/// empty mask), take the channel on fd 3, get a process group of its own, watch the pool, and
+/// become a worker.
 static void become_worker(int channel, int counter, const struct pebble_zygote_request *request,
-                          int control, int signals, int pool_pidfd, const sigset_t *mask) {
+                          int control, int signals, int pool_pidfd) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     close(control);
     close(signals);
-    sigprocmask(SIG_SETMASK, mask, NULL);
+    set_stray_signals(SIG_DFL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
     setpgid(0, 0);
     if (channel != PEBBLE_CHANNEL_FD) {
         dup2(channel, PEBBLE_CHANNEL_FD);   // dup2 clears close-on-exec on the new descriptor
@@ -69,33 +94,64 @@ static void become_worker(int channel, int counter, const struct pebble_zygote_r
 // Which children are workers (forked here) rather than orphans. The zygote is a child subreaper:
 // when a worker dies, the processes its jobs started are reparented here instead of to init, even
 // those in process groups of their own (Foundation's Process makes one per child), and are killed.
-#define MAX_WORKERS 4096
-static pid_t workers[MAX_WORKERS];
+// The table grows as needed (room is made before each fork: a fork it could not record is refused
+// with a FAILED reply, never made and forgotten).
+static pid_t *workers;
+static size_t worker_count, worker_capacity;
 
-static void remember_worker(pid_t pid) {
-    for (int i = 0; i < MAX_WORKERS; i++) {
-        if (workers[i] == 0) { workers[i] = pid; return; }
-    }
+/// Makes room for one more worker; -1 when memory is short.
+static int reserve_worker(void) {
+    if (worker_count < worker_capacity) return 0;
+    size_t capacity = worker_capacity ? worker_capacity * 2 : 64;
+    pid_t *grown = realloc(workers, capacity * sizeof *grown);
+    if (!grown) return -1;
+    workers = grown;
+    worker_capacity = capacity;
+    return 0;
 }
+
+/// Records `pid`; reserve_worker() must have made room.
+static void remember_worker(pid_t pid) { workers[worker_count++] = pid; }
 
 /// Forgets `pid`; returns whether it was a worker.
 static int forget_worker(pid_t pid) {
-    for (int i = 0; i < MAX_WORKERS; i++) {
-        if (workers[i] == pid) { workers[i] = 0; return 1; }
+    for (size_t i = 0; i < worker_count; i++) {
+        if (workers[i] == pid) {
+            workers[i] = workers[--worker_count];
+            return 1;
+        }
     }
     return 0;
 }
 
 static int is_worker(pid_t pid) {
-    for (int i = 0; i < MAX_WORKERS; i++) {
+    for (size_t i = 0; i < worker_count; i++) {
         if (workers[i] == pid) return 1;
     }
     return 0;
 }
 
+int pebble_zygote_table_check(int count) {
+    int found = 0;
+    for (int i = 0; i < count; i++) {
+        if (reserve_worker() != 0) return -1;
+        remember_worker((pid_t)(1000000 + i));
+    }
+    for (int i = 0; i < count; i++) found += is_worker((pid_t)(1000000 + i));
+    for (int i = 0; i < count; i++) {
+        if (!forget_worker((pid_t)(1000000 + i))) return -1;
+    }
+    return worker_count == 0 ? found : -1;
+}
+
 static void fork_worker(int control, const struct pebble_zygote_request *request,
-                        int signals, int pool_pidfd, const sigset_t *mask) {
+                        int signals, int pool_pidfd) {
     struct pebble_zygote_message reply = { .type = PEBBLE_ZYGOTE_FAILED, .id = request->id, .pid = -1 };
+    if (reserve_worker() != 0) {
+        reply.status = ENOMEM;
+        send_message(control, &reply, NULL, 0);
+        return;
+    }
     int ends[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
         reply.status = errno;
@@ -108,7 +164,7 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     pid_t pid = fork();
     if (pid == 0) {
         close(ends[0]);
-        become_worker(ends[1], counter, request, control, signals, pool_pidfd, mask);
+        become_worker(ends[1], counter, request, control, signals, pool_pidfd);
     }
     close(ends[1]);
     if (pid < 0) {
@@ -137,17 +193,43 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     if (counter >= 0) close(counter);
 }
 
-/// Kills every child that is not a worker: what dead workers' jobs left behind.
-static void kill_orphans(void) {
+/// Kills every child that is not a worker (what dead workers' jobs left behind), or every child
+/// with `all`. Each is killed with its process group, if it leads one: an unreaped child's pid
+/// cannot have been reused, so neither can a group id equal to it.
+static void kill_children(int all) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
     FILE *children = fopen(path, "re");
     if (!children) return;
     int pid;
     while (fscanf(children, "%d", &pid) == 1) {
-        if (!is_worker(pid)) kill(pid, SIGKILL);
+        if (all || !is_worker(pid)) {
+            killpg(pid, SIGKILL);
+            kill(pid, SIGKILL);
+        }
     }
     fclose(children);
+}
+
+static void kill_orphans(void) { kill_children(0); }
+
+/// The pool is gone. Its workers kill their own groups, but what their jobs started in groups or
+/// sessions of their own (Foundation's Process, daemons) is reparented here, the subreaper; were
+/// the zygote to exit now, it would go on to init. So: kill every worker's group, then kill and
+/// reap every child, adopted orphans included, until none is left; only then exit.
+static void sweep_and_exit(void) __attribute__((noreturn));
+static void sweep_and_exit(void) {
+    for (size_t i = 0; i < worker_count; i++) {
+        killpg(workers[i], SIGKILL);   // unreaped, so the group id is still this worker's
+        kill(workers[i], SIGKILL);
+    }
+    for (;;) {
+        kill_children(1);
+        int status;
+        pid_t pid = waitpid(-1, &status, __WALL);
+        if (pid < 0 && errno == ECHILD) break;
+    }
+    _exit(0);
 }
 
 /// Reaps every child that exited. Before reaping a worker, the rest of its process group (the job's
@@ -191,10 +273,11 @@ void pebble_zygote_main(int control, int pool_pidfd) {
     if (pebble_zygote_warm_up) pebble_zygote_warm_up();
     // A zygote with a second thread must not fork: exit, and the pool spawns workers directly.
     if (thread_count() != 1) _exit(75);
-    sigset_t child_signal, mask;
+    set_stray_signals(SIG_IGN);
+    sigset_t child_signal;
     sigemptyset(&child_signal);
     sigaddset(&child_signal, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &child_signal, &mask);
+    sigprocmask(SIG_BLOCK, &child_signal, NULL);
     int signals = signalfd(-1, &child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signals < 0) _exit(74);
     struct pollfd watched[3] = {
@@ -204,7 +287,7 @@ void pebble_zygote_main(int control, int pool_pidfd) {
     };
     for (;;) {
         if (poll(watched, 3, -1) < 0) continue;
-        if (watched[2].revents) _exit(0);   // the pool is gone; each worker kills its own group
+        if (watched[2].revents) sweep_and_exit();   // the pool is gone
         if (watched[1].revents) {
             struct signalfd_siginfo drained[8];
             while (read(signals, drained, sizeof drained) > 0) {}
@@ -213,8 +296,8 @@ void pebble_zygote_main(int control, int pool_pidfd) {
         if (watched[0].revents) {
             struct pebble_zygote_request request;
             ssize_t got = recv(control, &request, sizeof request, 0);
-            if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) _exit(0);   // the pool closed it
-            if (got == (ssize_t)sizeof request) fork_worker(control, &request, signals, pool_pidfd, &mask);
+            if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) sweep_and_exit();   // the pool closed it
+            if (got == (ssize_t)sizeof request) fork_worker(control, &request, signals, pool_pidfd);
         }
     }
 }

@@ -329,16 +329,6 @@ fileprivate struct FilePrivateJob: ProcessJob {
     func run() async throws -> Int { 1 }
 }
 
-/// Adds one after sleeping.
-struct AddOneAfter: ProcessJob {
-    let x: Int
-    let seconds: Double
-    func run() async throws -> Int {
-        usleep(UInt32(seconds * 1_000_000))
-        return x + 1
-    }
-}
-
 /// Returns a string of `count` characters.
 struct Repeat: ProcessJob {
     let count: Int
@@ -359,35 +349,6 @@ struct StubbornJob: ProcessJob {
     }
 }
 
-/// A named pipe jobs write a byte to when they are ready; the test reads the bytes (no polling).
-final class ReadyFifo {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-ready-\(UUID())").path
-    let fd: Int32
-
-    init() throws {
-        guard mkfifo(path, 0o600) == 0 else { throw PebbleError(.invalidArgument, "mkfifo failed") }
-        fd = open(path, O_RDWR)
-    }
-
-    deinit {
-        close(fd)
-        unlink(path)
-    }
-
-    /// Reads `count` bytes; false when they do not come within `seconds`.
-    func waitForReady(_ count: Int, seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        var received = 0
-        while received < count {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000)) == 1 else { return false }
-            var buffer = [UInt8](repeating: 0, count: 64)
-            let got = read(fd, &buffer, min(64, count - received))
-            if got > 0 { received += got }
-        }
-        return true
-    }
-}
 
 /// Kernels without pidfd (Linux < 5.3): workers are spawned directly and their exits come from a
 /// SIGCHLD source with a per-pid check. The path is forced here; XCTest runs it alone.

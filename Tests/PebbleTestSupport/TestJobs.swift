@@ -214,3 +214,13 @@ func processIsAlive(_ pid: pid_t) -> Bool {
     guard let close = stat.lastIndex(of: ")") else { return false }
     return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
 }
+
+/// Adds one after sleeping.
+struct AddOneAfter: ProcessJob {
+    let x: Int
+    let seconds: Double
+    func run() async throws -> Int {
+        usleep(UInt32(seconds * 1_000_000))
+        return x + 1
+    }
+}

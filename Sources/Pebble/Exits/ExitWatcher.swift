@@ -99,13 +99,17 @@ final class ExitWatcher: Sendable {
     }
 
     /// Sends `signal` while the process is unreaped: a child with its whole process group (its
-    /// group id cannot have been reused while its leader is unreaped) when `group`, a zygote's
-    /// worker through its pidfd, which cannot reach a recycled pid.
+    /// group id cannot have been reused while its leader is unreaped) when `group`. A zygote's
+    /// worker first through its pidfd, which cannot reach a recycled pid and fails once the worker
+    /// is reaped; only when that succeeded, and with `group`, its process group too: once the
+    /// zygote is dead nobody else kills the group when the worker dies. (The window between the
+    /// two calls is microseconds: the worker would have to be reaped, and its pid reused as a
+    /// group id, inside it.)
     func signal(_ signal: Int32, group: Bool = true) {
         state.withLock { state in
             guard state.signallable else { return }
             if origin == .zygote {
-                pebble_pidfd_send_signal(pidfd, signal)
+                if pebble_pidfd_send_signal(pidfd, signal) == 0 && group { killpg(pid, signal) }
             } else if group {
                 killpg(pid, signal)
             } else {

@@ -191,15 +191,22 @@ public final class Future<Value: Sendable>: Sendable {
     /// Calls `callback` once with the outcome.
     ///
     /// If the future is already done the callback runs at once on the calling thread. Otherwise it
-    /// runs on a global Dispatch queue after completion, never on a pool's own threads and never
-    /// under a lock: it may call `schedule` or `stop()`, and a slow callback stalls no other task.
+    /// runs after completion on a serial Dispatch queue of its own (never `DispatchQueue.global()`,
+    /// never Swift's cooperative pool, never a pool's own threads, never under a lock).
+    ///
+    /// What a callback may do: call `schedule`, `stop()`, `result()` of other futures, block or
+    /// sleep. A callback that blocks holds one thread of its own and delays no other callback, no
+    /// timeout and no `Task`; but each blocked callback is a thread, and libdispatch starts at most
+    /// about 255 such threads at once: past that, further callbacks wait for one to return. A
+    /// callback must not wait for a later callback of the same future to run (their order is not
+    /// defined).
     ///
     /// ```swift
     /// future.whenComplete { result in print("done:", result) }
     /// ```
     public func whenComplete(_ callback: @escaping @Sendable (Result<Value, any Error>) -> Void) {
         if let outcome = completedOutcome { return callback(outcome) }
-        observe { outcome in DispatchQueue.global().async { callback(outcome) } }
+        observe { outcome in PebbleQueues.runCallback { callback(outcome) } }
     }
 
     // MARK: - Internal: used by the pools

@@ -65,6 +65,32 @@ public struct MapResults<Value: Sendable>: Sequence, Sendable {
             }
         }
 
+        /// The next outcome in input order, waiting at most `timeout` for it; `nil` after the last
+        /// input, like Pebble's `next(timeout=)`.
+        ///
+        /// When the timeout passes first this throws ``PebbleError`` `.waitTimedOut` and loses
+        /// nothing: the next call returns the same outcome once it is ready. `nil` waits as long as
+        /// it takes.
+        ///
+        /// ```swift
+        /// var iterator = try future.result().makeIterator()
+        /// while let outcome = try iterator.next(timeout: .seconds(5)) { print(outcome) }
+        /// ```
+        @available(*, noasync, message: "blocks the thread; iterate 'outcomes' in async code")
+        public mutating func next(timeout: Duration?) throws -> Result<Value, any Error>? {
+            try validateTimeout(timeout)
+            let end = deadline(after: timeout)
+            while true {
+                if let outcome = cursor.next(in: current) { return outcome }
+                guard let chunk = remainingChunks.first else { return nil }
+                // The chunk leaves the queue only once its outcome is in: a timeout loses nothing.
+                let outcome = try chunk.future.waitForOutcome(until: end, timeout: timeout)
+                remainingChunks.removeFirst()
+                current = MapChunkValues(outcome, count: chunk.count)
+                cursor = MapChunkValues<Value>.Cursor()
+            }
+        }
+
         /// Moves on to the next chunk, waiting for it; `false` after the last one.
         @usableFromInline
         mutating func waitForNextChunk() -> Bool {

@@ -16,14 +16,20 @@ extension Duration {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 
-    /// A Dispatch deadline this long from now.
+    /// A Dispatch deadline this long from now; `.distantFuture` past about 146 years.
+    ///
+    /// A `dispatch_time_t` is an encoding whose top bits select other clocks: a raw uptime of 2^62
+    /// or more is read as a wall-clock or monotonic time and fires at once. So every deadline at or
+    /// past 2^62 ns of uptime (about 146 years, beyond any "no limit" sentinel's meaning) saturates.
     var deadlineFromNow: DispatchTime {
         let nanos = clampedNanoseconds
         let now = DispatchTime.now()
         let (end, overflow) = now.uptimeNanoseconds.addingReportingOverflow(UInt64(max(0, nanos)))
-        return overflow || end >= DispatchTime.distantFuture.uptimeNanoseconds
-            ? .distantFuture : DispatchTime(uptimeNanoseconds: end)
+        return overflow || end >= Self.largestUptime ? .distantFuture : DispatchTime(uptimeNanoseconds: end)
     }
+
+    /// Raw Dispatch times from 2^62 on are not uptimes.
+    static let largestUptime: UInt64 = 1 << 62
 
     /// The time interval Dispatch timers take.
     var dispatchInterval: DispatchTimeInterval { .nanoseconds(clampedNanoseconds) }

@@ -12,8 +12,12 @@ import _PebbleShim
 /// workers on request (about 0.3 ms each, against about 5 ms for a posix_spawn of a dynamically
 /// linked Swift program) and reports their exit statuses. Its C side is `zygote.c`.
 ///
-/// If the zygote cannot start, or dies twice, workers are spawned directly instead. If it dies, the
-/// workers it forked are told to watch their own pidfds, and pending requests go to a new zygote.
+/// If the zygote dies, the workers it forked are told to watch their own pidfds, and a new zygote
+/// is started for what is asked next, after any number of deaths: at once after the first death
+/// in a while, then after a backoff (10 ms, doubling to 1 s) while deaths come less than a second
+/// apart; requests made meanwhile wait for it. Workers are spawned directly instead when the
+/// zygote cannot be started, when the kernel has no pidfd, or when five zygotes in a row died
+/// before forking anything (a zygote that cannot work, such as one started with a second thread).
 final class Zygote: Sendable {
     static let shared = Zygote()
 
@@ -35,7 +39,16 @@ final class Zygote: Sendable {
 
     private struct State {
         var connection: Connection?
-        var deaths = 0
+        /// Deaths of zygotes that had not forked a worker yet, in a row.
+        var failuresInARow = 0
+        /// Whether the live zygote has forked a worker.
+        var forked = false
+        var lastDeath: DispatchTime?
+        var backoff: Duration = .zero
+        /// No new zygote before then; requests wait in `held` and a restart is scheduled.
+        var restartAt: DispatchTime?
+        var restartScheduled = false
+        var held: [Request] = []
         var nextID: UInt32 = 1
         var requests: [UInt32: Request] = [:]
         var exitHandlers: [pid_t: ExitHandler] = [:]
@@ -53,10 +66,23 @@ final class Zygote: Sendable {
     /// The zygote's pid while it runs.
     var pid: pid_t? { state.withLock { $0.connection?.pid } }
 
+    /// Zygotes that die before forking anything this many times in a row are given up on.
+    static let maxFailuresInARow = 5
+    static let maxBackoff = Duration.seconds(1)
+
+    private enum Route { case ready(Connection), waitForRestart, spawnDirectly }
+
     /// Forks a worker; `completion` runs on the zygote's queue (or the caller's, for a direct spawn).
     func spawn(name: String?, completion: @escaping Completion) {
         let sent: Bool = state.withLock { state in
-            guard let control = connection(&state)?.control else { return false }
+            let control: Int32
+            switch route(&state) {
+            case .spawnDirectly: return false
+            case .waitForRestart:
+                state.held.append(Request(name: name, completion: completion))
+                return true
+            case .ready(let connection): control = connection.control
+            }
             let id = state.nextID
             state.nextID &+= 1
             var request = pebble_zygote_request()
@@ -79,12 +105,37 @@ final class Zygote: Sendable {
         }
     }
 
-    /// The live connection, starting the zygote if there is none; `nil` when it cannot be used.
-    private func connection(_ state: inout State) -> Connection? {
-        if let connection = state.connection { return connection }
+    /// The live connection, starting the zygote if there is none and its backoff has passed.
+    private func route(_ state: inout State) -> Route {
+        if let connection = state.connection { return .ready(connection) }
         // The zygote protocol passes pidfds: without them (Linux < 5.3), workers are spawned directly.
-        guard state.deaths < 2, !ChildReaper.pidfdDisabled.withLock({ $0 }), Self.kernelHasPidfd,
-              let (pid, control, pidfd) = try? WorkerSpawner.spawnSelf(
+        guard state.failuresInARow < Self.maxFailuresInARow, !ChildReaper.pidfdDisabled.withLock({ $0 }),
+              Self.kernelHasPidfd else { return .spawnDirectly }
+        if let restartAt = state.restartAt, DispatchTime.now() < restartAt {
+            if !state.restartScheduled {
+                state.restartScheduled = true
+                queue.asyncAfter(deadline: restartAt) { [weak self] in self?.restartAfterBackoff() }
+            }
+            return .waitForRestart
+        }
+        state.restartAt = nil
+        return connection(&state).map(Route.ready) ?? .spawnDirectly
+    }
+
+    /// The backoff has passed: the held requests start a new zygote (or are spawned directly).
+    private func restartAfterBackoff() {
+        let held: [Request] = state.withLock { state in
+            state.restartScheduled = false
+            state.restartAt = nil
+            defer { state.held = [] }
+            return state.held
+        }
+        for request in held { spawn(name: request.name, completion: request.completion) }
+    }
+
+    /// Starts a zygote; `nil` when it cannot be started.
+    private func connection(_ state: inout State) -> Connection? {
+        guard let (pid, control, pidfd) = try? WorkerSpawner.spawnSelf(
                   role: "PEBBLE_ZYGOTE_CONTROL", name: "pebble-zygote", type: Int32(SOCK_SEQPACKET.rawValue))
         else { return nil }
         close(pidfd)
@@ -93,6 +144,7 @@ final class Zygote: Sendable {
         source.setCancelHandler { close(control) }
         source.resume()
         state.connection = Connection(control: control, pid: pid, source: source)
+        state.forked = false
         return state.connection
     }
 
@@ -114,7 +166,15 @@ final class Zygote: Sendable {
     private func handle(_ message: pebble_zygote_message, fds: [Int32]) {
         switch Int(message.type) {
         case PEBBLE_ZYGOTE_SPAWNED:
-            guard let request = state.withLock({ $0.requests.removeValue(forKey: message.id) }) else { return }
+            let request = state.withLock { state in
+                state.forked = true
+                state.failuresInARow = 0
+                return state.requests.removeValue(forKey: message.id)
+            }
+            guard let request else {
+                for fd in fds { close(fd) }
+                return
+            }
             guard fds.count == 3 else {
                 for fd in fds { close(fd) }
                 _ = request.completion(.failure(PebbleError(.spawnFailed, "the zygote sent worker \(message.pid) without its descriptors")))
@@ -143,7 +203,16 @@ final class Zygote: Sendable {
             var status: Int32 = 0
             waitpid(connection.pid, &status, 0)
             state.connection = nil
-            state.deaths += 1
+            if !state.forked { state.failuresInARow += 1 }
+            // The first death in a while restarts at once; deaths less than a second apart back off.
+            let now = DispatchTime.now()
+            if let last = state.lastDeath, now.uptimeNanoseconds &- last.uptimeNanoseconds < 1_000_000_000 {
+                state.backoff = min(max(state.backoff * 2, .milliseconds(10)), Self.maxBackoff)
+            } else {
+                state.backoff = .zero
+            }
+            state.lastDeath = now
+            state.restartAt = state.backoff > .zero ? state.backoff.deadlineFromNow : nil
             defer { state.requests = [:]; state.exitHandlers = [:] }
             return (Array(state.requests.values), Array(state.exitHandlers.values))
         }

@@ -49,6 +49,11 @@ struct pebble_zygote_message {
     int status;
 };
 
+/// Tests the zygote's worker table in this process: records `count` made-up pids (growing the
+/// table), looks each up, forgets them all. Returns how many were found (`count` when the table is
+/// right), or -1 on failure. The table is the zygote's only in a zygote; anywhere else it is unused.
+int pebble_zygote_table_check(int count);
+
 /// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
 ssize_t pebble_receive_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
 
