@@ -191,15 +191,15 @@ public final class Future<Value: Sendable>: Sendable {
     /// Calls `callback` once with the outcome.
     ///
     /// If the future is already done the callback runs at once on the calling thread. Otherwise it
-    /// runs after completion on a serial Dispatch queue of its own (never `DispatchQueue.global()`,
+    /// runs after completion on one of Pebble's callback threads (never `DispatchQueue.global()`,
     /// never Swift's cooperative pool, never a pool's own threads, never under a lock).
     ///
     /// What a callback may do: call `schedule`, `stop()`, `result()` of other futures, block or
-    /// sleep. A callback that blocks holds one thread of its own and delays no other callback, no
-    /// timeout and no `Task`; but each blocked callback is a thread, and libdispatch starts at most
-    /// about 255 such threads at once: past that, further callbacks wait for one to return. A
-    /// callback must not wait for a later callback of the same future to run (their order is not
-    /// defined).
+    /// sleep. Quick callbacks run one after another on one thread; when they stop finishing for
+    /// 20 ms (a callback blocks), more threads start, one per waiting callback, so a callback that
+    /// blocks delays the others by about 20 ms and never delays a timeout or a `Task`. Each blocked
+    /// callback holds a thread, so blocking thousands at once costs thousands of threads; idle ones
+    /// exit after a second. Callbacks run in no defined order relative to one another.
     ///
     /// ```swift
     /// future.whenComplete { result in print("done:", result) }

@@ -56,3 +56,5 @@ struct FIFO<Element> {
         storage[head...].contains { predicate($0!) }
     }
 }
+
+extension FIFO: Sendable where Element: Sendable {}

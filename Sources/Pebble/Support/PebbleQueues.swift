@@ -8,11 +8,8 @@ enum PebbleQueues {
     /// The library's timers (ThreadPool timeouts): their handlers only complete futures.
     static let timers = DispatchQueue(label: "pebble.timers")
 
-    /// Runs a user callback on a serial queue of its own. Queues a program creates are overcommit
-    /// in libdispatch: each gets a thread when it needs one, so a callback that blocks holds only
-    /// its own thread and delays no other callback, timer or task (up to libdispatch's limit of
-    /// about 255 such threads at once; past it, further callbacks wait for one to return).
+    /// Runs a user callback on a ``CallbackRunner`` thread: one that blocks delays no other.
     static func runCallback(_ callback: @escaping @Sendable () -> Void) {
-        DispatchQueue(label: "pebble.callback").async(execute: callback)
+        CallbackRunner.shared.run(callback)
     }
 }
