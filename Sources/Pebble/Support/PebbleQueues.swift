@@ -5,7 +5,7 @@ import Dispatch
 /// whose few threads on Linux (2 on 2 cores, growing by about one a second) are also Swift's
 /// cooperative pool, so that one blocked work item there delays every `Task` of the program.
 enum PebbleQueues {
-    /// The library's timers (ThreadPool timeouts): their handlers only complete futures.
+    /// The library's own timers (the callback runner's stall checks); their handlers are quick.
     static let timers = DispatchQueue(label: "pebble.timers")
 
     /// Runs a user callback on a ``CallbackRunner`` thread: one that blocks delays no other.
