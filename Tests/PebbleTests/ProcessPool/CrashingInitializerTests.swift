@@ -29,10 +29,17 @@ struct CrashingInitializerTests {
         #expect(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)) == 2)
         FileManager.default.createFile(atPath: path, contents: nil)
         let pending = try (0..<3).map { try pool.schedule(AddOne(x: $0)) }
+        // A replacement worker may have run the initializer before the file appeared: its one task
+        // succeeds. Every other future fails with .initializerFailed, and none hangs.
+        var failures = 0
         for future in pending {
-            let error = try future.error(timeout: .seconds(30))   // never hangs
-            #expect(pebbleCode(error) == .initializerFailed, "\(String(describing: error))")
+            let error = try future.error(timeout: .seconds(30))
+            if error != nil {
+                #expect(pebbleCode(error) == .initializerFailed, "\(String(describing: error))")
+                failures += 1
+            }
         }
+        #expect(failures >= 2)
         #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 9)) }) == .initializerFailed)
         pool.stop()
         try pool.join()
