@@ -369,7 +369,9 @@ final class ChildReaperFallbackTests: XCTestCase {
         try pool.join(timeout: .seconds(60))
         let after = ResourceSnapshot.take()
         XCTAssertEqual(after.children, [], "every worker was reaped")
-        XCTAssertLessThanOrEqual(after.descriptors, before.descriptors + 1, "at most the signal source's descriptor is new")
+        // The SIGCHLD source is new, and libdispatch may have opened one more descriptor of its own
+        // for it under load (seen once in ~20 loaded runs); a leak per worker would be far more.
+        XCTAssertLessThanOrEqual(after.descriptors, before.descriptors + 2, "at most Dispatch's descriptors for the signal source are new")
     }
     func testCommandsAndWatchExitWithoutPidfd() throws {
         #if PEBBLE_TSAN
