@@ -46,14 +46,18 @@ public final class ProcessPool: Sendable {
         /// use, then kept until the program exits) that forks a new worker in about 0.3 ms. Workers
         /// share the zygote's environment, working directory and hash seed as they were when it
         /// started. The zygote is a child subreaper: what a dead worker's jobs left running is
-        /// reparented to it and killed. The default.
+        /// reparented to it and killed. The grace period's SIGTERM (see `terminationGracePeriod`)
+        /// reaches the worker alone; the processes its job started get SIGKILL when it is gone.
+        /// The default.
         ///
         /// ```swift
         /// let pool = try ProcessPool(startMethod: .zygote)
         /// ```
         public static let zygote = StartMethod(kind: .zygote)
         /// A `posix_spawn` of the program for each worker: about 5 ms each for a dynamically
-        /// linked program, but each worker starts from the program's current environment.
+        /// linked program, but each worker starts from the program's current environment and
+        /// working directory. SIGTERM and SIGKILL reach the worker's whole process group; a child
+        /// that moves to a group or session of its own (Foundation's `Process` does) outlives it.
         ///
         /// ```swift
         /// setenv("API_TOKEN", token, 1)
