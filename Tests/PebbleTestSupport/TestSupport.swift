@@ -99,3 +99,33 @@ final class ReadyFifo {
         return true
     }
 }
+
+extension ProcessPool.StartMethod {
+    /// Every start method, for tests that run under each.
+    static let all: [ProcessPool.StartMethod] = [.zygote, .spawn]
+
+    /// `"zygote"` or `"spawn"`, for test names and scenario lines.
+    var label: String { self == .zygote ? "zygote" : "spawn" }
+}
+
+/// Starts the zygote (with one task of a `.zygote` pool) if it is not running; returns its pid, or
+/// `nil` when no zygote could be had (workers are then spawned directly).
+@discardableResult
+func startZygote() throws -> pid_t? {
+    if let zygote = Zygote.shared.pid { return zygote }
+    let pool = try ProcessPool(maxWorkers: 1, startMethod: .zygote)
+    _ = try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60))
+    pool.close()
+    try pool.join(timeout: .seconds(60))
+    return Zygote.shared.pid
+}
+
+/// Kills the zygote (started first if it is not running) with SIGKILL and waits for it to exit.
+/// Returns the pid it had, or `nil` when no zygote could be had.
+@discardableResult
+func killZygote() throws -> pid_t? {
+    guard let zygote = try startZygote() else { return nil }
+    kill(zygote, SIGKILL)
+    _ = waitForExit(zygote, seconds: 10)
+    return zygote
+}

@@ -46,14 +46,18 @@ public final class ProcessPool: Sendable {
         /// use, then kept until the program exits) that forks a new worker in about 0.3 ms. Workers
         /// share the zygote's environment, working directory and hash seed as they were when it
         /// started. The zygote is a child subreaper: what a dead worker's jobs left running is
-        /// reparented to it and killed. The default.
+        /// reparented to it and killed. The grace period's SIGTERM (see `terminationGracePeriod`)
+        /// reaches the worker's whole process group, as with `.spawn`.
+        /// The default.
         ///
         /// ```swift
         /// let pool = try ProcessPool(startMethod: .zygote)
         /// ```
         public static let zygote = StartMethod(kind: .zygote)
         /// A `posix_spawn` of the program for each worker: about 5 ms each for a dynamically
-        /// linked program, but each worker starts from the program's current environment.
+        /// linked program, but each worker starts from the program's current environment and
+        /// working directory. SIGTERM and SIGKILL reach the worker's whole process group; a child
+        /// that moves to a group or session of its own (Foundation's `Process` does) outlives it.
         ///
         /// ```swift
         /// setenv("API_TOKEN", token, 1)
@@ -76,7 +80,7 @@ public final class ProcessPool: Sendable {
     ///   - terminationGracePeriod: `nil` (the default) stops workers with SIGKILL at once; a duration
     ///     sends SIGTERM first and SIGKILL after it. SIGKILL reaches the worker's whole process group
     ///     (the job's own children), and with `.zygote` also any process its jobs started that
-    ///     outlives it; SIGTERM reaches the worker alone with `.zygote`, its group with `.spawn`.
+    ///     outlives it; SIGTERM reaches the worker's group too, with either start method.
     ///   - workerName: the process name of the workers (15 characters at most are kept).
     ///   - startMethod: how workers start; see ``StartMethod``.
     /// - Throws: `.invalidArgument` for an argument out of range, `.jobNotResolvable` for an

@@ -8,6 +8,9 @@ import Testing
 /// Back-pressure, deadlines, statistics and events of a process pool (API.md Part 2).
 @Suite(.timeLimit(.minutes(2)))
 struct ProcessPoolServerTests {
+    /// Every process test runs under both start methods.
+    static let startMethods: [ProcessPool.StartMethod] = [.zygote, .spawn]
+
     /// A pool whose one worker is ready and busy with a 30 s job, plus that job's future.
     static func busyPool(maxPending: Int? = nil, startMethod: ProcessPool.StartMethod = .zygote) throws -> (ProcessPool, Future<Int32>) {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
@@ -15,11 +18,13 @@ struct ProcessPoolServerTests {
         configuration.startMethod = startMethod
         let pool = try ProcessPool(configuration: configuration)
         #expect(try pool.schedule(AddOne(x: 1)).result() == 2)     // the worker is ready and idle
-        let sleeper = try pool.schedule(SleepJob(seconds: 30))      // goes straight to it
+        // Goes straight to the worker. Every test cancels it; it is long because a test may wait
+        // tens of seconds for a thread when the machine's two cores run the suite's other tests.
+        let sleeper = try pool.schedule(SleepJob(seconds: 600))
         return (pool, sleeper)
     }
 
-    @Test(arguments: [ProcessPool.StartMethod.zygote, .spawn])
+    @Test(arguments: startMethods)
     func aFullQueueThrowsQueueFullAndEnqueuesNothing(startMethod: ProcessPool.StartMethod) throws {
         let (pool, sleeper) = try Self.busyPool(maxPending: 1, startMethod: startMethod)
         let queued = try pool.schedule(AddOne(x: 2))
@@ -34,8 +39,9 @@ struct ProcessPoolServerTests {
         try pool.join()
     }
 
-    @Test func runWaitsForRoomAndACancelledWaiterEnqueuesNothing() async throws {
-        let (pool, sleeper) = try Self.busyPool(maxPending: 1)
+    @Test(arguments: startMethods)
+    func runWaitsForRoomAndACancelledWaiterEnqueuesNothing(_ startMethod: ProcessPool.StartMethod) async throws {
+        let (pool, sleeper) = try Self.busyPool(maxPending: 1, startMethod: startMethod)
         let queued = try pool.schedule(AddOne(x: 2))
         let cancelledWaiter = Task { try await pool.run(AddOne(x: 10)) }
         cancelledWaiter.cancel()
@@ -62,10 +68,11 @@ struct ProcessPoolServerTests {
         #expect(waiters.isEmpty)
     }
 
-    @Test func aDeadlinePassedWhileQueuedFailsTheTaskAndItNeverRuns() throws {
+    @Test(arguments: startMethods)
+    func aDeadlinePassedWhileQueuedFailsTheTaskAndItNeverRuns(_ startMethod: ProcessPool.StartMethod) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-deadline-\(UUID().uuidString)").path
         defer { unlink(path) }
-        let (pool, sleeper) = try Self.busyPool()
+        let (pool, sleeper) = try Self.busyPool(startMethod: startMethod)
         let started = ContinuousClock.now
         let late = try pool.schedule(MarkStart(id: 1, path: path), deadline: .now + .milliseconds(200))
         let error = try late.error(timeout: .seconds(10))
@@ -79,7 +86,7 @@ struct ProcessPoolServerTests {
         #expect(!FileManager.default.fileExists(atPath: path), "the task whose deadline passed in the queue ran")
     }
 
-    @Test(arguments: [ProcessPool.StartMethod.zygote, .spawn])
+    @Test(arguments: startMethods)
     func aDeadlinePassedWhileRunningStopsTheWorker(startMethod: ProcessPool.StartMethod) async throws {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
         configuration.startMethod = startMethod
@@ -104,8 +111,9 @@ struct ProcessPoolServerTests {
         #expect(reasons.last == .retired)
     }
 
-    @Test func statisticsAreExactAfterAMixedRun() throws {
-        let pool = try ProcessPool(maxWorkers: 2)
+    @Test(arguments: startMethods)
+    func statisticsAreExactAfterAMixedRun(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         var futures: [any Sendable] = []
         for x in 0..<4 { futures.append(try pool.schedule(AddOne(x: x))) }
         for _ in 0..<4 { futures.append(try pool.schedule(ThrowCodable())) }
@@ -130,8 +138,9 @@ struct ProcessPoolServerTests {
         _ = futures
     }
 
-    @Test func eventsReportStartsAndExitsWithTheirReasons() async throws {
-        let pool = try ProcessPool(maxWorkers: 1)
+    @Test(arguments: startMethods)
+    func eventsReportStartsAndExitsWithTheirReasons(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let stream = pool.events
         let collector = Task<[ProcessPool.Event], Never> {
             var events: [ProcessPool.Event] = []

@@ -14,7 +14,7 @@ struct UnstableCodeTests {
     /// limit or memory threshold of these tests fits them.
     static let underSanitizer: Bool = ["__tsan_init", "__asan_init"].contains { (name: String) in dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) != nil }
 
-    private func pool(_ startMethod: ProcessPool.StartMethod = .zygote,
+    private func pool(_ startMethod: ProcessPool.StartMethod,
                       _ configure: (inout ProcessPool.Configuration) -> Void) throws -> ProcessPool {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
         configuration.startMethod = startMethod
@@ -54,8 +54,9 @@ struct UnstableCodeTests {
         #expect(try pool.schedule(ReadLimits()).result()[0] == 256 << 20)
     }
 
-    @Test func cpuTimeStopsASpinningJob() throws {
-        let pool = try pool { $0.limits = ResourceLimits(cpuTime: .seconds(1)) }
+    @Test(arguments: startMethods)
+    func cpuTimeStopsASpinningJob(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try pool(startMethod) { $0.limits = ResourceLimits(cpuTime: .seconds(1)) }
         defer { pool.stop() }
         let started = ContinuousClock.now
         let error = try pool.schedule(Spin(seconds: nil), timeout: .seconds(20)).error()
@@ -65,9 +66,10 @@ struct UnstableCodeTests {
         #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
     }
 
-    @Test func cpuTimeCountsPerTask() throws {
+    @Test(arguments: startMethods)
+    func cpuTimeCountsPerTask(_ startMethod: ProcessPool.StartMethod) throws {
         // Five tasks of 0.4 s each: 2 s of CPU in one worker, under a 1 s limit per task.
-        let pool = try pool { $0.limits = ResourceLimits(cpuTime: .seconds(1)) }
+        let pool = try pool(startMethod) { $0.limits = ResourceLimits(cpuTime: .seconds(1)) }
         defer { pool.stop() }
         let pids = try (0..<5).map { _ in try pool.schedule(Spin(seconds: 0.4)).result() }
         #expect(Set(pids).count == 1)
@@ -89,9 +91,9 @@ struct UnstableCodeTests {
         #expect(try pool.schedule(WorkerPid()).result() == next)
     }
 
-    @Test(.disabled(if: underSanitizer, "under a sanitizer"))
-    func memoryRecyclingIsReportedAsSuchNotAsACrash() async throws {
-        let pool = try pool { $0.maxResidentMemory = 100_000_000 }
+    @Test(.disabled(if: underSanitizer, "under a sanitizer"), arguments: startMethods)
+    func memoryRecyclingIsReportedAsSuchNotAsACrash(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try pool(startMethod) { $0.maxResidentMemory = 100_000_000 }
         let stream = pool.events
         let collector = Task<[ProcessPool.Event], Never> {
             var events: [ProcessPool.Event] = []
@@ -128,8 +130,9 @@ struct UnstableCodeTests {
         #expect(try pool.schedule(AddOne(x: 1)).result() == 2)
     }
 
-    @Test func diagnosticsKeepTheLastFourKilobytes() throws {
-        let pool = try pool { $0.workerOutput = .capture }
+    @Test(arguments: startMethods)
+    func diagnosticsKeepTheLastFourKilobytes(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try pool(startMethod) { $0.workerOutput = .capture }
         defer { pool.stop() }
         let error = try pool.schedule(CrashWithMessage(kind: .cMessage, marker: "the-end", noise: 256 * 1024)).error()
         let diagnostics = try #require((error as? ProcessExpired)?.diagnostics)
@@ -137,8 +140,9 @@ struct UnstableCodeTests {
         #expect(diagnostics.contains("libfoo: the-end\n"))   // last, except for a sanitizer's own report
     }
 
-    @Test func withoutCaptureThereAreNoDiagnostics() throws {
-        let pool = try pool { $0.workerOutput = .discard }
+    @Test(arguments: startMethods)
+    func withoutCaptureThereAreNoDiagnostics(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try pool(startMethod) { $0.workerOutput = .discard }
         defer { pool.stop() }
         let error = try pool.schedule(CrashWithMessage(kind: .cMessage, marker: "unseen")).error()
         let expired = try #require(error as? ProcessExpired)
