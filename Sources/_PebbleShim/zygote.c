@@ -23,22 +23,7 @@
 // so each is one datagram) are `pebble_zygote_request` and `pebble_zygote_message`.
 
 static int send_message(int control, const struct pebble_zygote_message *message, const int *fds, int fd_count) {
-    struct iovec io = { .iov_base = (void *)message, .iov_len = sizeof *message };
-    char space[CMSG_SPACE(3 * sizeof(int))];
-    memset(space, 0, sizeof space);
-    struct msghdr header = { .msg_iov = &io, .msg_iovlen = 1 };
-    if (fd_count > 0) {
-        header.msg_control = space;
-        header.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
-        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
-        memcpy(CMSG_DATA(cmsg), fds, fd_count * sizeof(int));
-    }
-    ssize_t sent;
-    do { sent = sendmsg(control, &header, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
-    return sent < 0 ? -1 : 0;
+    return pebble_send_with_fds(control, message, sizeof *message, fds, fd_count) < 0 ? -1 : 0;
 }
 
 static void set_buffer_sizes(int fd) {
