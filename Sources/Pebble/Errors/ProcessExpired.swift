@@ -34,7 +34,7 @@ public struct ProcessExpired: Error, Hashable, Sendable, CustomStringConvertible
     ///     logger.error("job crashed: \(tail)")
     /// }
     /// ```
-    public let diagnostics: String?
+    public private(set) var diagnostics: String?
 
     /// Creates the error for a worker that died.
     ///
