@@ -3,6 +3,7 @@
 #include "pebble_shim.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -71,31 +72,76 @@ int pebble_pidfd_exit_status(int pidfd, int *status) {
     return 0;
 }
 
-int pebble_create_start_counter(void) {
-    int fd = memfd_create("pebble-start-counter", MFD_CLOEXEC);
+int pebble_create_claim_board(void) {
+    int fd = memfd_create("pebble-claim-board", MFD_CLOEXEC);
     if (fd < 0) return -1;
-    if (ftruncate(fd, sizeof(unsigned long long)) != 0) {
+    if (ftruncate(fd, PEBBLE_CLAIM_BOARD_BYTES) != 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
-unsigned long long *pebble_map_start_counter(int fd) {
+unsigned long long *pebble_map_claim_board(int fd) {
     if (fd < 0) return NULL;
-    void *page = mmap(NULL, sizeof(unsigned long long), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *page = mmap(NULL, PEBBLE_CLAIM_BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     return page == MAP_FAILED ? NULL : (unsigned long long *)page;
 }
 
-void pebble_unmap_start_counter(unsigned long long *counter) {
-    if (counter) munmap(counter, sizeof *counter);
+void pebble_unmap_claim_board(unsigned long long *board) {
+    if (board) munmap(board, PEBBLE_CLAIM_BOARD_BYTES);
 }
 
-void pebble_store_started(unsigned long long *counter, unsigned long long jobs) {
-    if (counter) __atomic_store_n(counter, jobs, __ATOMIC_RELEASE);
+// A slot's word is (sequence << 2) | state. The sequence makes every word unique to one sending
+// of one task: a claim or a revoke aimed at an earlier occupant of the slot cannot succeed.
+static unsigned long long claim_word(unsigned long long sequence, unsigned state) {
+    return (sequence << 2) | state;
 }
 
-unsigned long long pebble_load_started(const unsigned long long *counter) {
-    return counter ? __atomic_load_n(counter, __ATOMIC_ACQUIRE) : 0;
+void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence) {
+    if (board) __atomic_store_n(&board[slot], claim_word(sequence, PEBBLE_CLAIM_OFFERED), __ATOMIC_RELEASE);
+}
+
+static bool claim_exchange(unsigned long long *board, int slot, unsigned long long sequence, unsigned to) {
+    unsigned long long expected = claim_word(sequence, PEBBLE_CLAIM_OFFERED);
+    return __atomic_compare_exchange_n(&board[slot], &expected, claim_word(sequence, to), false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence) {
+    return board == NULL || claim_exchange(board, slot, sequence, PEBBLE_CLAIM_TAKEN);
+}
+
+bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence) {
+    return board != NULL && claim_exchange(board, slot, sequence, PEBBLE_CLAIM_REVOKED);
+}
+
+int pebble_claim_state(const unsigned long long *board, int slot, unsigned long long sequence) {
+    if (board == NULL) return PEBBLE_CLAIM_TAKEN;
+    unsigned long long word = __atomic_load_n(&board[slot], __ATOMIC_ACQUIRE);
+    return (word >> 2) == sequence ? (int)(word & 3) : -1;
+}
+
+int pebble_send_frames(int fd, struct iovec *iov, int count) {
+    // Blocking sends: each sendmsg returns once everything it was given is queued, unless a
+    // signal interrupts it; then the loop skips what went out and sends the rest.
+    while (count > 0) {
+        struct msghdr message = { .msg_iov = iov, .msg_iovlen = count > IOV_MAX ? IOV_MAX : count };
+        ssize_t sent = sendmsg(fd, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (count > 0 && (size_t)sent >= iov->iov_len) {
+            sent -= (ssize_t)iov->iov_len;
+            iov++;
+            count--;
+        }
+        if (count > 0) {
+            iov->iov_base = (char *)iov->iov_base + sent;
+            iov->iov_len -= (size_t)sent;
+        }
+    }
+    return 0;
 }

@@ -23,9 +23,9 @@ static int worker_channel = -1;
 int pebble_worker_channel(void) { return worker_channel; }
 
 /// The Swift worker loop (Pebble's WorkerMain.swift). Weak, so a binary without it just exits.
-extern void pebble_worker_main(int channel, unsigned long long *start_counter) __attribute__((weak));
+extern void pebble_worker_main(int channel, unsigned long long *claim_board) __attribute__((weak));
 
-static unsigned long long *start_counter;
+static unsigned long long *claim_board;
 
 typedef void (*init_fn)(int, char **, char **);
 extern init_fn __init_array_start[] __attribute__((weak, visibility("hidden")));
@@ -78,7 +78,7 @@ static int watch_parent_pool(pid_t pool, int start_thread) {
 }
 
 static void *run_worker_loop(void *arg) {
-    pebble_worker_main((int)(intptr_t)arg, start_counter);
+    pebble_worker_main((int)(intptr_t)arg, claim_board);
     _exit(0);
     return NULL;
 }
@@ -105,7 +105,7 @@ static void service_main_queue(void) {
 
 void pebble_run_worker(int channel, int counter_fd) {
     worker_channel = channel;
-    start_counter = pebble_map_start_counter(counter_fd);
+    claim_board = pebble_map_claim_board(counter_fd);
     // Programs a job executes must not inherit the channel.
     fcntl(channel, F_SETFD, FD_CLOEXEC);
     if (!pebble_worker_main) _exit(71);

@@ -145,7 +145,7 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     }
     set_buffer_sizes(ends[0]);
     set_buffer_sizes(ends[1]);
-    int counter = pebble_create_start_counter();
+    int counter = pebble_create_claim_board();
     pid_t pid = fork();
     if (pid == 0) {
         close(ends[0]);

@@ -65,6 +65,18 @@ final class ReliabilityTests: XCTestCase {
             let callbacks = (0..<count).map { _ in Box(0) }
             let allCalled = EventCounter()
             var awaited: [(Int, Task<Int, any Error>)] = []
+            // Each cancelRunning job writes its index here as it starts; this thread cancels it then.
+            let started = try ReadyFifo()
+            let startedPath = started.path, startedFD = started.fd
+            let running = Box<[Int: Future<Int>]>([:])
+            let runningCount = (0..<count).count { Kind(rawValue: $0 % Kind.allCases.count) == .cancelRunning }
+            let canceller = Thread {
+                for _ in 0..<runningCount {
+                    var index: Int32 = 0
+                    guard read(startedFD, &index, 4) == 4 else { return }
+                    _ = running.value[Int(index)]?.cancel()
+                }
+            }
             for index in 0..<count {
                 let kind = Kind(rawValue: index % Kind.allCases.count)!
                 if kind == .taskCancellation {
@@ -73,21 +85,17 @@ final class ReliabilityTests: XCTestCase {
                     awaited.append((index, task))
                     continue
                 }
-                let future = try schedule(kind, index, on: pool)
+                let future = try schedule(kind, index, on: pool, startedFifo: startedPath)
                 future.whenComplete { _ in callbacks[index].update { $0 += 1 }; allCalled.record() }
                 if kind == .cancelPending { future.cancel() }
-                if kind == .ok, index >= 2, let running = futures[index - 2] {
-                    // FIFO dispatch: once a later task is done, the earlier one has started.
-                    future.whenComplete { _ in running.cancel() }
-                }
+                if kind == .cancelRunning { running.update { $0[index] = future } }
                 futures[index] = future
             }
+            canceller.start()
             var checked = 0
             for index in 0..<count {
                 guard let future = futures[index] else { continue }
                 let kind = Kind(rawValue: index % 8)!
-                // A cancelRunning task with no ok task after it is cancelled here.
-                if kind == .cancelRunning && index + 2 >= count { future.cancel() }
                 let outcome = try future.waitForOutcome(until: .now() + 300, timeout: .seconds(300))
                 try check(outcome, kind: kind, index: index)
                 checked += 1
@@ -110,14 +118,15 @@ final class ReliabilityTests: XCTestCase {
         }
     }
 
-    private func schedule(_ kind: Kind, _ index: Int, on pool: ProcessPool) throws -> Future<Int> {
+    private func schedule(_ kind: Kind, _ index: Int, on pool: ProcessPool, startedFifo: String) throws -> Future<Int> {
         switch kind {
         case .ok: try pool.schedule(AddOne(x: index))
         case .throwing: try pool.schedule(ThrowCodable())
         case .exit: try pool.schedule(ExitJob(status: 3))
         case .sigkill: try pool.schedule(KillSelfJob())
         case .timeout: try pool.schedule(AddOneAfter(x: index, seconds: 10), timeout: .milliseconds(20))
-        case .cancelPending, .cancelRunning, .taskCancellation: try pool.schedule(AddOneAfter(x: index, seconds: 10))
+        case .cancelRunning: try pool.schedule(SignalIndexThenSleep(readyFifo: startedFifo, index: index, seconds: 10))
+        case .cancelPending, .taskCancellation: try pool.schedule(AddOneAfter(x: index, seconds: 10))
         }
     }
 

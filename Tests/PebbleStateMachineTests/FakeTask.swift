@@ -47,31 +47,81 @@ final class FakeTask: AnyProcessTask, @unchecked Sendable {
     func cancel() { if phase == .pending { phase = .done("CancellationError") } }
 }
 
-/// An action of the machine, reduced to what a test compares.
+/// A worker's claim board without a worker: the test says how far the worker got.
+final class FakeClaims: TaskClaims, @unchecked Sendable {
+    // @unchecked: each test drives the machine from one thread; nothing here is shared.
+    let slots = 512
+    /// The worker took every task sent to it up to this sequence number that was not revoked.
+    var started: UInt64 = 0
+    private(set) var revoked: Set<UInt64> = []
+
+    func offer(slot: Int, sequence: UInt64) {}
+
+    func revoke(slot: Int, sequence: UInt64) -> Bool {
+        guard sequence > started else { return false }
+        revoked.insert(sequence)
+        return true
+    }
+
+    func isTaken(slot: Int, sequence: UInt64) -> Bool { sequence <= started && !revoked.contains(sequence) }
+}
+
+extension ProcessPoolStateMachine {
+    /// Registers a spawned worker with a fresh ``FakeClaims``.
+    mutating func workerSpawned(_ pid: pid_t) -> Bool { workerSpawned(pid, claims: FakeClaims()) }
+
+    /// The worker's fake claim board.
+    func claims(_ pid: pid_t) -> FakeClaims { workers[pid]!.claims as! FakeClaims }
+
+    /// Worker `pid` exited after taking its first `startedJobs` tasks.
+    mutating func workerExited(_ pid: pid_t, startedJobs: UInt64, death: ProcessExpired) -> (reason: WorkerExitReason, actions: [Action]) {
+        (workers[pid]?.claims as? FakeClaims)?.started = startedJobs
+        return workerExited(pid, death: death)
+    }
+}
+
+/// An action of the machine, reduced to what a test compares (a send of several tasks is one
+/// decision per task).
 enum Decision: Equatable {
     case send(pid_t, task: Int)
+    case arm(pid_t, task: Int)
     case spawn(after: Duration?)
     case retire(pid_t)
     case kill(pid_t)
     case disarm(pid_t)
     case fail([Int], String)
 
-    init(_ action: ProcessPoolStateMachine.Action) {
+    static func of(_ action: ProcessPoolStateMachine.Action) -> [Decision] {
         switch action {
-        case .send(let pid, let running): self = .send(pid, task: (running.task as! FakeTask).id)
-        case .spawn(let after): self = .spawn(after: after)
-        case .retire(let pid): self = .retire(pid)
-        case .kill(let pid): self = .kill(pid)
-        case .disarm(let pid): self = .disarm(pid)
-        case .fail(let tasks, let error): self = .fail(tasks.map { ($0 as! FakeTask).id }, "\(type(of: error))")
+        case .send(let pid, let tasks): tasks.map { .send(pid, task: ($0.task as! FakeTask).id) }
+        case .arm(let pid, let sent): [.arm(pid, task: (sent.task as! FakeTask).id)]
+        case .spawn(let after): [.spawn(after: after)]
+        case .retire(let pid): [.retire(pid)]
+        case .kill(let pid): [.kill(pid)]
+        case .disarm(let pid): [.disarm(pid)]
+        case .fail(let tasks, let error): [.fail(tasks.map { ($0 as! FakeTask).id }, "\(type(of: error))")]
+        }
+    }
+
+    var isTimer: Bool {
+        switch self {
+        case .arm, .disarm: true
+        default: false
         }
     }
 }
 
 extension Array where Element == ProcessPoolStateMachine.Action {
-    var decisions: [Decision] { map(Decision.init) }
+    var decisions: [Decision] { flatMap(Decision.of) }
     /// The decisions without timer bookkeeping.
-    var essential: [Decision] { decisions.filter { if case .disarm = $0 { false } else { true } } }
+    var essential: [Decision] { decisions.filter { !$0.isTimer } }
+}
+
+extension ProcessPoolStateMachine.Withdrawal {
+    /// The decisions when the worker is being stopped; `nil` for another withdrawal.
+    var stopping: [Decision]? { if case .stopping(let actions) = self { actions.decisions } else { nil } }
+    /// The decisions when the task was revoked; `nil` for another withdrawal.
+    var revoked: [Decision]? { if case .revoked(let actions) = self { actions.decisions } else { nil } }
 }
 
 func death(_ pid: pid_t) -> ProcessExpired { ProcessExpired(pid: pid, exitCode: nil, signal: 9) }

@@ -11,16 +11,21 @@ import Musl
 @Suite struct ProcessPoolStateMachineTests {
     typealias Machine = ProcessPoolStateMachine
 
-    static func machine(maxWorkers: Int = 1, maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil) -> Machine {
-        Machine(settings: .init(maxWorkers: maxWorkers, maxTasks: maxTasks, hasInitializer: initializer, maxPending: maxPending))
+    /// A machine whose workers hold one task at a time, unless `window` says otherwise.
+    static func machine(maxWorkers: Int = 1, maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil,
+                        window: Int = 1) -> Machine {
+        Machine(settings: .init(maxWorkers: maxWorkers, maxTasks: maxTasks, hasInitializer: initializer, maxPending: maxPending,
+                                windowSize: window))
     }
 
     /// A machine with `pids` spawned and ready.
-    static func ready(_ pids: [pid_t], maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil) throws -> Machine {
+    static func ready(_ pids: [pid_t], maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil,
+                      window: Int = 1) throws -> Machine {
         var machine = machine(maxWorkers: pids.count, maxTasks: maxTasks, initializer: initializer, maxPending: maxPending)
         _ = try machine.enqueue([])
         _ = machine.close()   // nothing, just to see that close on an empty running pool is harmless
-        machine = Self.machine(maxWorkers: pids.count, maxTasks: maxTasks, initializer: initializer, maxPending: maxPending)
+        machine = Self.machine(maxWorkers: pids.count, maxTasks: maxTasks, initializer: initializer, maxPending: maxPending,
+                               window: window)
         #expect(try machine.enqueue([]).essential == Array(repeating: .spawn(after: nil), count: pids.count))
         for pid in pids {
             #expect(machine.workerSpawned(pid) == true)
@@ -35,11 +40,11 @@ import Musl
         #expect(try machine.enqueue(tasks).decisions == [.spawn(after: nil), .spawn(after: nil)])
         #expect(machine.workerSpawned(10) == true)
         #expect(machine.workerSpawned(11) == true)
-        #expect(machine.workerReady(10).decisions == [.send(10, task: 0)])
-        #expect(machine.workerReady(11).decisions == [.send(11, task: 1)])
+        #expect(machine.workerReady(10).decisions == [.arm(10, task: 0), .send(10, task: 0)])
+        #expect(machine.workerReady(11).decisions == [.arm(11, task: 1), .send(11, task: 1)])
         let (finished, actions) = machine.taskFinished(on: 10)
         #expect((finished as? FakeTask)?.id == 0)
-        #expect(actions.decisions == [.disarm(10), .send(10, task: 2)])
+        #expect(actions.decisions == [.disarm(10), .arm(10, task: 2), .send(10, task: 2)])
         #expect(tasks[2].phase == .running(10))
         #expect(machine.pending.isEmpty)
     }
@@ -73,7 +78,7 @@ import Musl
         #expect(actions.essential == [.spawn(after: nil)])
         #expect(sent.phase == .pending)
         #expect(machine.workerSpawned(11) == true)
-        #expect(machine.workerReady(11).decisions == [.send(11, task: 0)])
+        #expect(machine.workerReady(11).essential == [.send(11, task: 0)])
     }
 
     @Test func aDeathWhileIdleIsReplacedSilently() throws {
@@ -174,6 +179,7 @@ import Musl
         var machine = try Self.ready([10])
         let running = FakeTask(0), queued = FakeTask(1)
         _ = try machine.enqueue([running, queued])
+        machine.claims(10).started = 1   // the worker took task 0
         #expect(machine.stop().essential == [.kill(10), .fail([1], "CancellationError")])
         let (reason, actions) = machine.workerExited(10, startedJobs: 1, death: death(10))
         #expect(reason == .stopped)
@@ -202,8 +208,9 @@ import Musl
         var machine = try Self.ready([10])
         let task = FakeTask(0, timeout: .milliseconds(5))
         _ = try machine.enqueue([task])
-        #expect(machine.stopTask(task, on: 10, reason: .timeout(.milliseconds(5)))?.decisions == [.disarm(10), .kill(10)])
-        #expect(machine.stopTask(task, on: 10, reason: .cancelled) == nil)   // already stopping
+        machine.claims(10).started = 1
+        #expect(machine.withdraw(task, reason: .timeout(.milliseconds(5))).stopping == [.disarm(10), .kill(10)])
+        #expect(machine.withdraw(task, reason: .cancelled).stopping == [])   // already stopping
         let (reason, actions) = machine.workerExited(10, startedJobs: 1, death: death(10))
         #expect(reason == .timedOut)
         #expect(actions.essential == [.fail([0], "TimeoutError"), .spawn(after: nil)])
@@ -213,7 +220,8 @@ import Musl
         var machine = try Self.ready([10])
         let task = FakeTask(0)
         _ = try machine.enqueue([task])
-        _ = machine.stopTask(task, on: 10, reason: .timeout(.seconds(1)))
+        machine.claims(10).started = 1
+        _ = machine.withdraw(task, reason: .timeout(.seconds(1)))
         #expect((machine.taskFinished(on: 10).task as? FakeTask)?.id == 0)
     }
 
@@ -229,7 +237,9 @@ import Musl
     @Test func aFullQueueRefusesWorkAndCancelledTasksFreeTheirRoom() throws {
         var machine = try Self.ready([10], maxPending: 2)
         let tasks = (0..<3).map { FakeTask($0) }
-        for task in tasks { _ = try machine.enqueue([task]) }   // one running, two queued
+        _ = try machine.enqueue([tasks[0]])
+        machine.claims(10).started = 1   // the worker took it: it no longer counts against maxPending
+        for task in tasks[1...] { _ = try machine.enqueue([task]) }   // one running, two queued
         #expect(machine.room == 0)
         let refused = refusal { _ = try machine.enqueue([FakeTask(3)]) }
         #expect(refused == .queueFull)
@@ -250,7 +260,7 @@ import Musl
         var machine = try Self.ready([10])
         let running = FakeTask(0), queued = FakeTask(1)
         _ = try machine.enqueue([running, queued])
-        #expect(machine.worker(running: running) == 10 && machine.worker(running: queued) == nil)
+        #expect(machine.locate(running)?.pid == 10 && machine.locate(queued) == nil)
         #expect(machine.removePending(queued) == true)
         #expect(machine.removePending(queued) == false)
         #expect(machine.taskFinished(on: 10).actions.essential.isEmpty)

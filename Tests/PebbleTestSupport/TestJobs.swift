@@ -224,3 +224,34 @@ struct AddOneAfter: ProcessJob {
         return x + 1
     }
 }
+
+/// Writes a byte to `readyFifo` (a ``ReadyFifo``) as it starts, then sleeps: the test knows the
+/// worker took the job, without sleeping itself. Returns the worker's pid.
+struct SignalThenSleep: ProcessJob {
+    let readyFifo: String
+    let seconds: Double
+    func run() async throws -> Int32 {
+        let fd = open(readyFifo, O_WRONLY)
+        var byte: UInt8 = 1
+        _ = write(fd, &byte, 1)
+        close(fd)
+        usleep(UInt32(seconds * 1_000_000))
+        return getpid()
+    }
+}
+
+/// Writes `index` (4 bytes, one atomic pipe write) to `readyFifo` as it starts, then sleeps:
+/// the test learns which job a worker took. Returns `index + 1`.
+struct SignalIndexThenSleep: ProcessJob {
+    let readyFifo: String
+    let index: Int
+    let seconds: Double
+    func run() async throws -> Int {
+        let fd = open(readyFifo, O_WRONLY)
+        var value = Int32(index)
+        _ = write(fd, &value, 4)
+        close(fd)
+        usleep(UInt32(seconds * 1_000_000))
+        return index + 1
+    }
+}

@@ -1,23 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 import PebbleCodec
-/// Encodes jobs into request frames.
+/// Encodes jobs into requests: the job's name and the job, which a ``JobHeader`` written at send
+/// time makes into a job message.
 enum JobEncoding {
-    /// The request frame for `job`, checked against the pool's message limit.
+    /// The request for `job`, checked against the pool's message limit.
     static func request<J: ProcessJob>(_ job: J, limit: Int) throws -> [UInt8] {
         let name = try JobName.of(J.self)
-        let frame: [UInt8]
+        var request = Frame.nameField(name)
         do {
-            frame = try Frame.build(.job) { bytes in
-                bytes += Frame.nameField(name)
-                try BinaryEncoder().encode(job, into: &bytes)
-            }
+            try BinaryEncoder().encode(job, into: &request)
         } catch {
             throw PebbleError(.encodingFailed, "could not encode the job \(J.self): \(error)")
         }
-        guard Frame.payloadSize(frame) < limit else {
-            throw PebbleError(.messageTooLarge, "the job \(J.self) encodes to \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)")
+        guard request.count < limit else {
+            throw PebbleError(.messageTooLarge, "the job \(J.self) encodes to \(request.count) bytes, over the pool's maxMessageSize of \(limit)")
         }
-        return frame
+        return request
     }
 
     /// The body of a job message for `job`, without the frame header: used inside the hello.

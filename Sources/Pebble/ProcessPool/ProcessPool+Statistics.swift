@@ -12,9 +12,9 @@ extension ProcessPool {
     /// gauge("pebble.pending", stats.pending); counter("pebble.crashed", stats.crashed)
     /// ```
     public struct Statistics: Sendable, Hashable {
-        /// Tasks queued, not started.
+        /// Tasks not started: queued, or sent to a worker that has not taken them yet.
         public var pending: Int
-        /// Tasks running on a worker.
+        /// Tasks a worker took and is running (or has just answered).
         public var running: Int
         /// Live worker processes.
         public var workers: Int
@@ -45,15 +45,14 @@ extension ProcessPool {
         let outcomes = core.counters.withLock { $0 }
         return core.state.withLock { locked in
             let machine = locked.machine
-            var running = 0, idle = 0
+            var running = 0, waiting = 0, idle = 0
             for record in machine.workers.values {
-                switch record.phase {
-                case .busy, .stopping(_?, _): running += 1
-                case .idle: idle += 1
-                default: break
+                if record.isIdle { idle += 1 }
+                for sent in record.window where !sent.task.isDone {
+                    if record.claims.isTaken(slot: sent.slot, sequence: sent.sequence) { running += 1 } else { waiting += 1 }
                 }
             }
-            return Statistics(pending: machine.pending.count { !$0.isDone }, running: running,
+            return Statistics(pending: machine.pending.count { !$0.isDone } + waiting, running: running,
                               workers: machine.workers.count, idleWorkers: idle,
                               completed: outcomes.completed, failed: outcomes.failed, timedOut: outcomes.timedOut,
                               crashed: outcomes.crashed, cancelled: outcomes.cancelled,

@@ -8,8 +8,8 @@ import Musl
 
 extension ProcessPoolCore {
     /// The stop handler of a task's future: stops the task on its worker when it is cancelled.
-    var stopOnCancel: @Sendable (any AnyProcessTask, pid_t) -> Bool {
-        { [weak self] task, pid in self?.stopTask(task, on: pid, reason: .cancelled) ?? false }
+    var stopOnCancel: @Sendable (any AnyProcessTask) -> Bool {
+        { [weak self] task in self?.withdraw(task, reason: .cancelled) ?? false }
     }
 
     /// Fails `task` with ``TimeoutError`` at `deadline` unless it is done by then: a queued task is
@@ -23,16 +23,6 @@ extension ProcessPoolCore {
     }
 
     private func deadlinePassed(_ task: any AnyProcessTask, budget: Duration) {
-        let (notify, steps): ((@Sendable () -> Void)?, [Step]) = state.withLock { locked in
-            if let pid = locked.machine.worker(running: task) {
-                let actions = locked.machine.stopTask(task, on: pid, reason: .timeout(budget)) ?? []
-                return (nil, prepare(actions, &locked))
-            }
-            // Settled under the lock: a queued task can no longer be started by the next dispatch.
-            _ = locked.machine.removePending(task)
-            return (task.settle(TimeoutError(timeout: budget)), prepare([], &locked))
-        }
-        notify?()
-        perform(steps)
+        withdraw(task, reason: .timeout(budget))
     }
 }

@@ -38,7 +38,7 @@ extension ProcessPoolCore {
         let death = worker.expired(waitStatus: status)
         let (reason, steps): (ProcessPool.WorkerExitReason, [Step]) = state.withLock { locked in
             locked.processes.removeValue(forKey: worker.pid)
-            let (reason, actions) = locked.machine.workerExited(worker.pid, startedJobs: worker.startedJobs, death: death)
+            let (reason, actions) = locked.machine.workerExited(worker.pid, death: death)
             return (reason, prepare(actions, &locked))
         }
         perform(steps)
@@ -88,7 +88,7 @@ extension ProcessPoolCore {
         let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self, output: output)
         let wanted: Bool = state.withLock { locked in
             locked.processes[worker.pid] = worker
-            return locked.machine.workerSpawned(worker.pid)
+            return locked.machine.workerSpawned(worker.pid, claims: worker.claims)
         }
         worker.start()
         events.send(.workerStarted(pid: worker.pid))

@@ -9,8 +9,12 @@ import Musl
 extension ProcessPoolCore {
     /// An action of the machine, resolved to the objects it acts on; performed outside the lock.
     enum Step {
-        /// Resume the timeout timer, if any, then send the request.
-        case send(WorkerProcess, [UInt8], timer: (any DispatchSourceTimer)?)
+        /// Send what the worker's outbox holds (the requests were posted to it under the lock,
+        /// in the order decided).
+        case send(WorkerProcess)
+        /// The worker takes its next task now: start its timeout timer, if it has one, and mark
+        /// where its stderr begins for the diagnostics.
+        case taskTaken(WorkerProcess, timer: (any DispatchSourceTimer)?)
         case spawn(after: Duration?)
         case retire(WorkerProcess)
         case kill(WorkerProcess)
@@ -28,11 +32,15 @@ extension ProcessPoolCore {
         steps.reserveCapacity(actions.count)
         for action in actions {
             switch action {
-            case .send(let pid, let running):
+            case .send(let pid, let tasks):
                 guard let process = locked.processes[pid] else { continue }
-                let timer = running.task.timeout.map { makeTimeoutTimer($0, task: running.task, worker: pid) }
+                process.post(tasks)
+                steps.append(.send(process))
+            case .arm(let pid, let sent):
+                guard let process = locked.processes[pid] else { continue }
+                let timer = sent.task.timeout.map { makeTimeoutTimer($0, task: sent.task) }
                 if let timer { locked.timers[pid] = timer }
-                steps.append(.send(process, running.task.request, timer: timer))
+                steps.append(.taskTaken(process, timer: timer))
             case .spawn(let backoff):
                 liveWorkers.enter()
                 steps.append(.spawn(after: backoff))
@@ -56,10 +64,11 @@ extension ProcessPoolCore {
     func perform(_ steps: [Step]) {
         for step in steps {
             switch step {
-            case .send(let worker, let request, let timer):
+            case .send(let worker):
+                worker.flush()
+            case .taskTaken(let worker, let timer):
                 timer?.resume()
                 worker.output?.taskStarting()   // diagnostics hold this task's stderr only
-                worker.send(request)
             case .spawn(let backoff?):
                 timerQueue.asyncAfter(deadline: backoff.deadlineFromNow) { self.spawnWorker() }
             case .spawn(nil):
@@ -78,12 +87,12 @@ extension ProcessPoolCore {
         }
     }
 
-    private func makeTimeoutTimer(_ timeout: Duration, task: any AnyProcessTask, worker pid: pid_t) -> any DispatchSourceTimer {
+    private func makeTimeoutTimer(_ timeout: Duration, task: any AnyProcessTask) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: timerQueue)
         timer.schedule(deadline: timeout.deadlineFromNow)
         timer.setEventHandler { [weak self, weak task] in
             guard let self, let task else { return }
-            self.stopTask(task, on: pid, reason: .timeout(timeout))
+            self.withdraw(task, reason: .timeout(timeout))
         }
         return timer
     }

@@ -86,21 +86,26 @@ final class ProcessPoolCore: WorkerEvents {
 
     var isActive: Bool { state.withLock { $0.machine.lifecycle.runsQueuedWork } }
 
-    /// Stops the worker running `task` (for a timeout or deadline, or as the stop handler of its
-    /// future when it is cancelled). `true` if the task was still running there. A cancel completes
-    /// the future with `CancellationError` under the pool's lock, so a reply arriving after it
-    /// cannot win.
+    /// Takes `task` out of its worker for `reason`: as the stop handler of its future when it is
+    /// cancelled, at its timeout, or at its deadline. A task the worker had not taken is revoked and
+    /// never runs; a taken one has its worker stopped, and fails at the worker's exit. A cancel or a
+    /// revocation completes the future under the pool's lock, so a reply arriving after it cannot
+    /// win. `true` if the future completed (or will) because of this call.
     @discardableResult
-    func stopTask(_ task: any AnyProcessTask, on pid: pid_t, reason: ProcessPoolStateMachine.StopReason) -> Bool {
+    func withdraw(_ task: any AnyProcessTask, reason: ProcessPoolStateMachine.StopReason) -> Bool {
         let outcome: (notify: (@Sendable () -> Void)?, steps: [Step])? = state.withLock { locked in
-            guard locked.machine.worker(running: task) == pid else { return nil }
-            var notify: (@Sendable () -> Void)?
-            if case .cancelled = reason {
-                guard let settled = task.settle(CancellationError()) else { return nil }
-                notify = settled
+            switch locked.machine.withdraw(task, reason: reason) {
+            case .notSent:
+                // Cancelled just as its worker died (or gave it back): queued again, it is cancelled as
+                // a queued task; a deadline removes it from the queue.
+                guard locked.machine.removePending(task), let settled = task.settle(reason.error) else { return nil }
+                return (settled, prepare([], &locked))
+            case .revoked(let actions):
+                return (task.settle(reason.error), prepare(actions, &locked))
+            case .stopping(let actions):
+                let settled = reason.isCancel ? task.settle(CancellationError()) : nil
+                return (settled, prepare(actions, &locked))
             }
-            let actions = locked.machine.stopTask(task, on: pid, reason: reason) ?? []
-            return (notify, prepare(actions, &locked))
         }
         guard let outcome else { return false }
         outcome.notify?()

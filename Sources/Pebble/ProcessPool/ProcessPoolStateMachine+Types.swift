@@ -33,6 +33,10 @@ extension ProcessPoolStateMachine {
             }
         }
 
+        var isCancel: Bool {
+            if case .cancelled = self { true } else { false }
+        }
+
         var exitReason: WorkerExitReason {
             switch self {
             case .timeout: .timedOut
@@ -42,28 +46,30 @@ extension ProcessPoolStateMachine {
         }
     }
 
-    struct RunningTask {
+    /// A task sent to a worker: the slot of the worker's claim board it was offered in, and its
+    /// number among the tasks sent to that worker (unique, so a claim word names one sending).
+    struct SentTask {
         let task: any AnyProcessTask
-        /// The task's number among the jobs sent to its worker: the task has started once the
-        /// worker's start counter reaches it. Before that, the worker's death means it never ran.
+        let slot: Int
         let sequence: UInt64
-        var stopReason: StopReason?
     }
 
     enum WorkerPhase {
         /// Spawned; waiting for its ready message (after the initializer ran).
         case starting
-        case idle
-        case busy(RunningTask)
+        /// Takes tasks: idle when its window is empty.
+        case serving
         /// On its way out by itself (its channel closed, or it said it exits after its reply).
         case retiring(WorkerExitReason)
-        /// Signalled to die; `task` is what it was running, if anything.
-        case stopping(RunningTask?, reason: StopReason)
+        /// Signalled to die for `reason`. The task it is found to have taken at its exit fails
+        /// with the reason's error if it is `target` (or if there is no target: a pool stop);
+        /// another taken task was killed with it and fails with the death.
+        case stopping(StopReason, target: UInt64?)
 
-        /// Starting, idle or busy: a worker that takes tasks, as opposed to one on its way out.
+        /// Starting or serving: a worker that takes tasks, as opposed to one on its way out.
         var servesTasks: Bool {
             switch self {
-            case .starting, .idle, .busy: true
+            case .starting, .serving: true
             case .retiring, .stopping: false
             }
         }
@@ -71,17 +77,53 @@ extension ProcessPoolStateMachine {
 
     struct WorkerRecord {
         var phase: WorkerPhase
+        /// The worker's claim board.
+        let claims: any TaskClaims
+        /// Tasks sent and neither answered nor revoked, in the order sent: the worker runs them in
+        /// this order, so each reply is the first one's. The first is running or about to.
+        var window: [SentTask] = []
+        /// Bytes of the requests in `window`.
+        var windowBytes = 0
+        /// Slots of the claim board not used by `window`.
+        var freeSlots: [Int]
         var tasksDone = 0
-        /// Jobs sent to the worker so far.
-        var jobsSent: UInt64 = 0
+        /// Tasks sent to the worker so far.
+        var tasksSent: UInt64 = 0
         /// Set when the worker announced it exits after its current reply.
         var retireReason: WorkerExitReason?
+        /// Since when the first task of `window` is the worker's (roughly when the worker took it).
+        var firstTaskSince: ContinuousClock.Instant?
+        /// The first task ran past ``Settings/overdueAfter``: the worker gave back the tasks behind
+        /// it and takes no more until it is done.
+        var isOverdue = false
+
+        init(phase: WorkerPhase, claims: any TaskClaims, windowSize: Int) {
+            self.phase = phase
+            self.claims = claims
+            freeSlots = Array((0..<min(windowSize, claims.slots)).reversed())
+        }
+
+        var isIdle: Bool {
+            if case .serving = phase { window.isEmpty } else { false }
+        }
+    }
+
+    /// How a task left a worker's window when the pool withdrew it.
+    enum Withdrawal {
+        /// Not in any window (queued, or done).
+        case notSent
+        /// Revoked before the worker took it: it never runs; the caller completes its future.
+        case revoked([Action])
+        /// The worker took it: the worker is being stopped; its exit fails the task.
+        case stopping([Action])
     }
 
     /// What an event decided; the owner performs it after releasing its lock.
     enum Action {
-        /// Arm the task's timeout, then send its request to the worker.
-        case send(worker: pid_t, RunningTask)
+        /// Send these requests to the worker, in this order (their slots are offered already).
+        case send(worker: pid_t, [SentTask])
+        /// Arm the timeout of the worker's first task, which it is taking now.
+        case arm(worker: pid_t, SentTask)
         case spawn(after: Duration?)
         /// Close the worker's channel: it reads end-of-file and exits.
         case retire(worker: pid_t)

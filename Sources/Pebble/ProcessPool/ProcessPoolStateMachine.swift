@@ -11,7 +11,14 @@ import Musl
 /// timer, takes no lock and makes no system call. ``ProcessPoolCore`` holds it under its one lock
 /// and performs the actions after releasing it, so the machine is unit-tested without processes.
 ///
-/// The only outside calls are a task's own atomic claims (``AnyProcessTask/start(on:)``,
+/// Each worker holds a window of tasks (``Settings/windowSize``): they wait in its channel while it
+/// runs the first, so it never waits for the pool between tasks. Every sent task is offered in a
+/// slot of the worker's claim board (``TaskClaims``); the worker takes it before running it, and
+/// the pool can revoke it until then: a cancelled or timed-out task that was sent but not taken
+/// never runs, a worker's death fails only the task it took and gives the rest back to the queue,
+/// and an idle worker takes back half of a busy one's waiting tasks.
+///
+/// The only outside calls are those atomic claims, and a task's own (``AnyProcessTask/start(on:)``,
 /// ``AnyProcessTask/requeue()``): starting a task and cancelling it are one transition of its
 /// future, so exactly one of them wins.
 ///
@@ -25,6 +32,19 @@ struct ProcessPoolStateMachine {
         var maxTasks = 0
         var hasInitializer = false
         var maxPending: Int?
+        /// The most tasks a worker holds at once (sent, not yet answered): the one it runs and
+        /// those waiting behind it in its channel.
+        var windowSize = 16
+        /// Requests that make a worker's window hold more bytes than this wait for an empty one,
+        /// so a send into a window never waits on a worker busy with a task: it fits in the
+        /// channel's buffer.
+        var windowBytes = 64 * 1024
+        /// A worker whose current task has run this long gives back the tasks waiting behind it
+        /// (at the next event: another worker's reply, an exit, a timer) and takes no more until
+        /// that task is done: a long task never holds short ones hostage.
+        var overdueAfter = Duration.milliseconds(10)
+        /// The machine's clock (a test's own, in the unit tests).
+        var now: @Sendable () -> ContinuousClock.Instant = { .now }
     }
 
     let settings: Settings
@@ -63,17 +83,25 @@ struct ProcessPoolStateMachine {
             throw PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
         }
         if let maxPending = settings.maxPending, room < count {
-            throw PebbleError(.queueFull, "the pool's queue holds \(pending.count) of at most \(maxPending) pending tasks; \(count) more do not fit")
+            throw PebbleError(.queueFull, "the pool holds \(pending.count + waitingInWindows) of at most \(maxPending) pending tasks; \(count) more do not fit")
         }
     }
 
-    /// How many more tasks fit in the queue now (`Int.max` without `maxPending`). Tasks that were
-    /// cancelled or failed while queued take no room: they are dropped when the queue looks full.
+    /// How many more tasks fit in the queue now (`Int.max` without `maxPending`). A task counts
+    /// until a worker takes it: queued, or waiting in a worker's window. Tasks that were cancelled
+    /// or failed while queued take no room: they are dropped when the queue looks full.
     var room: Int {
         mutating get {
             guard let maxPending = settings.maxPending else { return .max }
             if pending.count >= maxPending { pending.removeAll { $0.isDone } }
-            return max(0, maxPending - pending.count)
+            return max(0, maxPending - pending.count - waitingInWindows)
+        }
+    }
+
+    /// Tasks sent to workers that have not taken them yet.
+    var waitingInWindows: Int {
+        workers.values.reduce(0) { count, record in
+            count + record.window.count { !record.claims.isTaken(slot: $0.slot, sequence: $0.sequence) }
         }
     }
 
@@ -101,13 +129,18 @@ struct ProcessPoolStateMachine {
         return dispatchWork()
     }
 
-    /// Stops every worker; the dropped pending tasks are failed by the returned action.
+    /// Stops every worker; the dropped pending tasks, and the tasks sent but not taken (revoked
+    /// here), are failed by the returned actions.
     mutating func stop() -> [Action] {
         switch lifecycle {
         case .stopped, .joined: return []
         default: lifecycle = .stopped
         }
-        var actions = workers.keys.compactMap { stopWorker($0, reason: .stopped) }.flatMap { $0 }
+        var actions: [Action] = []
+        for pid in workers.keys {
+            actions += revokeWaiting(on: pid, keeping: 0).map { .fail([$0.task], CancellationError()) }
+            actions += stopWorker(pid, reason: .stopped, target: nil) ?? []
+        }
         actions.append(.fail(pending.removeAll(), CancellationError()))
         return actions
     }
@@ -117,26 +150,35 @@ struct ProcessPoolStateMachine {
         if lifecycle == .closed || lifecycle == .stopped { lifecycle = .joined }
     }
 
-    /// Stops the worker running `task` (timeout, deadline or cancel). `nil` when `task` does not
-    /// run on `pid` any more.
-    mutating func stopTask(_ task: any AnyProcessTask, on pid: pid_t, reason: StopReason) -> [Action]? {
-        guard case .busy(let running)? = workers[pid]?.phase, running.task === task else { return nil }
-        return stopWorker(pid, reason: reason)
+    /// Takes `task` out of the worker that holds it, for `reason` (a cancel, a timeout, a
+    /// deadline): revoked if the worker has not taken it, else its worker is stopped.
+    mutating func withdraw(_ task: any AnyProcessTask, reason: StopReason) -> Withdrawal {
+        guard let (pid, index) = locate(task) else { return .notSent }
+        let sent = workers[pid]!.window[index]
+        guard workers[pid]!.claims.revoke(slot: sent.slot, sequence: sent.sequence) else {
+            return .stopping(stopWorker(pid, reason: reason, target: sent.sequence) ?? [])
+        }
+        return .revoked(removeFromWindow(pid, at: index) + dispatchWork())
     }
 
-    /// The worker running `task`, if it runs on one.
-    func worker(running task: any AnyProcessTask) -> pid_t? {
-        workers.first { if case .busy(let running) = $0.value.phase { running.task === task } else { false } }?.key
+    /// The worker holding `task` and its place in that worker's window.
+    func locate(_ task: any AnyProcessTask) -> (pid: pid_t, index: Int)? {
+        for (pid, record) in workers {
+            if let index = record.window.firstIndex(where: { $0.task === task }) { return (pid, index) }
+        }
+        return nil
     }
 
     // MARK: - Worker events
 
-    /// A spawned worker registered; `false` when the pool stopped meanwhile and it must be killed.
-    mutating func workerSpawned(_ pid: pid_t) -> Bool {
+    /// A spawned worker registered with its claim board; `false` when the pool stopped meanwhile
+    /// and it must be killed.
+    mutating func workerSpawned(_ pid: pid_t, claims: any TaskClaims) -> Bool {
         spawning -= 1
         workersStarted += 1
         let wanted = lifecycle.runsQueuedWork
-        workers[pid] = WorkerRecord(phase: wanted ? .starting : .stopping(nil, reason: .stopped))
+        workers[pid] = WorkerRecord(phase: wanted ? .starting : .stopping(.stopped, target: nil),
+                                    claims: claims, windowSize: settings.windowSize)
         return wanted
     }
 
@@ -149,7 +191,7 @@ struct ProcessPoolStateMachine {
 
     mutating func workerReady(_ pid: pid_t) -> [Action] {
         guard case .starting? = workers[pid]?.phase else { return [] }
-        workers[pid]!.phase = .idle
+        workers[pid]!.phase = .serving
         failedStarts = 0
         everReady = true
         spawnBackoff = nil
@@ -171,77 +213,82 @@ struct ProcessPoolStateMachine {
         workers[pid]?.retireReason = reason
     }
 
-    /// A reply arrived. Returns the task it completes (to resolve outside the lock), if any.
+    /// A reply arrived: it is the first task's of the worker's window. Returns that task (to
+    /// resolve outside the lock), if any.
     mutating func taskFinished(on pid: pid_t) -> (task: (any AnyProcessTask)?, actions: [Action]) {
         guard let record = workers[pid] else { return (nil, []) }
-        switch record.phase {
-        case .busy(let running):
-            workers[pid]!.tasksDone += 1
-            var actions: [Action] = [.disarm(worker: pid)]
-            if let reason = record.retireReason {
-                workers[pid]!.phase = .retiring(reason)
-            } else if settings.maxTasks > 0 && workers[pid]!.tasksDone >= settings.maxTasks {
-                workers[pid]!.phase = .retiring(.retired)
-                actions.append(.retire(worker: pid))
-            } else {
-                workers[pid]!.phase = .idle
-            }
-            return (running.task, actions + dispatchWork())
-        case .stopping(let running?, _):
-            // The reply beat the kill: the task did finish (unless a cancel already completed it).
-            return (running.task, [])
-        default:
+        guard let answered = record.window.first else {
             return (nil, stopWorker(pid, reason: .protocolError(
-                PebbleError(.protocolViolation, "worker \(pid) sent a reply with no task running")))  ?? [])
+                PebbleError(.protocolViolation, "worker \(pid) sent a reply with no task running")), target: nil) ?? [])
         }
+        let actions = removeFromWindow(pid, at: 0)
+        guard case .serving = record.phase else {
+            // The reply beat the kill (or the exit): the task did finish, unless a cancel already
+            // completed it.
+            return (answered.task, actions)
+        }
+        workers[pid]!.tasksDone += 1
+        if let reason = record.retireReason {
+            workers[pid]!.phase = .retiring(reason)
+        } else if settings.maxTasks > 0 && workers[pid]!.tasksDone >= settings.maxTasks {
+            workers[pid]!.phase = .retiring(.retired)
+            return (answered.task, actions + [.retire(worker: pid)] + dispatchWork())
+        }
+        return (answered.task, actions + dispatchWork())
     }
 
     mutating func brokeProtocol(_ pid: pid_t, _ error: PebbleError) -> [Action] {
-        stopWorker(pid, reason: .protocolError(error)) ?? []
+        stopWorker(pid, reason: .protocolError(error), target: nil) ?? []
     }
 
-    /// Worker `pid` exited. `startedJobs` is its start counter: a task it was sent but never
-    /// started goes back to the head of the queue. Returns the exit's reason for the events.
-    mutating func workerExited(_ pid: pid_t, startedJobs: UInt64, death: ProcessExpired) -> (reason: WorkerExitReason, actions: [Action]) {
+    /// Worker `pid` exited. The task its claim board shows it took fails (with the death, or with
+    /// why the pool stopped it); the tasks it had not taken go back to the head of the queue.
+    /// Returns the exit's reason for the events.
+    mutating func workerExited(_ pid: pid_t, death: ProcessExpired) -> (reason: WorkerExitReason, actions: [Action]) {
         guard let record = workers.removeValue(forKey: pid) else { return (.diedIdle, []) }
         workersExited += 1
         var actions: [Action] = [.disarm(worker: pid)]
+        var taken: [SentTask] = [], waiting: [SentTask] = []
+        for sent in record.window {
+            if record.claims.isTaken(slot: sent.slot, sequence: sent.sequence) { taken.append(sent) } else { waiting.append(sent) }
+        }
         let reason: WorkerExitReason
         switch record.phase {
-        case .busy(let running) where startedJobs < running.sequence:
-            reason = .diedIdle
-            if running.task.requeue() { pending.prepend(running.task) }
-        case .busy(let running):
-            reason = .crashed
-            actions.append(.fail([running.task], death))
-        case .stopping(let running, let stopReason):
+        case .serving:
+            reason = taken.isEmpty ? .diedIdle : .crashed
+            if !taken.isEmpty { actions.append(.fail(taken.map(\.task), death)) }
+        case .stopping(let stopReason, let target):
             reason = stopReason.exitReason
-            if let running { actions.append(.fail([running.task], running.stopReason?.error ?? death)) }
+            for sent in taken {
+                // A task taken after the one the stop was for was killed with it: it fails with the death.
+                let error = target == nil || target == sent.sequence ? stopReason.error : death
+                actions.append(.fail([sent.task], error))
+            }
         case .starting:
             reason = .diedIdle
             actions += diedBeforeReady(death)
-        case .idle:
-            reason = .diedIdle
         case .retiring(let retireReason):
             reason = retireReason
+            if !taken.isEmpty { actions.append(.fail(taken.map(\.task), death)) }
         }
-        return (reason, actions + dispatchWork())
+        return (reason, actions + giveBack(waiting.map(\.task)) + dispatchWork())
     }
 
     // MARK: - Decisions
 
-    /// Hands pending tasks to idle workers, retires workers no longer needed, and asks for spawns.
+    /// Fills the windows of serving workers from the queue, lets idle workers take back waiting
+    /// tasks from busy ones, retires workers no longer needed, and asks for spawns.
     private mutating func dispatchWork() -> [Action] {
         var actions: [Action] = []
-        for pid in workers.keys {
-            guard case .idle = workers[pid]!.phase else { continue }
-            if lifecycle.runsQueuedWork, let running = nextTask(worker: pid) {
-                workers[pid]!.phase = .busy(running)
-                actions.append(.send(worker: pid, running))
-            } else if !lifecycle.acceptsWork {
-                workers[pid]!.phase = .retiring(.retired)
-                actions.append(.retire(worker: pid))
-            }
+        if lifecycle.runsQueuedWork {
+            if workers.count > 1 { takeBackFromOverdueWorkers() }
+            actions += fillWindows()
+            if pending.isEmpty && stealForIdleWorkers() { actions += fillWindows() }
+        }
+        for pid in workers.keys where workers[pid]!.isIdle && !lifecycle.acceptsWork
+            && (pending.isEmpty || !lifecycle.runsQueuedWork) {
+            workers[pid]!.phase = .retiring(.retired)
+            actions.append(.retire(worker: pid))
         }
         guard lifecycle.runsQueuedWork else { return actions }
         // While running, the pool keeps maxWorkers workers from the first task on, and replaces a
@@ -258,29 +305,137 @@ struct ProcessPoolStateMachine {
         return actions
     }
 
-    /// The next pending task that was not cancelled, claimed for worker `pid`.
-    private mutating func nextTask(worker pid: pid_t) -> RunningTask? {
+    /// Hands queued tasks, in order, to the serving workers with the most room, and returns one
+    /// send per worker (plus the timeout of a task that went to an empty window). A worker is
+    /// refilled once its window is down to half, then up to full: replies and sends come in
+    /// batches, and a burst costs a fraction of a send per task.
+    private mutating func fillWindows() -> [Action] {
+        var batches: [(pid: pid_t, wasEmpty: Bool, tasks: [SentTask])] = []
         while let task = pending.popFirst() {
-            if task.start(on: pid) {
-                workers[pid]!.jobsSent += 1
-                return RunningTask(task: task, sequence: workers[pid]!.jobsSent)
+            if task.isDone { continue }
+            guard let pid = workerWithMostRoom(for: task, refilling: batches.map(\.pid)) else {
+                pending.prepend(task)
+                break
             }
+            guard task.start(on: pid) else { continue }
+            let wasEmpty = workers[pid]!.window.isEmpty
+            let sent = place(task, on: pid)
+            if let index = batches.firstIndex(where: { $0.pid == pid }) {
+                batches[index].tasks.append(sent)
+            } else {
+                batches.append((pid, wasEmpty, [sent]))
+            }
+            if wasEmpty { workers[pid]!.firstTaskSince = settings.now() }
         }
-        return nil
+        return batches.flatMap { batch -> [Action] in
+            (batch.wasEmpty ? [.arm(worker: batch.pid, batch.tasks[0])] : []) + [.send(worker: batch.pid, batch.tasks)]
+        }
     }
 
-    /// Marks worker `pid` as stopping; its running task (if any) will fail with `reason`'s error.
-    private mutating func stopWorker(_ pid: pid_t, reason: StopReason) -> [Action]? {
-        guard let record = workers[pid] else { return nil }
-        switch record.phase {
-        case .stopping:
-            return nil
-        case .busy(var running):
-            running.stopReason = running.stopReason ?? reason
-            workers[pid]!.phase = .stopping(running, reason: reason)
-        case .starting, .idle, .retiring:
-            workers[pid]!.phase = .stopping(nil, reason: reason)
+    /// The serving worker that should get `task`: the one with the fewest tasks among those with
+    /// room. A worker with tasks takes more only once down to half its window (or while it is
+    /// being refilled), and only requests that keep it under ``Settings/windowBytes``.
+    private func workerWithMostRoom(for task: any AnyProcessTask, refilling: [pid_t]) -> pid_t? {
+        var best: (pid: pid_t, count: Int)?
+        for (pid, record) in workers {
+            guard case .serving = record.phase, !record.freeSlots.isEmpty, !record.isOverdue else { continue }
+            let count = record.window.count
+            if settings.maxTasks > 0 && record.tasksDone + count >= settings.maxTasks { continue }
+            if count > 0 {
+                guard count <= record.freeSlots.count || refilling.contains(pid) else { continue }
+                guard record.windowBytes + task.request.count <= settings.windowBytes else { continue }
+            }
+            if best == nil || count < best!.count { best = (pid, count) }
         }
+        return best?.pid
+    }
+
+    /// Offers `task` in a free slot of worker `pid`'s claim board and adds it to the window.
+    private mutating func place(_ task: any AnyProcessTask, on pid: pid_t) -> SentTask {
+        workers[pid]!.tasksSent += 1
+        let sent = SentTask(task: task, slot: workers[pid]!.freeSlots.removeLast(), sequence: workers[pid]!.tasksSent)
+        workers[pid]!.claims.offer(slot: sent.slot, sequence: sent.sequence)
+        workers[pid]!.window.append(sent)
+        workers[pid]!.windowBytes += task.request.count
+        return sent
+    }
+
+    /// Takes the task at `index` out of worker `pid`'s window (answered or revoked). When it was
+    /// the first, its timer goes, and the next task, which the worker takes now, gets its own.
+    private mutating func removeFromWindow(_ pid: pid_t, at index: Int) -> [Action] {
+        let sent = workers[pid]!.window.remove(at: index)
+        workers[pid]!.windowBytes -= sent.task.request.count
+        workers[pid]!.freeSlots.append(sent.slot)
+        guard index == 0 else { return [] }
+        workers[pid]!.isOverdue = false
+        guard case .serving = workers[pid]!.phase, let next = workers[pid]!.window.first else { return [.disarm(worker: pid)] }
+        workers[pid]!.firstTaskSince = settings.now()
+        return [.disarm(worker: pid), .arm(worker: pid, next)]
+    }
+
+    /// Revokes the tasks waiting behind the first `keeping` of worker `pid`'s window, from the
+    /// last, until the worker turns out to have taken one; returns them in window order.
+    private mutating func revokeWaiting(on pid: pid_t, keeping: Int, atMost limit: Int = .max) -> [SentTask] {
+        var revoked: [SentTask] = []
+        var index = workers[pid]!.window.count - 1
+        while index >= keeping && revoked.count < limit {
+            let sent = workers[pid]!.window[index]
+            guard workers[pid]!.claims.revoke(slot: sent.slot, sequence: sent.sequence) else { break }
+            _ = removeFromWindow(pid, at: index)
+            revoked.append(sent)
+            index -= 1
+        }
+        return revoked.reversed()
+    }
+
+    /// Workers whose current task has run longer than ``Settings/overdueAfter`` give back the tasks
+    /// waiting behind it, to the head of the queue, and take no more until that task is done.
+    private mutating func takeBackFromOverdueWorkers() {
+        let now = settings.now()
+        for (pid, record) in workers where record.window.count >= 2 && !record.isOverdue {
+            guard case .serving = record.phase, let since = record.firstTaskSince, now - since > settings.overdueAfter else { continue }
+            workers[pid]!.isOverdue = true
+            let revoked = revokeWaiting(on: pid, keeping: 1)
+            for sent in revoked.reversed() where sent.task.requeue() { pending.prepend(sent.task) }
+        }
+    }
+
+    /// With the queue empty, each idle worker takes back half of the tasks waiting behind the
+    /// running one of the busiest worker, so a long task never holds short ones hostage. They go
+    /// to the head of the queue; `true` if any did.
+    private mutating func stealForIdleWorkers() -> Bool {
+        var stole = false
+        for _ in 0..<workers.values.count(where: { $0.isIdle }) {
+            let busiest = workers.filter { if case .serving = $0.value.phase { $0.value.window.count >= 2 } else { false } }
+                .max { $0.value.window.count < $1.value.window.count }
+            guard let (pid, record) = busiest else { break }
+            let stolen = revokeWaiting(on: pid, keeping: 1, atMost: record.window.count / 2)
+            for sent in stolen.reversed() where sent.task.requeue() { pending.prepend(sent.task) }
+            stole = stole || !stolen.isEmpty
+        }
+        return stole
+    }
+
+    /// Tasks a worker had not taken: back to the head of the queue, in order, while the pool
+    /// runs queued work; failed otherwise.
+    private mutating func giveBack(_ tasks: [any AnyProcessTask]) -> [Action] {
+        guard !tasks.isEmpty else { return [] }
+        switch lifecycle {
+        case .running, .closed:
+            for task in tasks.reversed() where task.requeue() { pending.prepend(task) }
+            return []
+        case .broken(let error):
+            return [.fail(tasks, error)]
+        case .stopped, .joined:
+            return [.fail(tasks, CancellationError())]
+        }
+    }
+
+    /// Marks worker `pid` as stopping for `reason` (aimed at task `target`, if any).
+    private mutating func stopWorker(_ pid: pid_t, reason: StopReason, target: UInt64?) -> [Action]? {
+        guard let record = workers[pid] else { return nil }
+        if case .stopping = record.phase { return nil }
+        workers[pid]!.phase = .stopping(reason, target: target)
         return [.disarm(worker: pid), .kill(worker: pid)]
     }
 

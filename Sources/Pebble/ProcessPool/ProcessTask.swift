@@ -12,11 +12,12 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     let request: [UInt8]
     let timeout: Duration?
     private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
-    /// Stops this task on worker `pid` when its future is cancelled while it runs: the pool's
-    /// `stopTask`, held weakly by the closure.
-    private let stopRunning: @Sendable (any AnyProcessTask, pid_t) -> Bool
+    /// Takes this task back from its worker when its future is cancelled after it was sent: the
+    /// pool's `withdraw`, holding the pool weakly. Not bound to a worker: an idle worker may take
+    /// the task over before it starts.
+    private let stopRunning: @Sendable (any AnyProcessTask) -> Bool
 
-    init(request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask, pid_t) -> Bool,
+    init(request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
          decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value) {
         self.request = request
         self.timeout = timeout
@@ -27,7 +28,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     func start(on pid: pid_t) -> Bool {
         future.markRunning { [weak self, stopRunning] in
             guard let self else { return false }
-            return stopRunning(self, pid)
+            return stopRunning(self)
         }
     }
 

@@ -26,6 +26,38 @@ enum ChannelIO {
         }
     }
 
+    /// Frames at least this large are sent from their own storage rather than copied together
+    /// with others into one buffer.
+    static let copyLimit = 16 * 1024
+
+    /// Sends `head` then `tail` with one `sendmsg` (two buffers, no copy); `false` when the peer
+    /// is gone.
+    static func sendAll(_ fd: Int32, _ head: [UInt8], then tail: [UInt8]) -> Bool {
+        head.withUnsafeBytes { head in
+            tail.withUnsafeBytes { tail in
+                var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+                               iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress), iov_len: tail.count)]
+                return pebble_send_frames(fd, &vectors, 2) == 0
+            }
+        }
+    }
+
+    /// Sends `frames` in order: small ones copied together into one buffer, a large one straight
+    /// from its storage behind what was gathered before it. `false` when the peer is gone.
+    static func sendAll(_ fd: Int32, frames: [[UInt8]]) -> Bool {
+        if frames.count == 1 { return sendAll(fd, frames[0]) }
+        var buffer: [UInt8] = []
+        for frame in frames {
+            if frame.count < copyLimit {
+                buffer += frame
+            } else {
+                guard sendAll(fd, buffer, then: frame) else { return false }
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        return buffer.isEmpty || sendAll(fd, buffer)
+    }
+
     /// Reads exactly `count` bytes; `nil` at end of file or on error.
     static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
         guard count > 0 else { return [] }

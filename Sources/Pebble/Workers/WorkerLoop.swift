@@ -11,9 +11,10 @@ import PebbleCodec
 
 struct WorkerLoop {
     let channel: Int32
-    /// Shared with the pool: the number of jobs started. A job is counted before it runs, so a
-    /// worker that dies with a job it had not counted never ran it, and the pool gives it to another.
-    let startCounter: UnsafeMutablePointer<UInt64>?
+    /// Shared with the pool: one word per slot of the worker's window. The worker takes a task
+    /// there before running it; a task the pool revoked first is skipped, and a task not taken when
+    /// the worker dies never ran, so the pool gives it to another worker.
+    let claimBoard: UnsafeMutablePointer<UInt64>?
     let executor = InlineExecutor()
     /// Until the hello arrives, a bound that only stops a runaway read.
     var limit = Int(UInt32.max)
@@ -35,13 +36,15 @@ struct WorkerLoop {
             Self.exitWithGroup()
         }
         send(Frame.make(.ready, []))
-        var started: UInt64 = 0
-        while let frame = ChannelIO.readFrame(channel, limit: limit) {
-            guard frame.first == MessageKind.job.rawValue else { Self.exitWithGroup() }
-            started += 1
+        // The jobs: one read takes every job message the channel holds; each is answered at once,
+        // so a reply is never lost with a later job's crash.
+        let input = WorkerInput(fd: channel, limit: limit + JobHeader.bodyOverhead)
+        while let frame = input.next() {
+            guard frame.first == MessageKind.job.rawValue, let header = JobHeader(body: frame[1...]) else { Self.exitWithGroup() }
+            // Revoked (cancelled, past its deadline, or taken over by an idle worker): never runs.
+            guard pebble_claim_take(claimBoard, Int32(header.slot), header.sequence) else { continue }
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
-            pebble_store_started(startCounter, started)
-            let reply = execute(frame[1...])
+            let reply = execute(frame[JobHeader.bodyOverhead...])
             // What the job printed reaches the pool's (or the captured) stdout before its outcome.
             pebble_flush_stdout()
             if let threshold = settings.maxResidentMemory, let resident = WorkerLimits.residentBytes(), resident > threshold {

@@ -12,8 +12,8 @@ import PebbleCodec
 /// The worker process's loop. The C constructor in `_PebbleShim` calls it, before `main`, on a
 /// thread of its own (the main thread services the main queue), in a process the pool spawned.
 @_cdecl("pebble_worker_main")
-func pebbleWorkerMain(_ channel: Int32, _ startCounter: UnsafeMutablePointer<UInt64>?) {
-    var loop = WorkerLoop(channel: channel, startCounter: startCounter)
+func pebbleWorkerMain(_ channel: Int32, _ claimBoard: UnsafeMutablePointer<UInt64>?) {
+    var loop = WorkerLoop(channel: channel, claimBoard: claimBoard)
     loop.run()
 }
 

@@ -29,9 +29,8 @@ final class WorkerProcess: Sendable {
     // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
-    /// The shared counter of jobs the worker has started (nil without one: every job sent counts as
-    /// started). Written by the worker, read here; mapped until deinit.
-    nonisolated(unsafe) private let startCounter: UnsafeMutablePointer<UInt64>?
+    /// The worker's claim board, shared with it: which tasks of its window it has taken.
+    let claims: ClaimBoard
     /// The receive buffer, used only on `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
@@ -47,7 +46,7 @@ final class WorkerProcess: Sendable {
                            queue: queue, killsGroupAtExit: true)
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
-        startCounter = pebble_map_start_counter(spawned.startCounter)
+        claims = ClaimBoard(fd: spawned.claimBoard)
         self.events = events
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
@@ -63,11 +62,7 @@ final class WorkerProcess: Sendable {
 
     deinit {
         scratch.deallocate()
-        pebble_unmap_start_counter(startCounter)
     }
-
-    /// How many jobs the worker has started (taken from its channel and begun to run).
-    var startedJobs: UInt64 { startCounter.map { pebble_load_started($0) } ?? .max }
 
     func start() {
         readSource.resume()
@@ -77,6 +72,15 @@ final class WorkerProcess: Sendable {
     /// Sends a frame on the channel; `false` when the worker is gone.
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool { channel.send(frame) }
+
+    /// Queues the job messages of `tasks`, in order (called under the pool's lock); ``flush()``
+    /// sends them.
+    func post(_ tasks: [ProcessPoolStateMachine.SentTask]) {
+        for sent in tasks { channel.post(JobHeader(slot: sent.slot, sequence: sent.sequence), sent.task.request) }
+    }
+
+    /// Sends every job message posted so far, in the order posted.
+    func flush() { channel.flush() }
 
     /// Sends the hello, with the worker's ends of its output pipes when the pool captures output.
     func sendHello(_ hello: [UInt8]) {

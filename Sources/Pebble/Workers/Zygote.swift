@@ -180,7 +180,7 @@ final class Zygote: Sendable {
                 _ = request.completion(.failure(PebbleError(.spawnFailed, "the zygote sent worker \(message.pid) without its descriptors")))
                 return
             }
-            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], startCounter: fds[2], origin: .zygote)
+            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], claimBoard: fds[2], origin: .zygote)
             if let onExit = request.completion(.success(worker)) {
                 state.withLock { $0.exitHandlers[message.pid] = onExit }
             }

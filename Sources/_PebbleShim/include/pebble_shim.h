@@ -3,6 +3,8 @@
 #define PEBBLE_SHIM_H
 
 #include <spawn.h>
+#include <stdbool.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 
@@ -17,14 +19,29 @@ int pebble_pidfd_exit_status(int pidfd, int *status);
 int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 int pebble_usable_cpu_count(void);
-/// A worker's start counter: a shared page (memfd) where the worker counts the jobs it has started,
-/// so the pool knows whether a worker that died had started the job it was sent. -1 on failure.
-int pebble_create_start_counter(void);
-/// Maps the counter behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
-unsigned long long *pebble_map_start_counter(int fd);
-void pebble_unmap_start_counter(unsigned long long *counter);
-void pebble_store_started(unsigned long long *counter, unsigned long long jobs);
-unsigned long long pebble_load_started(const unsigned long long *counter);
+/// A worker's claim board: a shared page (memfd) with one 64-bit word per slot of the worker's
+/// window of tasks. The pool offers a task in a slot before sending it; the worker takes it before
+/// running it; the pool may revoke it (a cancel, a deadline, a steal) while it is only offered.
+/// Exactly one of take and revoke succeeds. -1 on failure.
+#define PEBBLE_CLAIM_BOARD_BYTES 4096
+#define PEBBLE_CLAIM_BOARD_SLOTS 512
+enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 2 };
+int pebble_create_claim_board(void);
+/// Maps the board behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
+unsigned long long *pebble_map_claim_board(int fd);
+void pebble_unmap_claim_board(unsigned long long *board);
+/// Publishes task `sequence` as offered in `slot` (before its message is sent).
+void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence);
+/// The worker takes task `sequence` in `slot`; false if it was revoked. Always true without a board.
+bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence);
+/// The pool revokes task `sequence` in `slot`; false if the worker took it (or without a board).
+bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence);
+/// The state of task `sequence` in `slot` (PEBBLE_CLAIM_*), or -1 when the slot holds another
+/// task. Without a board every task counts as taken.
+int pebble_claim_state(const unsigned long long *board, int slot, unsigned long long sequence);
+/// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
+/// as it goes. 0, or -1 when the peer is gone.
+int pebble_send_frames(int fd, struct iovec *iov, int count);
 /// The worker's channel descriptor if this process was started as a swift-pebble worker, else -1.
 int pebble_worker_channel(void);
 /// Names the calling thread (pthread_setname_np keeps 15 bytes).
@@ -40,7 +57,7 @@ struct pebble_zygote_request {
 
 enum { PEBBLE_ZYGOTE_SPAWNED = 1, PEBBLE_ZYGOTE_EXITED = 2, PEBBLE_ZYGOTE_FAILED = 3 };
 
-/// A message from the zygote: SPAWNED (with the channel, a pidfd and the start counter attached), EXITED (a worker's
+/// A message from the zygote: SPAWNED (with the channel, a pidfd and the claim board attached), EXITED (a worker's
 /// wait status), or FAILED (errno in `status`).
 struct pebble_zygote_message {
     unsigned int type;

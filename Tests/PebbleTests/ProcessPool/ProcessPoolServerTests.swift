@@ -18,9 +18,12 @@ struct ProcessPoolServerTests {
         configuration.startMethod = startMethod
         let pool = try ProcessPool(configuration: configuration)
         #expect(try pool.schedule(AddOne(x: 1)).result() == 2)     // the worker is ready and idle
-        // Goes straight to the worker. Every test cancels it; it is long because a test may wait
-        // tens of seconds for a thread when the machine's two cores run the suite's other tests.
-        let sleeper = try pool.schedule(SleepJob(seconds: 600))
+        // Goes straight to the worker, which takes it (it then no longer counts as pending). Every
+        // test cancels it; it is long because a test may wait tens of seconds for a thread when the
+        // machine's two cores run the suite's other tests.
+        let fifo = try ReadyFifo()
+        let sleeper = try pool.schedule(SignalThenSleep(readyFifo: fifo.path, seconds: 600))
+        #expect(fifo.waitForReady(1, seconds: 60), "the worker took the sleeper")
         return (pool, sleeper)
     }
 

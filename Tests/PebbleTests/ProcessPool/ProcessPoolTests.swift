@@ -221,7 +221,9 @@ struct ProcessPoolTests {
     func cancelRunningJobStopsItsWorker(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let first = try pool.schedule(WorkerPid()).result()
-        let future = try pool.schedule(SleepJob(seconds: 10))
+        let fifo = try ReadyFifo()
+        let future = try pool.schedule(SignalThenSleep(readyFifo: fifo.path, seconds: 10))
+        #expect(fifo.waitForReady(1, seconds: 60), "the worker took the job")
         let seen = Box<(any Error)?>(nil)
         let done = EventCounter()
         future.whenComplete { seen.value = $0.failure; done.record() }
@@ -253,10 +255,13 @@ struct ProcessPoolTests {
     func cancellingTheAwaitingTaskStopsTheJob(_ startMethod: ProcessPool.StartMethod) async throws {
         let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let first = try await pool.run(WorkerPid())
-        let waiter = Task { try await pool.run(SleepJob(seconds: 10)) }
-        // Give the job to the worker, then cancel the awaiting task. (Suspending, not blocking:
-        // a blocked thread here could be the one the waiter needs.)
-        try await Task.sleep(for: .milliseconds(100))
+        let fifo = try ReadyFifo()
+        let job = SignalThenSleep(readyFifo: fifo.path, seconds: 10)
+        let waiter = Task { try await pool.run(job) }
+        // Once the worker took the job, cancel the awaiting task. (The wait blocks a thread of
+        // its own, not one of the cooperative pool's, which the waiter may need.)
+        let started = await Task.detached { fifo.waitForReady(1, seconds: 60) }.value
+        #expect(started, "the worker took the job")
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(try await pool.run(WorkerPid()) != first)
