@@ -108,9 +108,29 @@ class FutureCore: @unchecked Sendable {
     /// Blocks until done or until `deadline`; returns whether it is done.
     final func wait(until deadline: DispatchTime) -> Bool {
         if isDone { return true }
+        if Self.waitSpinNanoseconds > 0 && spinUntilDone() { return true }
         let (old, _) = signal.bitwiseOr(Self.sleepingBit, ordering: .sequentiallyConsistent)
         if old & Self.doneBit != 0 { return true }
         return FutureParking.shared.wait(for: self, until: deadline)
+    }
+
+    /// How long a blocking wait first watches the future before it sleeps: a task that is about to
+    /// finish (a quick closure on an awake worker takes a microsecond or two) then costs its caller
+    /// no sleep and no wake-up (a futex round trip and a context switch each way). Short enough
+    /// that a caller waiting on a long task wastes next to nothing.
+    static let waitSpinNanoseconds: UInt64 = 4_000
+
+    /// Watches the done bit for up to ``waitSpinNanoseconds``; returns whether it got set.
+    private final func spinUntilDone() -> Bool {
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        var now = start
+        while true {
+            for _ in 0..<32 where isDone { return true }
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let elapsed = (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec)
+            if elapsed >= Int(Self.waitSpinNanoseconds) { return isDone }
+        }
     }
 
     /// Runs `observer` inline when the future completes (at once if it has).
