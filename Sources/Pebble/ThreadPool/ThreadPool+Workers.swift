@@ -413,6 +413,8 @@ extension ThreadPool {
                     if state.pointee.lifecycle != .running { return exitThread(slot: index) }
                     if state.pointee.spinning == 0, spinner.budget > 0, !spinner.machineIsBusy() {
                         if spinForWork(&spinner, seen: state.pointee.enqueued) { continue }
+                        // The lock was released while it spun: `close()` or `stop()` may have come.
+                        if state.pointee.lifecycle != .running { return exitThread(slot: index) }
                     }
                     let deadline = idleSince ?? MonotonicDeadline(after: Self.idleExitNanoseconds)
                     idleSince = deadline
