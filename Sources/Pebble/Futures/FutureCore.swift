@@ -176,7 +176,7 @@ class FutureCore: @unchecked Sendable {
             case .running: wasPending = false
             }
             let failure = outcome.failure
-            state.phase = .done(cancelled: cancelled || failure is CancellationError)
+            state.phase = .done(cancelled: cancelled || (failure.map { $0 is CancellationError } ?? false))
             self.outcome = outcome
             let owner = state.owner
             state.owner = nil

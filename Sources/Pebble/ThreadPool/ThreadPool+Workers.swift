@@ -437,8 +437,11 @@ extension ThreadPool {
             var executed = 0
             for task in batch where task.start(on: counters) {
                 task.execute()
-                counters.finished.wrappingAdd(1, ordering: .relaxed)
                 executed += 1
+            }
+            // Only this worker writes its `finished`: a store, not a read-modify-write.
+            if executed > 0 {
+                counters.finished.store(counters.finished.load(ordering: .relaxed) &+ executed, ordering: .relaxed)
             }
             self.state.lock()
             state.pointee.workers[index].tasksDone += executed
@@ -458,7 +461,7 @@ extension ThreadPool {
         var arrived = false
         var preempted = false
         outer: while true {
-            for _ in 0..<64 where spin.appended.load(ordering: .acquiring) != seen {
+            for _ in 0..<256 where spin.appended.load(ordering: .acquiring) != seen {
                 arrived = true
                 break outer
             }
