@@ -17,35 +17,33 @@ public final class Future<Value: Sendable>: Sendable {
     typealias Outcome = Result<Value, any Error>
     typealias Observer = @Sendable (Outcome) -> Void
 
-    enum Phase {
-        case pending
-        /// Running; the handler, when there is one, stops the task and reports whether it did.
-        case running(stopHandler: (@Sendable () -> Bool)?)
-        case done(Outcome, cancelled: Bool)
-    }
+    /// The state, not generic (see ``FutureCore``): for a thread-pool task, the task itself.
+    let core: FutureCore
 
-    enum CancelDecision {
-        case refuse
-        case cancelledPending([Observer], (any CompletionOwner)?)
-        case stopRunning(@Sendable () -> Bool)
-    }
+    init() { core = FutureCore() }
 
-    struct State {
-        var phase: Phase = .pending
-        /// Internal observers run inline on the completing thread; they never run user code.
-        var observers: [Observer] = []
-        /// Told of the completion under this lock, before anyone can see the future done; cleared
-        /// then, which also breaks the owner ↔ future reference cycle.
-        var owner: (any CompletionOwner)?
-    }
-
-    let state = StateLock(State())
-
-    init() {}
+    /// A future whose state is `core` (a thread-pool task).
+    init(core: FutureCore) { self.core = core }
 
     /// A future that is already complete.
     init(completed outcome: Outcome) {
-        state.withLock { $0.phase = .done(outcome, cancelled: false) }
+        core = FutureCore(completed: Self.erase(outcome))
+    }
+
+    /// `outcome` with its value boxed, as the core keeps it.
+    static func erase(_ outcome: Outcome) -> FutureCore.Outcome {
+        switch outcome {
+        case .success(let value): .value(value)
+        case .failure(let error): .failure(error)
+        }
+    }
+
+    /// The core's outcome with its value unboxed.
+    static func typed(_ outcome: FutureCore.Outcome) -> Outcome {
+        switch outcome {
+        case .value(let value): .success(value as! Value)
+        case .failure(let error): .failure(error)
+        }
     }
 
     // MARK: - Waiting
@@ -60,8 +58,18 @@ public final class Future<Value: Sendable>: Sendable {
     /// ```
     @available(*, noasync, message: "blocks the thread; use 'await future.value' in async code")
     public func result(timeout: Duration? = nil) throws -> Value {
+        if timeout == nil, let outcome = core.completedOutcome { return try Self.value(of: outcome) }
         try validateTimeout(timeout)
-        return try waitForOutcome(until: deadline(after: timeout), timeout: timeout).get()
+        try waitUntilDone(until: deadline(after: timeout), timeout: timeout)
+        return try Self.value(of: core.outcome!)
+    }
+
+    /// The value of `outcome`, or its error thrown; without building a `Result<Value, any Error>`.
+    private static func value(of outcome: FutureCore.Outcome) throws -> Value {
+        switch outcome {
+        case .value(let value): return value as! Value
+        case .failure(let error): throw error
+        }
     }
 
     /// Blocks until the task is done and returns its error, or `nil` if it produced a value.
@@ -72,10 +80,8 @@ public final class Future<Value: Sendable>: Sendable {
     @available(*, noasync, message: "blocks the thread; use 'await future.value' in async code")
     public func error(timeout: Duration? = nil) throws -> (any Error)? {
         try validateTimeout(timeout)
-        if case .failure(let error) = try waitForOutcome(until: deadline(after: timeout), timeout: timeout) {
-            return error
-        }
-        return nil
+        try waitUntilDone(until: deadline(after: timeout), timeout: timeout)
+        return core.outcome!.failure
     }
 
     /// The task's value, awaited. Cancelling the awaiting `Task` cancels this future.
@@ -104,17 +110,14 @@ public final class Future<Value: Sendable>: Sendable {
 
     /// Blocks until done or until `deadline`; throws `.waitTimedOut` when the deadline passes first.
     func waitForOutcome(until deadline: DispatchTime, timeout: Duration?) throws -> Outcome {
-        if let outcome = completedOutcome { return outcome }
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = StateLock<Outcome?>(nil)
-        observe { outcome in
-            box.withLock { $0 = outcome }
-            semaphore.signal()
-        }
-        if semaphore.wait(timeout: deadline) == .timedOut {
+        try waitUntilDone(until: deadline, timeout: timeout)
+        return Self.typed(core.outcome!)
+    }
+
+    private func waitUntilDone(until deadline: DispatchTime, timeout: Duration?) throws {
+        if !core.wait(until: deadline) {
             throw PebbleError(.waitTimedOut, "the task did not finish within \(timeout ?? .zero); it goes on running")
         }
-        return box.withLock { $0! }
     }
 
     // MARK: - State
@@ -130,33 +133,7 @@ public final class Future<Value: Sendable>: Sendable {
     /// ```
     @discardableResult
     public func cancel() -> Bool {
-        // One transition under the future's lock decides: pending → cancelled (the task can no
-        // longer start, since starting is pending → running under the same lock), or a running
-        // task's stop handler, which completes the future with CancellationError itself, under its
-        // pool's lock, only while the task still runs there. `true` therefore always means the
-        // future completed with CancellationError, and that a pending task never starts.
-        let decision: CancelDecision = state.withLock { state in
-            switch state.phase {
-            case .done: return .refuse
-            case .pending:
-                state.phase = .done(.failure(CancellationError()), cancelled: true)
-                let owner = state.owner
-                state.owner = nil
-                owner?.recordCompletion(failure: CancellationError(), wasPending: true)
-                defer { state.observers = [] }
-                return .cancelledPending(state.observers, owner)
-            case .running(let stop): return stop.map(CancelDecision.stopRunning) ?? .refuse
-            }
-        }
-        switch decision {
-        case .refuse: return false
-        case .cancelledPending(let observers, let owner):
-            owner?.didComplete(wasPending: true)
-            notify(observers, of: .failure(CancellationError()))
-            return true
-        case .stopRunning(let stop):
-            return stop()
-        }
+        core.cancel()
     }
 
     /// Whether the future was cancelled with ``cancel()``, by cancelling an awaiting `Task`, or by
@@ -166,27 +143,21 @@ public final class Future<Value: Sendable>: Sendable {
     /// future.cancel()
     /// assert(future.isCancelled)
     /// ```
-    public var isCancelled: Bool {
-        state.withLock { if case .done(_, cancelled: true) = $0.phase { true } else { false } }
-    }
+    public var isCancelled: Bool { core.isCancelled }
 
     /// Whether the task has started (a process task: was sent to its worker) and is not yet done.
     ///
     /// ```swift
     /// if future.isRunning { print("on a worker now") }
     /// ```
-    public var isRunning: Bool {
-        state.withLock { if case .running = $0.phase { true } else { false } }
-    }
+    public var isRunning: Bool { core.isRunning }
 
     /// Whether the future has its outcome.
     ///
     /// ```swift
     /// if future.isDone { print(try future.result()) }
     /// ```
-    public var isDone: Bool {
-        state.withLock { if case .done = $0.phase { true } else { false } }
-    }
+    public var isDone: Bool { core.isDone }
 
     /// Calls `callback` once with the outcome.
     ///
@@ -212,91 +183,50 @@ public final class Future<Value: Sendable>: Sendable {
     // MARK: - Internal: used by the pools
 
     var completedOutcome: Outcome? {
-        state.withLock { if case .done(let outcome, _) = $0.phase { outcome } else { nil } }
+        core.completedOutcome.map(Self.typed)
     }
 
     /// Runs `observer` inline when the future completes (at once if it has). Observers must be quick
     /// and must not call back into pools.
     func observe(_ observer: @escaping Observer) {
-        let outcome: Outcome? = state.withLock { state in
-            if case .done(let outcome, _) = state.phase { return outcome }
-            state.observers.append(observer)
-            return nil
-        }
-        if let outcome { observer(outcome) }
+        core.observe { [core] in observer(Self.typed(core.outcome!)) }
     }
 
     /// Moves a pending future to running. Returns `false` when it was already done (cancelled):
     /// the task must then not start.
     func markRunning(stopHandler: (@Sendable () -> Bool)? = nil) -> Bool {
-        state.withLock { state in
-            guard case .pending = state.phase else { return false }
-            state.phase = .running(stopHandler: stopHandler)
-            return true
-        }
+        core.markRunning(stopHandler: stopHandler)
     }
 
     /// Moves a running future back to pending: its worker died before the task started.
     /// Returns `false` when it is no longer running (it was cancelled meanwhile).
     func markPending() -> Bool {
-        state.withLock { state in
-            guard case .running = state.phase else { return false }
-            state.phase = .pending
-            return true
-        }
+        core.markPending()
     }
 
     /// Completes the future; the first completion wins. A `CancellationError` outcome counts as
     /// cancelled. Returns whether this call completed it.
     @discardableResult
     func complete(_ outcome: Outcome, cancelled: Bool = false) -> Bool {
-        var owner: (any CompletionOwner)?
-        var wasPending = false
-        guard let observers = settle(outcome, cancelled: cancelled, owner: &owner, wasPending: &wasPending) else { return false }
-        owner?.didComplete(wasPending: wasPending)
-        notify(observers, of: outcome)
-        return true
+        core.complete(Self.erase(outcome), cancelled: cancelled)
     }
 
     /// The first half of ``complete(_:cancelled:)``: records the outcome and returns the observers
     /// to notify (`nil` if the future was already done). Callable under a pool's lock; the caller
     /// then calls ``notify(_:of:)`` outside it.
     func settle(_ outcome: Outcome, cancelled: Bool = false) -> [Observer]? {
-        var owner: (any CompletionOwner)?
-        var wasPending = false
-        guard let observers = settle(outcome, cancelled: cancelled, owner: &owner, wasPending: &wasPending) else { return nil }
-        guard let owner else { return observers }
-        return [{ [wasPending] _ in owner.didComplete(wasPending: wasPending) }] + observers
-    }
-
-    /// Records the outcome; hands back the owner (told under the lock) and whether the future was
-    /// pending. Out-parameters rather than a tuple: this runs unspecialized for every task, and a
-    /// generic tuple costs a metadata lookup each time.
-    private func settle(_ outcome: Outcome, cancelled: Bool, owner: inout (any CompletionOwner)?,
-                        wasPending: inout Bool) -> [Observer]? {
-        state.withLock { state in
-            switch state.phase {
-            case .done: return nil
-            case .pending: wasPending = true
-            case .running: wasPending = false
-            }
-            state.phase = .done(outcome, cancelled: cancelled || outcome.failure is CancellationError)
-            owner = state.owner
-            state.owner = nil
-            owner?.recordCompletion(failure: outcome.failure, wasPending: wasPending)
-            defer { state.observers = [] }
-            return state.observers
-        }
+        guard let settled = core.settle(Self.erase(outcome), cancelled: cancelled) else { return nil }
+        return [{ [core] _ in core.finish(settled) }]
     }
 
     /// Makes `owner` the one told of this future's completion. Call before the future is shared.
     func setOwner(_ owner: any CompletionOwner) {
-        state.withLock { $0.owner = owner }
+        core.setOwner(owner)
     }
 
     /// Forgets the owner without telling it (a task its pool refused).
     func clearOwner() {
-        state.withLock { $0.owner = nil }
+        core.clearOwner()
     }
 
     /// Runs the observers a ``settle(_:cancelled:)`` returned.

@@ -3,10 +3,10 @@ import Dispatch
 
 /// A pool of worker threads that runs closures, at most `maxWorkers` at a time.
 ///
-/// Each worker is a serial `DispatchQueue` that drains the pool's queue of tasks; the pool never
-/// runs more than `maxWorkers` drains at once, so it never blocks a Dispatch thread waiting for
-/// work. With `maxTasks > 0` a worker is retired after that many tasks and the next one runs the
-/// `initializer` again.
+/// Each worker is a dedicated thread, started on demand, that takes tasks from the pool's queue in
+/// batches and sleeps on a condition variable while the queue is empty (a thread idle for 10 s
+/// exits; the next task starts another). With `maxTasks > 0` a worker is retired after that many
+/// tasks: its thread exits and a new worker, on a new thread, runs the `initializer` again.
 ///
 /// ```swift
 /// let pool = try ThreadPool(maxWorkers: 4)
@@ -25,12 +25,15 @@ public final class ThreadPool: Sendable {
     var maxWorkers: Int { configuration.maxWorkers }
     var maxTasks: Int { configuration.maxTasks }
     var initializer: (@Sendable () throws -> Void)? { configuration.initializer }
-    let state: StateLock<State>
-    /// Entered while a worker drain is running; `join` waits for it to be empty.
+    /// The pool's state, and the condition variables its worker threads park on (one per slot).
+    let state: PoolMonitor<State>
+    /// Entered while a worker thread runs (from the moment it is decided); `join` waits for it to
+    /// be empty.
     let activeDrains = DispatchGroup()
-    let workerQueues: [DispatchQueue]
     /// Where timeout and deadline timers fire: the pool's own queue, never a global one.
     let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
+    /// What a worker spinning for a task watches (see `Spinner`).
+    let spin = SpinSignal()
     /// The counters behind ``statistics``.
     let tally: Tally
     /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
@@ -68,8 +71,8 @@ public final class ThreadPool: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.tally = Tally(workers: configuration.maxWorkers)
-        self.state = StateLock(State(workers: Array(repeating: WorkerSlot(), count: configuration.maxWorkers)))
-        self.workerQueues = (0..<configuration.maxWorkers).map { DispatchQueue(label: "pebble.thread-pool.worker-\($0)") }
+        self.state = PoolMonitor(State(workers: Array(repeating: WorkerSlot(), count: configuration.maxWorkers)),
+                                 conditions: configuration.maxWorkers)
     }
 
     /// `true` while the pool accepts or still runs work: before `join` completes after `close()`,
@@ -98,9 +101,9 @@ public final class ThreadPool: Sendable {
     /// ```
     public func schedule<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                       _ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
-        let task = ThreadTask(pool: self, deadline: deadline, work)
-        try enqueue([task])
-        return task.future
+        let task = TypedThreadTask(pool: self, deadline: deadline, work)
+        try enqueue(task)
+        return Future(core: task)
     }
 
     /// Runs `work` on the pool and awaits its value. Cancelling the awaiting task cancels it: a
@@ -120,9 +123,9 @@ public final class ThreadPool: Sendable {
     /// ```
     public func run<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                  _ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let task = ThreadTask(pool: self, deadline: deadline, work)
+        let task = TypedThreadTask(pool: self, deadline: deadline, work)
         try await enqueueWaitingForRoom(task)
-        return try await task.future.value
+        return try await Future<T>(core: task).value
     }
 
     /// Applies `transform` to every input, `chunkSize` inputs per task.
@@ -149,17 +152,14 @@ public final class ThreadPool: Sendable {
         try validateTimeout(timeout)
         let chunks = chunked(inputs, size: chunkSize)
         let tasks = chunks.map { chunk in
-            ThreadTask(pool: self, timeout: timeout, weight: chunk.count, split: Self.splitOutcomes) {
+            MapChunkTask(pool: self, timeout: timeout, weight: chunk.count) {
                 MapChunkValues(applying: transform, to: chunk)
             }
         }
         try enqueue(tasks)
-        return MapFuture(chunks: zip(tasks, chunks).map { MapChunk(future: $0.future, count: $1.count) })
-    }
-
-    /// How many of a chunk's outcomes are errors, for the statistics.
-    @Sendable static func splitOutcomes<V>(_ outcomes: MapChunkValues<V>) -> Int {
-        outcomes.chunkError == nil ? outcomes.failures.count : outcomes.count
+        return MapFuture(chunks: zip(tasks, chunks).map {
+            MapChunk(future: Future<MapChunkValues<T>>(core: $0), count: $1.count)
+        })
     }
 
     /// Stops accepting work; queued tasks still run. Call ``join(timeout:)`` to wait for them.
@@ -172,6 +172,8 @@ public final class ThreadPool: Sendable {
         let waiters: [RoomWaiter] = state.withLock { state in
             guard state.lifecycle == .running else { return [] }
             state.lifecycle = .closed
+            // Parked workers wake up and exit, the queue being empty (or they would not park).
+            wakeAllParked(&state)
             return failWaiters(&state)
         }
         let error = PebbleError(.poolNotRunning, "the pool was closed while this run waited for room in its queue")
@@ -185,13 +187,14 @@ public final class ThreadPool: Sendable {
     /// pool.stop(); try pool.join()
     /// ```
     public func stop() {
-        let (dropped, waiters): ([any AnyThreadTask], [RoomWaiter]) = state.withLock { state in
+        let (dropped, waiters): ([ThreadTask], [RoomWaiter]) = state.withLock { state in
             guard state.lifecycle != .joined else { return ([], []) }
             state.lifecycle = .stopped
+            wakeAllParked(&state)
             return (state.pending.removeAll() + state.workers.flatMap(\.batch), failWaiters(&state))
         }
         // A task a worker took in a batch but has not started is dropped too; one running goes on.
-        for task in dropped { task.cancel() }
+        for task in dropped { _ = task.cancel() }
         let error = PebbleError(.poolNotRunning, "the pool was stopped while this run waited for room in its queue")
         for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
