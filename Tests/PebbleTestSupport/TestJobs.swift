@@ -255,3 +255,18 @@ struct SignalIndexThenSleep: ProcessJob {
         return index + 1
     }
 }
+
+/// Blocks until the test writes a byte to `gate` (a ``ReadyFifo``), then returns the worker's pid,
+/// or, with `crash`, kills its worker with SIGKILL.
+struct GateJob: ProcessJob {
+    let gate: String
+    var crash = false
+    func run() async throws -> Int32 {
+        let fd = open(gate, O_RDONLY)
+        var byte: UInt8 = 0
+        _ = read(fd, &byte, 1)
+        close(fd)
+        if crash { kill(getpid(), SIGKILL) }
+        return getpid()
+    }
+}
