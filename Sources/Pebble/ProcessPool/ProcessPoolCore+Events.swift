@@ -85,7 +85,8 @@ extension ProcessPoolCore {
     /// Registers a started worker and greets it, or stops it at once if the pool stopped meanwhile.
     private func workerStarted(_ spawned: SpawnedWorker) -> WorkerProcess {
         let output = configuration.workerOutput == .capture ? WorkerOutputCapture.open() : nil
-        let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self, output: output)
+        let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self, output: output,
+                                   target: channelQueue)
         let wanted: Bool = state.withLock { locked in
             locked.processes[worker.pid] = worker
             return locked.machine.workerSpawned(worker.pid, claims: worker.claims)

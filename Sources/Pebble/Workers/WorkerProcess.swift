@@ -37,11 +37,12 @@ final class WorkerProcess: Sendable {
     /// The handlers hold `events` (the pool's core) strongly: a pool lives on while it has workers,
     /// even when the user dropped it, so every worker is still reaped and every future completed.
     /// Cancelling the sources when the worker is finished releases the handlers.
-    init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents, output: WorkerOutputCapture? = nil) {
+    init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents, output: WorkerOutputCapture? = nil,
+         target: DispatchQueue? = nil) {
         pid = spawned.pid
         self.output = output
         origin = spawned.origin
-        queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)")
+        queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)", target: target)
         exit = ExitWatcher(pid: spawned.pid, pidfd: spawned.pidfd, origin: spawned.origin == .child ? .child : .zygote,
                            queue: queue, killsGroupAtExit: true)
         channel = WorkerChannel(fd: spawned.channel)
