@@ -29,6 +29,16 @@ extension ProcessPoolCore {
         }
     }
 
+    /// Replies that came in one read, in order: one lock, one dispatch for them all.
+    func worker(_ worker: WorkerProcess, answered replies: [(kind: MessageKind, body: ArraySlice<UInt8>)]) {
+        let (tasks, steps): ([(any AnyProcessTask)?], [Step]) = state.withLock { locked in
+            let (tasks, actions) = locked.machine.tasksFinished(on: worker.pid, count: replies.count)
+            return (tasks, prepare(actions, &locked))
+        }
+        perform(steps)
+        for (task, reply) in zip(tasks, replies) { task?.resolve(reply.kind, reply.body) }
+    }
+
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError) {
         perform(decide { $0.brokeProtocol(worker.pid, error) })
     }

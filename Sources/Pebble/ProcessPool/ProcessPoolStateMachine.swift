@@ -216,25 +216,48 @@ struct ProcessPoolStateMachine {
     /// A reply arrived: it is the first task's of the worker's window. Returns that task (to
     /// resolve outside the lock), if any.
     mutating func taskFinished(on pid: pid_t) -> (task: (any AnyProcessTask)?, actions: [Action]) {
-        guard let record = workers[pid] else { return (nil, []) }
+        let (tasks, actions) = tasksFinished(on: pid, count: 1)
+        return (tasks[0], actions)
+    }
+
+    /// `count` replies arrived together (one read): the first `count` tasks of the window, in
+    /// order, with one dispatch after them all.
+    mutating func tasksFinished(on pid: pid_t, count: Int) -> (tasks: [(any AnyProcessTask)?], actions: [Action]) {
+        var tasks: [(any AnyProcessTask)?] = []
+        tasks.reserveCapacity(count)
+        var actions: [Action] = []
+        var dispatch = false
+        for _ in 0..<count {
+            let answer = answerFirstTask(on: pid)
+            tasks.append(answer.task)
+            actions += answer.actions
+            dispatch = dispatch || answer.dispatch
+        }
+        return (tasks, dispatch ? actions + dispatchWork() : actions)
+    }
+
+    /// Takes the first task out of worker `pid`'s window for its reply; `dispatch` when the pool
+    /// should hand out work afterwards.
+    private mutating func answerFirstTask(on pid: pid_t) -> (task: (any AnyProcessTask)?, actions: [Action], dispatch: Bool) {
+        guard let record = workers[pid] else { return (nil, [], false) }
         guard let answered = record.window.first else {
             return (nil, stopWorker(pid, reason: .protocolError(
-                PebbleError(.protocolViolation, "worker \(pid) sent a reply with no task running")), target: nil) ?? [])
+                PebbleError(.protocolViolation, "worker \(pid) sent a reply with no task running")), target: nil) ?? [], false)
         }
         let actions = removeFromWindow(pid, at: 0)
         guard case .serving = record.phase else {
             // The reply beat the kill (or the exit): the task did finish, unless a cancel already
             // completed it.
-            return (answered.task, actions)
+            return (answered.task, actions, false)
         }
-        workers[pid]!.tasksDone += 1
+        record.tasksDone += 1
         if let reason = record.retireReason {
-            workers[pid]!.phase = .retiring(reason)
-        } else if settings.maxTasks > 0 && workers[pid]!.tasksDone >= settings.maxTasks {
-            workers[pid]!.phase = .retiring(.retired)
-            return (answered.task, actions + [.retire(worker: pid)] + dispatchWork())
+            record.phase = .retiring(reason)
+        } else if settings.maxTasks > 0 && record.tasksDone >= settings.maxTasks {
+            record.phase = .retiring(.retired)
+            return (answered.task, actions + [.retire(worker: pid)], true)
         }
-        return (answered.task, actions + dispatchWork())
+        return (answered.task, actions, true)
     }
 
     mutating func brokeProtocol(_ pid: pid_t, _ error: PebbleError) -> [Action] {

@@ -33,4 +33,12 @@ enum MessageKind: UInt8 {
     case tooLarge = 0x54         // "T"
     /// Sent just before a task's outcome: the worker exits after it; a ``WorkerRetirement``.
     case retiring = 0x51         // "Q"
+
+    /// A task's outcome, answering the first task of the worker's window.
+    var isReply: Bool {
+        switch self {
+        case .value, .error, .decodingFailed, .encodingFailed, .tooLarge: true
+        default: false
+        }
+    }
 }

@@ -11,6 +11,8 @@ import _PebbleShim
 /// What a worker process reports to its pool. Called on the worker's serial queue.
 protocol WorkerEvents: AnyObject, Sendable {
     func worker(_ worker: WorkerProcess, sent kind: MessageKind, body: ArraySlice<UInt8>)
+    /// Task outcomes (``MessageKind/isReply``) that came in one read, in order.
+    func worker(_ worker: WorkerProcess, answered replies: [(kind: MessageKind, body: ArraySlice<UInt8>)])
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError)
     /// `status` is the wait status, `nil` when it could not be known.
     func worker(_ worker: WorkerProcess, exitedWith status: Int32?)

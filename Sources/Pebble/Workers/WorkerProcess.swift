@@ -146,11 +146,21 @@ final class WorkerProcess: Sendable {
                 return
             }
             reader.withLock { $0.append(UnsafeRawBufferPointer(rebasing: scratch[..<count])) }
+            // Replies are handed over together (one lock and one dispatch for a read's worth),
+            // any other message in its place among them.
+            var replies: [(kind: MessageKind, body: ArraySlice<UInt8>)] = []
+            defer { if !replies.isEmpty { events.worker(self, answered: replies) } }
             do {
                 while let frame = try reader.withLock({ try $0.nextFrame() }) {
                     guard let kind = MessageKind(rawValue: frame[frame.startIndex]) else {
                         return breakProtocol("the worker sent a message of unknown kind \(frame[frame.startIndex])")
                     }
+                    if kind.isReply {
+                        replies.append((kind, frame.dropFirst()))
+                        continue
+                    }
+                    if !replies.isEmpty { events.worker(self, answered: replies) }
+                    replies.removeAll()
                     events.worker(self, sent: kind, body: frame.dropFirst())
                 }
             } catch let error as FrameReader.TooLarge {
