@@ -124,8 +124,9 @@ public final class Future<Value: Sendable>: Sendable {
 
     /// Cancels the task.
     ///
-    /// A pending task never starts. A running process task is stopped (its worker is killed and
-    /// replaced). A running thread task cannot be stopped, so this returns `false`; so does a
+    /// A pending task never starts. A process task sent to a worker that has not started it yet is
+    /// taken back and never runs; its worker lives on. A running process task is stopped (its
+    /// worker is killed and replaced). A running thread task cannot be stopped, so this returns `false`; so does a
     /// finished task. When this returns `true` the future has completed with `CancellationError`.
     ///
     /// ```swift

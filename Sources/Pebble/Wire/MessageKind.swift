@@ -14,7 +14,9 @@ enum MessageKind: UInt8 {
     /// (u16 name length, name, job). With ``WorkerOutput/capture``, the write ends of the worker's
     /// stdout and stderr pipes come attached to it (SCM_RIGHTS).
     case hello = 0x48            // "H"
-    /// u16 name length, mangled job type name, the job in the binary format (BinaryFormat.swift).
+    /// The task's claim-board slot (u16) and sequence number (u64), written at send time
+    /// (``JobHeader``); then the request: u16 name length, mangled job type name, the job in the
+    /// binary format (BinaryFormat.swift).
     case job = 0x4A              // "J"
     // Worker to parent.
     /// Started (and initialized); ready for a job.
