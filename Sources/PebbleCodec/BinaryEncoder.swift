@@ -351,20 +351,40 @@ final class BinaryEncodingState {
         writeUTF8(key.stringValue)
     }
 
+    /// Bytes reserved past a large block, so the few fields written after a payload do not move
+    /// the whole buffer again.
+    static let slackAfterBlock = 4096
+
+    /// Makes room for a block of `count` bytes and its tag and varint, so that it is copied once:
+    /// an array that must grow for a large block grows to the block's end plus some slack (never
+    /// by less than doubling, so many blocks in a row stay linear), not to twice a size that a
+    /// later field would overflow, moving the block a second time.
+    @inline(__always)
+    func reserveForBlock(_ count: Int) {
+        let needed = bytes.count + 11 + count
+        guard needed > bytes.capacity else { return }
+        bytes.reserveCapacity(Swift.max(needed + Self.slackAfterBlock, 2 * bytes.capacity))
+    }
+
+    /// `Data`: tag, varint length, then its bytes, with one copy into the output.
     func writeData(_ data: Data) {
+        reserveForBlock(data.count)
         bytes.append(BinaryTag.bytes)
         writeVarint(data.count)
         data.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 
+    /// `[UInt8]`: as `Data`.
     func writeBytes(_ array: [UInt8]) {
+        reserveForBlock(array.count)
         bytes.append(BinaryTag.bytes)
         writeVarint(array.count)
-        bytes.append(contentsOf: array)
+        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 
     /// A packed array: tag, varint count, raw little-endian elements.
     func writePacked<E: FixedWidthInteger>(_ array: [E], _ scalarTag: UInt8) {
+        reserveForBlock(array.count * MemoryLayout<E>.size)
         bytes.append(BinaryTag.packedArray | scalarTag)
         writeVarint(array.count)
         #if _endian(little)
@@ -378,6 +398,7 @@ final class BinaryEncodingState {
     }
 
     func writePacked<E: BinaryFloatingPoint>(_ array: [E], _ scalarTag: UInt8) {
+        reserveForBlock(array.count * MemoryLayout<E>.size)
         bytes.append(BinaryTag.packedArray | scalarTag)
         writeVarint(array.count)
         #if _endian(little)

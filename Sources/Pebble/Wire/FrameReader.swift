@@ -8,19 +8,73 @@ import Musl
 
 /// Collects bytes read from a channel and cuts them into frames, refusing any frame over `limit`.
 ///
-/// It grows only with the bytes that actually arrive, never with the length a peer announces.
+/// Small frames are read through the caller's scratch buffer and collected in one reused buffer.
+/// A large frame (at least ``directThreshold`` bytes) is received in place: once its header has
+/// passed the limit check, it gets one buffer of its announced size, and ``receive(scratch:_:)``
+/// reads straight into it, so its bytes are copied once, by the kernel, with no growth.
+///
+/// What a peer announces costs address space only, never memory: bytes that have not arrived are
+/// never touched, so the resident size grows only with the bytes that actually arrive. Past
+/// ``exactAllocationLimit`` the in-place buffer is reserved in doublings of what has arrived, so a
+/// peer that announces a huge frame and stops reserves no more than twice what it sent.
+///
+/// ```swift
+/// var reader = FrameReader(limit: 1 << 20)
+/// _ = reader.receive(scratch: scratch) { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+/// while let body = try reader.nextFrame() { handle(body) }   // kind byte first
+/// ```
 struct FrameReader {
     let limit: Int
+    /// Small frames: bytes from `start` on are not yet handed out.
     private var buffer: [UInt8] = []
     private var start = 0
+    /// The large frame being received in place: its body (the first `filled` bytes arrived), and
+    /// its announced length; `announced` is 0 when none is under way. `large` may be shorter than
+    /// `announced` only past `exactAllocationLimit`.
+    private var large: [UInt8] = []
+    private var filled = 0
+    private var announced = 0
 
-    init(limit: Int) { self.limit = limit }
+    /// Frames from this size on are received in place, not through the scratch buffer.
+    static let directThreshold = 64 * 1024
+    /// Frames up to this size get their whole buffer at once; larger ones in doublings.
+    let exactAllocationLimit: Int
+
+    init(limit: Int, exactAllocationLimit: Int = 64 << 20) {
+        self.limit = limit
+        self.exactAllocationLimit = exactAllocationLimit
+    }
 
     struct TooLarge: Error { let announced: Int }
 
+    /// Reads once with `read`, into the large frame under way or else into `scratch` (then
+    /// collected); returns what `read` returned (the byte count, or 0 or less at end of file or on
+    /// error, when nothing changes).
+    mutating func receive(scratch: UnsafeMutableRawBufferPointer, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        // A complete large frame waits for `nextFrame`; bytes after it are collected meanwhile.
+        guard announced > 0 && filled < announced else {
+            let count = read(scratch)
+            if count > 0 { append(UnsafeRawBufferPointer(rebasing: scratch[..<count])) }
+            return count
+        }
+        if filled == large.count { grow(to: Swift.min(announced, 2 * large.count)) }
+        // Unique here (the reader's own array), so this writes in place: no copy-on-write.
+        let count = large.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+        if count > 0 { filled += count }
+        return count
+    }
+
+    /// Collects `bytes` (read by the caller) for the frames to come.
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+        if start > 0 {
+            // What was handed out is dropped: what remains is the start of one frame under the
+            // in-place size (or a header), so this moves little. In place when the frames handed
+            // out are gone, as they are once their handlers returned.
+            if start == buffer.count {
+                buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            } else {
+                buffer.removeSubrange(..<start)
+            }
             start = 0
         }
         buffer.append(contentsOf: bytes)
@@ -28,17 +82,50 @@ struct FrameReader {
 
     /// The next complete frame body (kind byte first), or `nil` until more bytes arrive.
     mutating func nextFrame() throws -> ArraySlice<UInt8>? {
+        if announced > 0 {
+            guard filled == announced else { return nil }
+            let body = large
+            large = []
+            filled = 0
+            announced = 0
+            return body[...]
+        }
         guard buffer.count - start >= Frame.headerSize else { return nil }
         let length = buffer.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[start...])) }
         guard length >= 1 && length <= limit else { throw TooLarge(announced: length) }
-        guard buffer.count - start - Frame.headerSize >= length else { return nil }
         let bodyStart = start + Frame.headerSize
-        start = bodyStart + length
-        let body = buffer[bodyStart..<start]
-        if start == buffer.count {
-            defer { buffer = []; start = 0 }
-            return ArraySlice(body)
+        let arrived = buffer.count - bodyStart
+        guard arrived < length else {
+            start = bodyStart + length
+            return buffer[bodyStart..<start]
         }
-        return body
+        if length >= Self.directThreshold { beginInPlace(length, arrived: buffer[bodyStart...]) }
+        return nil
+    }
+
+    /// Starts receiving a frame of `length` (checked against the limit) in place, with the part of
+    /// its body that already arrived.
+    private mutating func beginInPlace(_ length: Int, arrived: ArraySlice<UInt8>) {
+        let capacity = Swift.min(length, Swift.max(exactAllocationLimit, 2 * arrived.count))
+        large = Self.uninitialized(capacity, copying: arrived)
+        filled = arrived.count
+        announced = length
+        buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+        start = 0
+    }
+
+    /// Past `exactAllocationLimit`: a larger in-place buffer, with what arrived.
+    private mutating func grow(to capacity: Int) {
+        large = Self.uninitialized(capacity, copying: large[..<filled])
+    }
+
+    /// A byte array of `count` whose first bytes are `prefix`; the rest is left as malloc gave
+    /// it (bytes are trivial, and a frame is handed out only once every byte of it has been
+    /// written by a read), so untouched pages cost no memory.
+    private static func uninitialized(_ count: Int, copying prefix: ArraySlice<UInt8>) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { bytes, initialized in
+            prefix.withUnsafeBytes { UnsafeMutableRawBufferPointer(bytes).copyMemory(from: $0) }
+            initialized = count
+        }
     }
 }

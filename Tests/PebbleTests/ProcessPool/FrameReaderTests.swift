@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+import Testing
+@testable import Pebble
+
+/// A channel's byte stream, read in chunks of at most `chunk` bytes, as a socket delivers it.
+private struct Stream {
+    var bytes: [UInt8]
+    var offset = 0
+    let chunk: Int
+    /// The size of each buffer a read was asked to fill.
+    var readSizes: [Int] = []
+
+    init(_ bytes: [UInt8], chunk: Int) {
+        self.bytes = bytes
+        self.chunk = chunk
+    }
+
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        readSizes.append(buffer.count)
+        let count = Swift.min(buffer.count, chunk, bytes.count - offset)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + count])) }
+        offset += count
+        return count
+    }
+}
+
+/// A frame: an 8-byte little-endian length, then `body` (kind byte first).
+private func frame(_ body: [UInt8]) -> [UInt8] {
+    withUnsafeBytes(of: UInt64(body.count).littleEndian) { Array($0) } + body
+}
+
+private func body(_ count: Int, seed: Int) -> [UInt8] {
+    [0x56] + (0..<(count - 1)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ seed) }
+}
+
+/// Reads `stream` to its end through a reader and returns every frame body.
+private func readAll(_ stream: inout Stream, reader: inout FrameReader, scratchSize: Int = 4096) throws -> [[UInt8]] {
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: scratchSize, alignment: 16)
+    defer { scratch.deallocate() }
+    var frames: [[UInt8]] = []
+    while true {
+        while let next = try reader.nextFrame() { frames.append(Array(next)) }
+        guard reader.receive(scratch: scratch, { stream.read(into: $0) }) > 0 else { return frames }
+    }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct FrameReaderTests {
+    @Test(arguments: [1, 3, 8, 9, 1000, 100_000])
+    func framesSurviveAnyChunking(_ chunk: Int) throws {
+        let bodies = [body(1, seed: 0), body(20, seed: 1), body(5000, seed: 2), body(70_000, seed: 3), body(2, seed: 4),
+                      body(200_000, seed: 5), body(9, seed: 6)]
+        var stream = Stream(bodies.flatMap(frame), chunk: chunk)
+        var reader = FrameReader(limit: 1 << 20)
+        #expect(try readAll(&stream, reader: &reader) == bodies)
+    }
+
+    @Test func aLargeFrameIsReadInPlace() throws {
+        let large = body(1 << 20, seed: 7)
+        let after = body(30, seed: 8)
+        var stream = Stream(frame(large) + frame(after), chunk: 100_000)
+        var reader = FrameReader(limit: 1 << 22)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { scratch.deallocate() }
+        #expect(reader.receive(scratch: scratch) { stream.read(into: $0) } == 4096)
+        #expect(try reader.nextFrame() == nil)
+        // From now on each read goes straight into the frame's buffer: asked for exactly the rest.
+        var received: ArraySlice<UInt8>?
+        while received == nil {
+            let remaining = large.count + Frame.headerSize - stream.offset
+            #expect(reader.receive(scratch: scratch) { stream.read(into: $0) } > 0)
+            #expect(stream.readSizes.last == remaining)
+            received = try reader.nextFrame()
+        }
+        #expect(received?.startIndex == 0)
+        #expect(received.map(Array.init) == large)
+        // The bytes after it come through the scratch buffer again.
+        #expect(try readAll(&stream, reader: &reader) == [after])
+        #expect(stream.readSizes.last == 4096)
+    }
+
+    @Test func aFrameOverTheExactLimitGrowsWithWhatArrives() throws {
+        let large = body(300_000, seed: 9)
+        var stream = Stream(frame(large) + frame(body(3, seed: 1)), chunk: 10_000)
+        var reader = FrameReader(limit: 1 << 20, exactAllocationLimit: 100_000)
+        #expect(try readAll(&stream, reader: &reader) == [large, body(3, seed: 1)])
+        // Room is offered up to the exact limit, then never more than what has arrived.
+        #expect(stream.readSizes.allSatisfy { $0 <= 100_000 })
+        #expect(stream.readSizes.contains { $0 == 100_000 })
+    }
+
+    @Test func anAnnouncedLengthOverTheLimitIsRefusedBeforeAnyAllocation() throws {
+        var reader = FrameReader(limit: 1 << 20)
+        let header = withUnsafeBytes(of: UInt64(1 << 40).littleEndian) { Array($0) } + [0x56]
+        header.withUnsafeBytes { reader.append($0) }
+        #expect(throws: FrameReader.TooLarge.self) { try reader.nextFrame() }
+        var zero = FrameReader(limit: 1 << 20)
+        [UInt8](repeating: 0, count: 8).withUnsafeBytes { zero.append($0) }
+        #expect(throws: FrameReader.TooLarge.self) { try zero.nextFrame() }
+    }
+
+    @Test func aPeerThatStopsMidFrameHandsOutNothing() throws {
+        var stream = Stream(Array(frame(body(500_000, seed: 2)).prefix(300_000)), chunk: 65_536)
+        var reader = FrameReader(limit: 1 << 20)
+        #expect(try readAll(&stream, reader: &reader).isEmpty)
+    }
+}
