@@ -15,6 +15,42 @@ private struct BytesJob: Codable, Equatable {
     var tag: Int
 }
 
+/// Writes its second field into a nested container opened before the first one's: the encoder
+/// retries in safe mode.
+private struct OutOfOrder: Codable, Equatable {
+    var data: Data
+    var n: Int
+    enum CodingKeys: String, CodingKey { case first, second }
+    enum Inner: String, CodingKey { case value }
+    init(data: Data, n: Int) { self.data = data; self.n = n }
+    func encode(to encoder: any Encoder) throws {
+        var outer = encoder.container(keyedBy: CodingKeys.self)
+        var first = outer.nestedContainer(keyedBy: Inner.self, forKey: .first)
+        var second = outer.nestedContainer(keyedBy: Inner.self, forKey: .second)
+        try second.encode(n, forKey: .value)
+        try first.encode(data, forKey: .value)
+    }
+    init(from decoder: any Decoder) throws {
+        let outer = try decoder.container(keyedBy: CodingKeys.self)
+        data = try outer.nestedContainer(keyedBy: Inner.self, forKey: .first).decode(Data.self, forKey: .value)
+        n = try outer.nestedContainer(keyedBy: Inner.self, forKey: .second).decode(Int.self, forKey: .value)
+    }
+}
+
+/// Encodes `value` with external blocks from `threshold` on, after a 3-byte prefix; checks that
+/// the joined result is what a plain encode writes, and returns the blocks.
+private func externalized<T: Codable & Equatable>(_ value: T, threshold: Int = 1000,
+                                                  sourceLocation: SourceLocation = #_sourceLocation) throws -> [BinaryExternalBlock] {
+    var bytes: [UInt8] = [9, 9, 9]
+    var blocks: [BinaryExternalBlock] = []
+    try BinaryEncoder().encode(value, into: &bytes, externalizingBlocksFrom: threshold, blocks: &blocks)
+    let joined = BinaryExternalBlock.joined(bytes, blocks)
+    #expect(joined == [9, 9, 9] + (try BinaryEncoder().encode(value)), sourceLocation: sourceLocation)
+    #expect(try BinaryDecoder().decode(T.self, from: joined[3...]) == value, sourceLocation: sourceLocation)
+    #expect(bytes.count + blocks.reduce(0) { $0 + $1.count } == joined.count, sourceLocation: sourceLocation)
+    return blocks
+}
+
 /// `count` bytes that differ from one position to the next (so a misplaced view shows).
 private func pattern(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
@@ -160,5 +196,44 @@ struct BinaryPayloadTests {
         try BinaryEncoder().encode(PayloadJob(id: 3, data: Data(pattern(Self.large)), name: "z"), into: &frame)
         #expect(frame.count > 9 + Self.large)
         #expect(frame.capacity < frame.count + frame.count / 8)
+    }
+
+    @Test func externalBlocksLeaveLargePayloadsOutOfTheOutput() throws {
+        let data = Data(pattern(5000))
+        #expect(try externalized(data).map(\.count) == [5000])
+        #expect(try externalized(PayloadJob(id: 1, data: data, name: "after")).map(\.count) == [5000])
+        #expect(try externalized(BytesJob(bytes: pattern(3000), tag: 4)).map(\.count) == [3000])
+        let jobs = [PayloadJob(id: 1, data: data, name: "a"), PayloadJob(id: 2, data: Data([1, 2]), name: "b"),
+                    PayloadJob(id: 3, data: Data(pattern(1000, seed: 1)), name: "c")]
+        #expect(try externalized(jobs).map(\.count) == [5000, 1000])
+        #expect(try externalized(["k": [PayloadJob(id: 4, data: data, name: "")]]).map(\.count) == [5000])
+        // Below the threshold, empty, or in a value that needs the safe-mode retry: inline.
+        #expect(try externalized(Data(pattern(999))).isEmpty)
+        #expect(try externalized(Data()).isEmpty)
+        #expect(try externalized(PayloadJob(id: 0, data: Data(), name: ""), threshold: 0).isEmpty)
+        #expect(try externalized(OutOfOrder(data: data, n: 5)).isEmpty)
+        // The block holds the value's own storage: no copy was made.
+        let bytes = pattern(4000)
+        let blocks = try externalized(BytesJob(bytes: bytes, tag: 0))
+        #expect(blocks.first?.withUnsafeBytes { $0.baseAddress } == bytes.withUnsafeBytes { $0.baseAddress })
+    }
+
+    @Test func aFailedEncodeLeavesTheBlocksAsTheyWere() throws {
+        struct Failing: Encodable {
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.unkeyedContainer()
+                try container.encode(Data(pattern(5000)))
+                throw EncodingError.invalidValue(0, .init(codingPath: [], debugDescription: "no"))
+            }
+        }
+        var bytes: [UInt8] = [1]
+        var blocks: [BinaryExternalBlock] = []
+        #expect(throws: EncodingError.self) {
+            try BinaryEncoder().encode(Failing(), into: &bytes, externalizingBlocksFrom: 100, blocks: &blocks)
+        }
+        #expect(bytes == [1])
+        #expect(blocks.isEmpty)
+        // The encoder state went back to its cache without the threshold: the next encode is whole.
+        #expect(try BinaryEncoder().encode(Data(pattern(5000))).count == 1 + 2 + 5000)
     }
 }
