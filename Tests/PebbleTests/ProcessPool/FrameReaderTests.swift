@@ -104,4 +104,51 @@ struct FrameReaderTests {
         var reader = FrameReader(limit: 1 << 20)
         #expect(try readAll(&stream, reader: &reader).isEmpty)
     }
+
+    @Test func aLargeFrameBufferIsReusedOnceNothingHoldsIt() throws {
+        let first = body(300_000, seed: 1)
+        let second = body(300_000, seed: 2)
+        let third = body(290_000, seed: 3)
+        var stream = Stream(frame(first) + frame(second) + frame(third), chunk: 50_000)
+        var reader = FrameReader(limit: 1 << 20)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { scratch.deallocate() }
+        func next() throws -> ArraySlice<UInt8> {
+            while true {
+                if let frame = try reader.nextFrame() { return frame }
+                #expect(reader.receive(scratch: scratch) { stream.read(into: $0) } > 0)
+            }
+        }
+        let address: (ArraySlice<UInt8>) -> UnsafeRawPointer? = { $0.withUnsafeBytes { $0.baseAddress } }
+        var held: ArraySlice<UInt8>? = try next()
+        let firstAddress = held.map(address) ?? nil
+        #expect(held.map(Array.init) == first)
+        // Still held: the next frame gets a buffer of its own and leaves the first one alone.
+        let received = try next()
+        #expect(Array(received) == second)
+        #expect(address(received) != firstAddress)
+        #expect(held.map(Array.init) == first)
+        held = nil
+        // Nothing holds the second frame's buffer once `received` is gone: the third reuses it.
+        let secondAddress = address(received)
+        _ = consume received
+        let third3 = try next()
+        #expect(Array(third3) == third)
+        #expect(third3.count == third.count && third3.startIndex == 0)
+        #expect(address(third3) == secondAddress)
+    }
+
+    @Test func uniquenessProbe() {
+        // Probed outside #expect, which keeps copies of what it evaluates.
+        var array = [UInt8](repeating: 3, count: 1000)
+        let alone = FrameReader.isUnique(&array)
+        let copy = array
+        let shared = FrameReader.isUnique(&array)
+        var empty: [UInt8] = []
+        let emptyIsUnique = FrameReader.isUnique(&empty)
+        #expect(alone)
+        #expect(!shared)
+        #expect(copy.count == 1000)
+        #expect(!emptyIsUnique)
+    }
 }
