@@ -381,11 +381,16 @@ final class BinaryDecodingState {
     /// otherwise.
     ///
     /// Measured (`pebble-bench --metrics M8`: a 10 MB `Data` echoed through a worker, decoded once
-    /// in the worker and once in the pool): see `BinaryDecoder.decode(_:from:)` for the figures.
+    /// in the worker and once in the pool; 8 interleaved rounds, 2 vCPUs at load 2-2.6,
+    /// 2026-12-02): 2,704 MB/s with views against 992 with copies (the same build otherwise).
+    ///
+    /// A view's bytes are the input's: mutating the `Data` in place while it is the only
+    /// reference to them writes into the input's storage (see the `ArraySlice` overload of
+    /// `BinaryDecoder.decode`).
     func makeData(at offset: Int, count length: Int) -> Data {
         if length >= BinaryDecoder.viewThreshold, length > count / 2, let owner = fields.pointee.owner {
-            // The input's memory is immutable while `owner` holds it (an array's storage is only
-            // written when uniquely referenced), and `owner` lives as long as the view.
+            // `owner` lives as long as the view, so its storage does; and it is never written
+            // through the array while shared (copy-on-write), so the bytes stay as decoded.
             return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base + offset), count: length,
                         deallocator: .custom { _, _ in withExtendedLifetime(owner) {} })
         }
