@@ -51,9 +51,14 @@ private func externalized<T: Codable & Equatable>(_ value: T, threshold: Int = 1
     return blocks
 }
 
-/// `count` bytes that differ from one position to the next (so a misplaced view shows).
+/// `count` bytes that differ from one position to the next (so a misplaced view shows): a block
+/// of a prime length repeated, quick to make in a debug or sanitizer build.
 private func pattern(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    let block = (0..<4093).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8 &+ Int(seed)) }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count)
+    while bytes.count < count { bytes += block.prefix(count - bytes.count) }
+    return bytes
 }
 
 /// Whether `data`'s bytes lie inside `array`'s storage (a view, not a copy).
