@@ -44,6 +44,38 @@ package struct BinaryEncoder: Sendable {
         bytes.append(contentsOf: try safe.finish())
     }
 
+    /// Appends the encoding of `value` to `bytes` like ``encode(_:into:)``, except that every
+    /// `Data` and `[UInt8]` of at least `threshold` bytes is left out: its tag and length are
+    /// written, and its bytes are appended to `blocks` (in order, each with the position in `bytes`
+    /// where it belongs), so a sender can send them from their own storage with `writev`, without
+    /// copying them into the frame. The enclosing containers' lengths count them. The complete
+    /// encoding (`BinaryExternalBlock.joined`) is what ``encode(_:into:)`` writes. If encoding
+    /// throws, `bytes` and `blocks` are left as they were. A value whose containers are written
+    /// out of order (the rare retry in safe mode) comes out whole, with no blocks.
+    package func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8], externalizingBlocksFrom threshold: Int,
+                                      blocks: inout [BinaryExternalBlock]) throws {
+        let start = bytes.count
+        var state = binaryEncoderCache.take() ?? BinaryEncodingState(safeMode: false)
+        swap(&state.bytes, &bytes)
+        state.externalThreshold = Swift.max(threshold, 1)
+        do {
+            try state.encodeTopLevel(value)
+            swap(&state.bytes, &bytes)
+            blocks += state.external
+            BinaryEncodingState.recycle(&state)
+            return
+        } catch {
+            swap(&state.bytes, &bytes)
+            bytes.removeSubrange(start...)
+            let retry = state.needsSafeMode
+            BinaryEncodingState.recycle(&state)
+            guard retry else { throw error }
+        }
+        let safe = BinaryEncodingState(safeMode: true)
+        try safe.encodeTopLevel(value)
+        bytes.append(contentsOf: try safe.finish())
+    }
+
     /// Returns the encoding of `value`.
     package func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         var bytes: [UInt8] = []
@@ -99,6 +131,9 @@ final class BinaryEncodingState {
         var needsSafeMode = false
         var deferredError: (any Error)?
         var splices: [BinarySplice] = []
+        /// Blocks from this size on are left out of `bytes` into `external` (`Int.max`: none).
+        var externalThreshold = Int.max
+        var external: [BinaryExternalBlock] = []
     }
 
     /// The mutable fields live in memory this object owns rather than in stored properties:
@@ -148,6 +183,14 @@ final class BinaryEncodingState {
         @inline(__always) _read { yield fields.pointee.splices }
         @inline(__always) _modify { yield &fields.pointee.splices }
     }
+    var externalThreshold: Int {
+        @inline(__always) _read { yield fields.pointee.externalThreshold }
+        @inline(__always) _modify { yield &fields.pointee.externalThreshold }
+    }
+    var external: [BinaryExternalBlock] {
+        @inline(__always) _read { yield fields.pointee.external }
+        @inline(__always) _modify { yield &fields.pointee.external }
+    }
 
     // MARK: Top level
 
@@ -160,6 +203,9 @@ final class BinaryEncodingState {
         state.nextID = 1
         state.needsSafeMode = false
         state.deferredError = nil
+        state.externalThreshold = .max
+        // A cached state must not keep the values of external blocks alive.
+        if !state.external.isEmpty { state.external = [] }
         if state.bytes.capacity > 0 { state.bytes = [] }
         if !state.safeMode && isKnownUniquelyReferenced(&state) { binaryEncoderCache.put(state) }
     }
@@ -351,20 +397,63 @@ final class BinaryEncodingState {
         writeUTF8(key.stringValue)
     }
 
+    /// Bytes reserved past a large block, so the few fields written after a payload do not move
+    /// the whole buffer again.
+    static let slackAfterBlock = 4096
+
+    /// Makes room for a block of `count` bytes and its tag and varint, so that it is copied once:
+    /// an array that must grow for a large block grows to the block's end plus some slack (never
+    /// by less than doubling, so many blocks in a row stay linear), not to twice a size that a
+    /// later field would overflow, moving the block a second time.
+    @inline(__always)
+    func reserveForBlock(_ count: Int) {
+        let needed = bytes.count + 11 + count
+        guard needed > bytes.capacity else { return }
+        bytes.reserveCapacity(Swift.max(needed + Self.slackAfterBlock, 2 * bytes.capacity))
+    }
+
+    /// `Data`: tag, varint length, then its bytes, with one copy into the output (or none, as an
+    /// external block).
     func writeData(_ data: Data) {
+        if data.count >= externalThreshold { return writeExternal(.data(data), data.count) }
+        reserveForBlock(data.count)
         bytes.append(BinaryTag.bytes)
         writeVarint(data.count)
         data.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 
+    /// `[UInt8]`: as `Data`.
     func writeBytes(_ array: [UInt8]) {
+        if array.count >= externalThreshold { return writeExternal(.bytes(array), array.count) }
+        reserveForBlock(array.count)
         bytes.append(BinaryTag.bytes)
         writeVarint(array.count)
-        bytes.append(contentsOf: array)
+        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// The tag and length of a block whose bytes stay in `storage`, recorded in `external`.
+    func writeExternal(_ storage: BinaryExternalBlock.Storage, _ count: Int) {
+        bytes.append(BinaryTag.bytes)
+        writeVarint(count)
+        external.append(BinaryExternalBlock(position: bytes.count, storage))
+    }
+
+    /// The bytes of the external blocks that lie after `position` (inside a container whose
+    /// header is there): the last few blocks, usually none.
+    @inline(__always)
+    func externalBytes(after position: Int) -> Int {
+        guard let last = external.last, last.position > position else { return 0 }
+        var total = 0
+        for block in external.reversed() {
+            guard block.position > position else { break }
+            total += block.count
+        }
+        return total
     }
 
     /// A packed array: tag, varint count, raw little-endian elements.
     func writePacked<E: FixedWidthInteger>(_ array: [E], _ scalarTag: UInt8) {
+        reserveForBlock(array.count * MemoryLayout<E>.size)
         bytes.append(BinaryTag.packedArray | scalarTag)
         writeVarint(array.count)
         #if _endian(little)
@@ -378,6 +467,7 @@ final class BinaryEncodingState {
     }
 
     func writePacked<E: BinaryFloatingPoint>(_ array: [E], _ scalarTag: UInt8) {
+        reserveForBlock(array.count * MemoryLayout<E>.size)
         bytes.append(BinaryTag.packedArray | scalarTag)
         writeVarint(array.count)
         #if _endian(little)
@@ -420,7 +510,7 @@ final class BinaryEncodingState {
     }
 
     func patchHeader(_ header: Int, count: Int) throws {
-        let body = bytes.count - header - BinaryTag.containerHeaderSize
+        let body = bytes.count - header - BinaryTag.containerHeaderSize + externalBytes(after: header)
         guard body <= Int(UInt32.max), count <= Int(UInt32.max) else { throw tooLarge() }
         bytes.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: UInt32(count).littleEndian, toByteOffset: header + 1, as: UInt32.self)

@@ -26,6 +26,9 @@ final class ChildReaper: Sendable {
     private init() {
         source = DispatchSource.makeSignalSource(signal: SIGCHLD, queue: queue)
         source.setEventHandler { [weak self] in self?.checkAll() }
+        // The source is armed asynchronously, after resume(): a child that exits before that sends
+        // a SIGCHLD nobody sees. The registration handler runs once it is armed and catches it.
+        source.setRegistrationHandler { [weak self] in self?.checkAll() }
         source.resume()
     }
 

@@ -31,7 +31,8 @@ final class WorkerProcess: Sendable {
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
     /// The worker's claim board, shared with it: which tasks of its window it has taken.
     let claims: ClaimBoard
-    /// The receive buffer, used only on `queue`, which serializes every access.
+    /// The receive buffer for small frames (large ones are read into their own), used only on
+    /// `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
     /// The handlers hold `events` (the pool's core) strongly: a pool lives on while it has workers,
@@ -139,13 +140,16 @@ final class WorkerProcess: Sendable {
     private func drainChannel() {
         while true {
             // MSG_DONTWAIT: the descriptor stays blocking for sends; reads here never block the queue.
-            let count = recv(channel.fd, scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
-            if count < 0 && errno == EINTR { continue }
+            // The reader picks the destination: the scratch buffer, or a large frame's own buffer.
+            let (count, error) = reader.withLock { reader in
+                let count = reader.receive(scratch: scratch) { recv(channel.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                return (count, count < 0 ? errno : 0)
+            }
+            if count < 0 && error == EINTR { continue }
             if count <= 0 {
-                if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { readSource.cancel() }
+                if count == 0 || (error != EAGAIN && error != EWOULDBLOCK) { readSource.cancel() }
                 return
             }
-            reader.withLock { $0.append(UnsafeRawBufferPointer(rebasing: scratch[..<count])) }
             // Replies are handed over together (one lock and one dispatch for a read's worth),
             // any other message in its place among them.
             var replies: [(kind: MessageKind, body: ArraySlice<UInt8>)] = []

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Testing
+@testable import Pebble
+@testable import PebbleTestSupport
+
+struct EchoByteArray: ProcessJob {
+    let bytes: [UInt8]
+    func run() async throws -> [UInt8] { bytes }
+}
+
+/// `count` bytes that differ from one seed to the next (a 4 KiB block repeated: quick to make
+/// in a debug build).
+private func pattern(_ count: Int, seed: Int) -> [UInt8] {
+    let block = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed &* 7 &+ $0 >> 8) }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count)
+    while bytes.count < count { bytes += block.prefix(count - bytes.count) }
+    return bytes
+}
+
+/// Large outputs are received in place, decoded as views of the received buffer (`Data`) and the
+/// buffer reused for the next frame once nothing holds it: results must stay intact whatever the
+/// caller keeps, drops or mutates.
+@Suite(.timeLimit(.minutes(2)))
+struct LargePayloadTests {
+    static let size = 1 << 20
+
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func largeResultsStayIntactWhileMoreArrive(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
+        defer { pool.stop() }
+        // Kept: each later frame needs a buffer of its own.
+        var kept: [Data] = []
+        for seed in 0..<4 {
+            let result = try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: seed)))).result()
+            kept.append(result)
+        }
+        for (seed, result) in kept.enumerated() { #expect(result == Data(pattern(Self.size, seed: seed))) }
+        // Dropped at once: each frame may reuse the last one's buffer.
+        for seed in 10..<14 {
+            #expect(try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: seed)))).result() == Data(pattern(Self.size, seed: seed)))
+            #expect(try pool.schedule(EchoByteArray(bytes: pattern(Self.size - seed, seed: seed))).result() == pattern(Self.size - seed, seed: seed))
+        }
+        // Mutated in place: neither the next result nor an earlier one changes.
+        var mutated = try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: 20)))).result()
+        for index in stride(from: 0, to: mutated.count, by: 65536) { mutated[index] ^= 0xFF }
+        let next = try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: 20)))).result()
+        #expect(next == Data(pattern(Self.size, seed: 20)))
+        #expect(mutated != next)
+        #expect(kept[0] == Data(pattern(Self.size, seed: 0)))
+        // Sizes around the in-place threshold, and small frames after large ones.
+        for size in [FrameReader.directThreshold - 1, FrameReader.directThreshold, FrameReader.directThreshold + 1, 1, 0] {
+            #expect(try pool.schedule(EchoData(data: Data(pattern(size, seed: size)))).result() == Data(pattern(size, seed: size)))
+        }
+    }
+
+    @Test func aLargeOutputOverTheLimitIsRefusedAndThePoolGoesOn() throws {
+        let pool = try ProcessPool(maxWorkers: 1, maxMessageSize: 1 << 20)
+        defer { pool.stop() }
+        #expect(try pool.schedule(EchoByteArray(bytes: [])).result().isEmpty)
+        let error = try pool.schedule(RepeatBytes(count: 2 << 20)).error()
+        #expect(pebbleCode(error) == .messageTooLarge)
+        #expect(try pool.schedule(EchoData(data: Data(pattern(900_000, seed: 1)))).result() == Data(pattern(900_000, seed: 1)))
+    }
+}
+
+/// Returns `count` bytes made in the worker (the job itself is small).
+struct RepeatBytes: ProcessJob {
+    let count: Int
+    func run() async throws -> Data { Data(repeating: 7, count: count) }
+}
