@@ -112,11 +112,6 @@ struct ProcessPoolStateMachine {
         return pending.count < before
     }
 
-    /// Whether `task` waits in the queue.
-    func isPending(_ task: any AnyProcessTask) -> Bool {
-        pending.contains { $0 === task }
-    }
-
     mutating func enqueue(_ tasks: [any AnyProcessTask]) throws -> [Action] {
         try checkAcceptsWork(adding: tasks.count)
         for task in tasks { pending.append(task) }

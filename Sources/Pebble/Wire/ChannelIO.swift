@@ -26,8 +26,8 @@ enum ChannelIO {
         }
     }
 
-    /// Frames at least this large are sent from their own storage rather than copied together
-    /// with others into one buffer.
+    /// Job requests at least this large are sent from their own storage rather than copied
+    /// together with other messages into one buffer.
     static let copyLimit = 16 * 1024
 
     /// Sends `head` then `tail` with one `sendmsg` (two buffers, no copy); `false` when the peer
@@ -40,22 +40,6 @@ enum ChannelIO {
                 return pebble_send_frames(fd, &vectors, 2) == 0
             }
         }
-    }
-
-    /// Sends `frames` in order: small ones copied together into one buffer, a large one straight
-    /// from its storage behind what was gathered before it. `false` when the peer is gone.
-    static func sendAll(_ fd: Int32, frames: [[UInt8]]) -> Bool {
-        if frames.count == 1 { return sendAll(fd, frames[0]) }
-        var buffer: [UInt8] = []
-        for frame in frames {
-            if frame.count < copyLimit {
-                buffer += frame
-            } else {
-                guard sendAll(fd, buffer, then: frame) else { return false }
-                buffer.removeAll(keepingCapacity: true)
-            }
-        }
-        return buffer.isEmpty || sendAll(fd, buffer)
     }
 
     /// Reads exactly `count` bytes; `nil` at end of file or on error.
