@@ -329,9 +329,10 @@ struct ProcessPoolStateMachine {
     /// batches, and a burst costs a fraction of a send per task.
     private mutating func fillWindows() -> [Action] {
         var batches: [(pid: pid_t, wasEmpty: Bool, tasks: [SentTask])] = []
+        var refilling: [pid_t] = []
         while let task = pending.popFirst() {
             if task.isDone { continue }
-            guard let pid = workerWithMostRoom(for: task, refilling: batches.map(\.pid)) else {
+            guard let pid = workerWithMostRoom(for: task, refilling: refilling) else {
                 pending.prepend(task)
                 break
             }
@@ -342,6 +343,7 @@ struct ProcessPoolStateMachine {
                 batches[index].tasks.append(sent)
             } else {
                 batches.append((pid, wasEmpty, [sent]))
+                refilling.append(pid)
             }
             if wasEmpty { workers[pid]!.firstTaskSince = settings.now() }
         }

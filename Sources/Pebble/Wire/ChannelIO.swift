@@ -48,17 +48,23 @@ enum ChannelIO {
         var complete = false
         // Not zero-filled first: a large job is read straight into its buffer.
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var offset = 0
-            while offset < count {
-                let got = read(fd, buffer.baseAddress! + offset, count - offset)
-                if got < 0 && errno == EINTR { continue }
-                if got <= 0 { break }
-                offset += got
-            }
-            initialized = offset
-            complete = offset == count
+            initialized = readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), from: 0)
+            complete = initialized == count
         }
         return complete ? bytes : nil
+    }
+
+    /// Reads into `buffer[offset...]` until it is full, end of file or an error; returns how many
+    /// bytes of `buffer` are filled.
+    static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, from offset: Int) -> Int {
+        var offset = offset
+        while offset < buffer.count {
+            let got = read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            offset += got
+        }
+        return offset
     }
 
     /// Reads one frame body; `nil` at end of file, on error, or for a frame over `limit`.

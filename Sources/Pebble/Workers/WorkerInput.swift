@@ -77,15 +77,8 @@ final class WorkerInput {
         let body = [UInt8](unsafeUninitializedCapacity: length) { body, initialized in
             let destination = UnsafeMutableRawBufferPointer(body)
             destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[(start + Frame.headerSize)..<end]))
-            var offset = buffered
-            while offset < length {
-                let got = read(fd, destination.baseAddress! + offset, length - offset)
-                if got < 0 && errno == EINTR { continue }
-                if got <= 0 { break }
-                offset += got
-            }
-            initialized = offset
-            complete = offset == length
+            initialized = ChannelIO.readFully(fd, into: destination, from: buffered)
+            complete = initialized == length
         }
         start = 0
         end = 0
