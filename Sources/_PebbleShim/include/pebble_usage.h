@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+#ifndef PEBBLE_USAGE_H
+#define PEBBLE_USAGE_H
+
+#include <stdint.h>
+
+/// What a process used so far: CPU time in user mode and in the kernel, and its peak resident
+/// set since the last reset (-1 when the kernel cannot tell).
+typedef struct pebble_usage {
+    int64_t user_ns;
+    int64_t system_ns;
+    int64_t peak_resident_bytes;
+} pebble_usage_t;
+
+/// Opens /proc/self/clear_refs for writing and /proc/self/status for reading (close-on-exec), in
+/// the process that measures itself: a descriptor opened before a fork would measure the parent.
+/// A descriptor that cannot be opened is -1.
+void pebble_usage_meter_open(int *_Nonnull clear_refs_fd, int *_Nonnull status_fd);
+/// Resets the peak resident set (VmHWM) to the current resident set: clear_refs "5". 0, or -1.
+int pebble_usage_reset_peak(int clear_refs_fd);
+/// This process's CPU times (getrusage RUSAGE_SELF) and its peak resident set (VmHWM, read with
+/// pread from `status_fd`; -1 when unreadable).
+void pebble_usage_sample(int status_fd, pebble_usage_t *_Nonnull usage);
+
+#endif

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+#define _GNU_SOURCE
+#include "pebble_usage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+void pebble_usage_meter_open(int *clear_refs_fd, int *status_fd) {
+    *clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    *status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+}
+
+int pebble_usage_reset_peak(int clear_refs_fd) {
+    if (clear_refs_fd < 0) return -1;
+    ssize_t written;
+    do { written = write(clear_refs_fd, "5", 1); } while (written < 0 && errno == EINTR);
+    return written == 1 ? 0 : -1;
+}
+
+static int64_t nanoseconds(struct timeval time) {
+    return (int64_t)time.tv_sec * 1000000000 + (int64_t)time.tv_usec * 1000;
+}
+
+// getrusage's ru_maxrss is no use for a task's peak: it is the largest of the peak since the
+// reset and the signal struct's maxrss, which exec sets to the peak of the mm it replaced — for a
+// posix_spawn'ed worker, the parent's. VmHWM is the mm's own high-water mark.
+static int64_t peak_resident_bytes(int status_fd) {
+    if (status_fd < 0) return -1;
+    char text[4096];
+    ssize_t count;
+    do { count = pread(status_fd, text, sizeof text - 1, 0); } while (count < 0 && errno == EINTR);
+    if (count <= 0) return -1;
+    text[count] = 0;
+    const char *field = strstr(text, "\nVmHWM:");
+    if (field == NULL) return -1;
+    return strtoll(field + 7, NULL, 10) * 1024;   // "VmHWM:\t   1234 kB"
+}
+
+void pebble_usage_sample(int status_fd, pebble_usage_t *usage) {
+    struct rusage self;
+    memset(&self, 0, sizeof self);
+    getrusage(RUSAGE_SELF, &self);
+    usage->user_ns = nanoseconds(self.ru_utime);
+    usage->system_ns = nanoseconds(self.ru_stime);
+    usage->peak_resident_bytes = peak_resident_bytes(status_fd);
+}
