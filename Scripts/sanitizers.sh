@@ -8,7 +8,7 @@ sanitizers=("$@")
 for sanitizer in "${sanitizers[@]}"; do
     echo "== swift test --sanitize=$sanitizer"
     # The thread sanitizer cannot see how Synchronization.Mutex hands a contended lock over: the
-    # TSan build swaps it for a pthread mutex (Sources/Pebble/StateLock.swift).
+    # TSan build swaps it for a pthread mutex (Sources/Pebble/Support/StateLock.swift).
     flags=(); [ "$sanitizer" = thread ] && flags=(-Xswiftc -DPEBBLE_TSAN)
     # Every process, workers included, runs several times slower under a sanitizer: the
     # reliability scenarios run a tenth of their load (PEBBLE_LIGHT).

@@ -68,8 +68,14 @@ final class WorkerChannel: Sendable {
 
     func close() {
         descriptor.withLock { fd in
-            if fd >= 0 { Glibc.close(fd) }
+            if fd >= 0 { closeDescriptor(fd) }
             fd = -1
         }
     }
+}
+
+/// `close(2)`, named so that ``WorkerChannel/close()`` can call it without a module prefix (Glibc
+/// or Musl).
+private func closeDescriptor(_ fd: Int32) {
+    close(fd)
 }

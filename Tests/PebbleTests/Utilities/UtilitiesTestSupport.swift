@@ -112,7 +112,7 @@ final class UtilityTestChildProcess {
 
     /// Kills the child with SIGKILL and reaps it.
     func kill() {
-        _ = Glibc.kill(pid, SIGKILL)
+        killProcess(pid)
         _ = wait()
     }
 
@@ -129,4 +129,9 @@ final class UtilityTestChildProcess {
         fds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
         return (fds[0], fds[1])
     }
+}
+
+/// `kill(2)` with SIGKILL, named so that a type's own `kill()` can call it without a module prefix.
+private func killProcess(_ pid: pid_t) {
+    _ = kill(pid, SIGKILL)
 }
