@@ -378,11 +378,8 @@ final class BinaryDecodingState {
     /// The `count` bytes at `offset` as `Data`: a view of the input, which it keeps alive, when
     /// the input has an owner and the bytes are a large payload (``BinaryDecoder/viewThreshold``,
     /// more than half of the input, so a view never holds on to much more than itself); a copy
-    /// otherwise.
-    ///
-    /// Measured (`pebble-bench --metrics M8`: a 10 MB `Data` echoed through a worker, decoded once
-    /// in the worker and once in the pool; 8 interleaved rounds, 2 vCPUs at load 2-2.6,
-    /// 2026-12-02): 2,704 MB/s with views against 992 with copies (the same build otherwise).
+    /// otherwise. Views almost triple a large payload's throughput through a worker
+    /// (`Benchmarks/README.md`, "Design measurements").
     ///
     /// A view's bytes are the input's: mutating the `Data` in place while it is the only
     /// reference to them writes into the input's storage (see the `ArraySlice` overload of

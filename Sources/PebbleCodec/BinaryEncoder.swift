@@ -16,11 +16,9 @@ package struct BinaryEncoder: Sendable {
     package init() {}
 
     /// Appends the encoding of `value` to `bytes`, so a caller can write a frame header first
-    /// and avoid a copy. If encoding throws, `bytes` is left as it was.
-    ///
-    /// Measured (C-frame, same run as ``encodeFast``): a 1 MB `Data` encoded in place after a
-    /// frame header takes 28 µs, against 1.5 ms for an encode into its own array then copied into
-    /// the frame (the copy and the second fresh 1 MB buffer, with its page faults).
+    /// and avoid a copy. If encoding throws, `bytes` is left as it was. Encoding in place saves
+    /// the copy of a large payload and a second fresh buffer with its page faults
+    /// (`Benchmarks/README.md`, "Design measurements").
     package func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8]) throws {
         let start = bytes.count
         var state = binaryEncoderCache.take() ?? BinaryEncodingState(safeMode: false)
@@ -271,15 +269,10 @@ final class BinaryEncodingState {
 
     /// Writes the types with a dedicated representation; returns false for any other type.
     ///
-    /// Each fast path was measured against the general `Codable` path (the same type with the
-    /// path compiled out, `pebble-bench --metrics C`, one encode + decode, median of 3 interleaved
-    /// rounds, 2 vCPUs at load 2-4, 2026-12-01):
-    /// - packed number arrays: `[Int]` of 1,000, 1.7 µs against 228 µs (×130);
-    /// - raw bytes: a 1 MB `Data`, 1.5 ms against 101 ms (×67);
-    /// - `[String]` of 100: 16.5 µs against 35.8 µs (×2.2);
-    /// - `[Bool]` of 1,000: 2.4 µs against 164 µs (×70).
-    /// Scalars (`Int`, `String`, …) have no general path to compare with: they are what the
-    /// containers write.
+    /// Packed number arrays, raw bytes, `[String]` and `[Bool]` each have a path of their own,
+    /// from 2 to over 100 times faster than the general `Codable` path for the same type
+    /// (`Benchmarks/README.md`, "Design measurements"). Scalars (`Int`, `String`, …) have no
+    /// general path to compare with: they are what the containers write.
     func encodeFast<T: Encodable>(_ value: T) throws -> Bool {
         if binaryFastPathDisabled(T.self) { return false }
         switch MemoryLayout<T>.size {

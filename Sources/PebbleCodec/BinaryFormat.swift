@@ -237,11 +237,8 @@ import Darwin
 /// A per-thread slot holding one reusable encoder or decoder state, so that encoding or
 /// decoding a small value does not allocate and free the state (and its stacks) every time.
 /// A state is taken out of the slot while in use, so nested or concurrent use never shares one.
-///
-/// Measured (`pebble-bench --metrics C`, C-small: a struct of an `Int`, a `String`, a `Double` and
-/// four `Int`s, one encode + decode; 8 interleaved rounds, 2 vCPUs at load 2-4, 2026-12-01):
-/// 1.9 µs with the cache against 2.5 µs without (`-DPEBBLE_CODEC_NO_THREAD_CACHE`), faster in 7
-/// rounds of 8; no difference for large values.
+/// It pays off for small values (`Benchmarks/README.md`, "Design measurements"); build with
+/// `-DPEBBLE_CODEC_NO_THREAD_CACHE` to compare.
 struct BinaryThreadCache<State: AnyObject>: Sendable {
     let key: pthread_key_t
 
