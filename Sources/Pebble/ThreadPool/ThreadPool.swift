@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 
-/// A pool of worker threads that runs closures, at most `maxWorkers` at a time.
+/// A pool of workers that runs closures, at most `maxWorkers` at a time.
 ///
-/// Each worker is a dedicated thread, started on demand, that takes tasks from the pool's queue in
-/// batches and sleeps on a condition variable while the queue is empty (a thread idle for 10 s
-/// exits; the next task starts another). With `maxTasks > 0` a worker is retired after that many
-/// tasks: its thread exits and a new worker, on a new thread, runs the `initializer` again.
+/// Each worker is a serial `DispatchQueue`. While tasks are queued, a worker's queue runs a
+/// *drain*: one work item that takes tasks from the pool's shared FIFO queue in batches and runs
+/// them, then ends when the queue is empty, giving its thread back to Dispatch; an idle pool holds
+/// no thread. A count of drains, decided under the pool's lock, acts as the semaphore that bounds
+/// `maxWorkers`: a task scheduled while every worker is busy waits in the queue, and the
+/// scheduling thread never blocks. With `maxTasks > 0` a worker is retired after that many tasks:
+/// its slot gets a fresh queue, and the next worker there runs the `initializer` again.
+///
+/// Blocking closures: a worker's queue runs on Dispatch's overcommit root queue (the default
+/// target of a serial queue), which gives a work item a new thread when its threads are all busy.
+/// A closure that blocks therefore holds a thread of its own, never one of the few threads of
+/// `DispatchQueue.global()` and Swift's cooperative executor, and delays no other Dispatch work
+/// or `Task` of the process; `maxWorkers` bounds how many such threads the pool holds.
 ///
 /// ```swift
 /// let pool = try ThreadPool(maxWorkers: 4)
@@ -25,15 +34,13 @@ public final class ThreadPool: Sendable {
     var maxWorkers: Int { configuration.maxWorkers }
     var maxTasks: Int { configuration.maxTasks }
     var initializer: (@Sendable () throws -> Void)? { configuration.initializer }
-    /// The pool's state, and the condition variables its worker threads park on (one per slot).
+    /// The pool's state: its decisions (``ThreadPoolStateMachine``) and its workers' queues.
     let state: PoolMonitor<State>
-    /// Entered while a worker thread runs (from the moment it is decided); `join` waits for it to
-    /// be empty.
+    /// Entered for each drain from the moment it is decided until it ends; `join` waits for it
+    /// to be empty.
     let activeDrains = DispatchGroup()
     /// Where timeout and deadline timers fire: the pool's own queue, never a global one.
     let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
-    /// What a worker spinning for a task watches (see `Spinner`).
-    let spin = SpinSignal()
     /// The counters behind ``statistics``.
     let tally: Tally
     /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
@@ -71,8 +78,10 @@ public final class ThreadPool: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.tally = Tally(workers: configuration.maxWorkers)
-        self.state = PoolMonitor(State(workers: Array(repeating: WorkerSlot(), count: configuration.maxWorkers)),
-                                 conditions: configuration.maxWorkers)
+        let machine = Machine(maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
+                              maxPending: configuration.maxPending, hasInitializer: configuration.initializer != nil,
+                              batchSize: Self.batchSize)
+        self.state = PoolMonitor(State(machine: machine, queues: (0..<configuration.maxWorkers).map { _ in Self.makeWorkerQueue() }))
     }
 
     /// `true` while the pool accepts or still runs work: before `join` completes after `close()`,
@@ -82,7 +91,7 @@ public final class ThreadPool: Sendable {
     /// if pool.isActive { _ = try pool.schedule { 1 } }
     /// ```
     public var isActive: Bool {
-        state.withLock { $0.lifecycle == .running || $0.lifecycle == .closed }
+        state.withLock { $0.machine.lifecycle == .running || $0.machine.lifecycle == .closed }
     }
 
     /// Schedules `work` and returns its future.
@@ -169,15 +178,14 @@ public final class ThreadPool: Sendable {
     /// pool.close(); try pool.join()
     /// ```
     public func close() {
-        let waiters: [RoomWaiter] = state.withLock { state in
-            guard state.lifecycle == .running else { return [] }
-            state.lifecycle = .closed
-            // Parked workers wake up and exit, the queue being empty (or they would not park).
-            wakeAllParked(&state)
-            return failWaiters(&state)
+        // Running drains go on until the queue is empty; idle slots have nothing to wake.
+        let waiters = state.withLock { state in
+            let waiters = state.machine.close()
+            forget(waiters)
+            return waiters
         }
         let error = PebbleError(.poolNotRunning, "the pool was closed while this run waited for room in its queue")
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     /// Stops the pool: queued tasks never run (their futures fail with `CancellationError`);
@@ -187,16 +195,15 @@ public final class ThreadPool: Sendable {
     /// pool.stop(); try pool.join()
     /// ```
     public func stop() {
-        let (dropped, waiters): ([ThreadTask], [RoomWaiter]) = state.withLock { state in
-            guard state.lifecycle != .joined else { return ([], []) }
-            state.lifecycle = .stopped
-            wakeAllParked(&state)
-            return (state.pending.removeAll() + state.workers.flatMap(\.batch), failWaiters(&state))
+        let (dropped, waiters) = state.withLock { state in
+            let stopped = state.machine.stop()
+            forget(stopped.waiters)
+            return stopped
         }
-        // A task a worker took in a batch but has not started is dropped too; one running goes on.
+        // A task a drain took in a batch but has not started is dropped too; one running goes on.
         for task in dropped { _ = task.cancel() }
         let error = PebbleError(.poolNotRunning, "the pool was stopped while this run waited for room in its queue")
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     /// Waits for the pool's work to finish after ``close()`` or ``stop()``.
@@ -211,7 +218,7 @@ public final class ThreadPool: Sendable {
     @available(*, noasync, message: "blocks the thread; use 'try await pool.join(timeout:)'")
     public func join(timeout: Duration? = nil) throws {
         try validateTimeout(timeout)
-        if state.withLock({ $0.lifecycle == .running }) {
+        if state.withLock({ $0.machine.lifecycle == .running }) {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
         if ThreadPool.currentPool == ObjectIdentifier(self) {
@@ -220,6 +227,6 @@ public final class ThreadPool: Sendable {
         if activeDrains.wait(timeout: deadline(after: timeout)) == .timedOut {
             throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
         }
-        state.withLock { $0.lifecycle = .joined }
+        state.withLock { $0.machine.joined() }
     }
 }

@@ -14,9 +14,9 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     /// The pool whose statistics count this task (and whose waiters a freed queue slot wakes).
     /// `unowned(unsafe)`, to keep two contended reference-count operations on the pool off the hot
     /// path. Safe: the task touches `pool` only while it is queued or running, and a pool with a
-    /// queued or running task is alive (a worker thread holds it until it exits, which it does only
-    /// with the queue empty, and `stop()` or a broken initializer completes every queued task
-    /// first); a task the pool refused (`armDeadline(accepted: false)`) never touches it.
+    /// queued or running task is alive (a drain holds it until it ends, which it does only with
+    /// the queue empty, and `stop()` or a broken initializer completes every queued task first);
+    /// a task the pool refused (`armDeadline(accepted: false)`) never touches it.
     unowned(unsafe) let pool: ThreadPool
     /// How many outcomes it counts in the statistics (a map chunk: one per input); `maxPending`
     /// counts it as one task.
@@ -69,7 +69,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     /// cancelled (or passed its deadline) while pending.
     final func start(on counters: ThreadPool.Tally.Counters) -> Bool {
         // A worker may reach the task before its timer fires: a deadline already past wins.
-        if let deadline, ContinuousClock.now >= deadline.instant {
+        if let deadline, ThreadPool.Machine.start(deadline: deadline.instant, now: .now) == .pastDeadline {
             complete(.failure(TimeoutError(timeout: deadline.budget)))
             return false
         }
