@@ -26,26 +26,26 @@ import Testing
 
     @Test func eachTaskStartsADrainWhileThereArePermitsAndNoneBeyond() throws {
         var machine = Machine(maxWorkers: 2)
-        #expect(try started(machine.enqueue(0)) == [0])
+        #expect(try started(machine.tryEnqueue(0)) == [0])
         // The first drain has not taken its task yet: a second task needs a second drain.
-        #expect(try started(machine.enqueue(1)) == [1])
+        #expect(try started(machine.tryEnqueue(1)) == [1])
         // Every permit is taken: the task waits in the queue for a running drain.
-        #expect(try started(machine.enqueue(2)).isEmpty)
+        #expect(try started(machine.tryEnqueue(2)).isEmpty)
         #expect(machine.active == 2 && machine.pending.count == 3)
     }
 
     @Test func aTaskCoveredByADrainAboutToStartStartsNoOther() throws {
         var machine = Machine(maxWorkers: 4)
-        _ = try started(machine.enqueue(contentsOf: [0, 1]))
+        _ = try started(machine.tryEnqueue(contentsOf: [0, 1]))
         #expect(machine.active == 2)
         // Drain 0 takes one task and runs it; the one left is covered by drain 1.
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == [0])
-        #expect(try started(machine.enqueue(2)) == [2], "task 2 is beyond what drain 1 will take")
+        #expect(try started(machine.tryEnqueue(2)) == [2], "task 2 is beyond what drain 1 will take")
     }
 
     @Test func aDrainTakesOneTaskAtATimeUnlessTheQueueIsDeepThenGoesIdle() throws {
         var machine = Machine(maxWorkers: 2, batchSize: 16)
-        _ = machine.enqueue(contentsOf: Array(0..<40))
+        _ = machine.tryEnqueue(contentsOf: Array(0..<40))
         // 40 queued, 2 workers: a batch of 16.
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == Array(0..<16))
         #expect(batch(machine.nextStep(slot: 1, executed: 0) { _ in true }) == Array(16..<28))
@@ -59,12 +59,12 @@ import Testing
         #expect(isIdle(machine.nextStep(slot: 1, executed: 12) { _ in false }))
         #expect(machine.active == 0)
         // The permits are free again: the next task starts a drain.
-        #expect(try started(machine.enqueue(40)).count == 1)
+        #expect(try started(machine.tryEnqueue(40)).count == 1)
     }
 
     @Test func aWorkerIsRetiredAfterMaxTasksAndItsSlotRestartsForQueuedTasks() throws {
         var machine = Machine(maxWorkers: 1, maxTasks: 2)
-        _ = machine.enqueue(contentsOf: [0, 1, 2])
+        _ = machine.tryEnqueue(contentsOf: [0, 1, 2])
         guard case .run(let first, let worker) = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
             Issue.record("no batch"); return
         }
@@ -81,7 +81,7 @@ import Testing
         #expect(next == [2] && newWorker != worker)
         #expect(isIdle(machine.nextStep(slot: 0, executed: 1) { _ in true }))
         // One more task: the same worker, which then retires without a restart (nothing queued).
-        _ = machine.enqueue(3)
+        _ = machine.tryEnqueue(3)
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == [3])
         guard case .retire(restart: false) = machine.nextStep(slot: 0, executed: 1, isPending: { _ in true }) else {
             Issue.record("not retired"); return
@@ -91,7 +91,7 @@ import Testing
 
     @Test func aNewWorkerRunsTheInitializerFirstAndAFailureBreaksThePool() throws {
         var machine = Machine(maxWorkers: 2, hasInitializer: true)
-        _ = machine.enqueue(contentsOf: [0, 1, 2])
+        _ = machine.tryEnqueue(contentsOf: [0, 1, 2])
         guard case .initialize = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
             Issue.record("no initializer"); return
         }
@@ -103,7 +103,7 @@ import Testing
         let (dropped, waiters) = machine.initializerFailed(slot: 1, message: "boom")
         #expect(dropped == [1, 2] && waiters.isEmpty)
         #expect(machine.lifecycle == .broken("boom"))
-        #expect(code(machine.enqueue(3)) == .initializerFailed)
+        #expect(code(machine.tryEnqueue(3)) == .initializerFailed)
         // The other drain ends after its task.
         #expect(isIdle(machine.nextStep(slot: 0, executed: 1) { _ in true }))
         #expect(machine.active == 0)
@@ -111,8 +111,8 @@ import Testing
 
     @Test func maxPendingRefusesAndRoomWaitersGoInFIFOOrder() throws {
         var machine = Machine(maxWorkers: 1, maxPending: 1)
-        _ = try machine.enqueue(0, started: 0).get()
-        #expect(code(machine.enqueue(1, started: 0)) == .queueFull)
+        _ = try machine.tryEnqueue(0, started: 0).get()
+        #expect(code(machine.tryEnqueue(1, started: 0)) == .queueFull)
         let a = machine.reserveWaiterID(), b = machine.reserveWaiterID(), c = machine.reserveWaiterID()
         for (id, name) in [(a, "a"), (b, "b"), (c, "c")] {
             guard case .waiting = machine.waitForRoom(id: id, task: 10 + id, waiter: name, isCancelled: false, started: 0) else {
@@ -121,7 +121,7 @@ import Testing
         }
         #expect(machine.cancelWaiter(id: b) == "b")
         // Room appears (task 0 started), even for a task: waiters are ahead of `schedule`.
-        #expect(code(machine.enqueue(1, started: 1)) == .queueFull)
+        #expect(code(machine.tryEnqueue(1, started: 1)) == .queueFull)
         let (admitted, _) = machine.admitWaiters(started: 1)
         #expect(admitted == ["a"])
         #expect(machine.pending.count == 2)
@@ -146,14 +146,14 @@ import Testing
 
     @Test func closeLetsQueuedTasksRunAndStopDropsQueuedAndBatchedOnes() throws {
         var closing = Machine(maxWorkers: 1)
-        _ = closing.enqueue(contentsOf: [0, 1])
+        _ = closing.tryEnqueue(contentsOf: [0, 1])
         _ = closing.close()
-        #expect(code(closing.enqueue(2)) == .poolNotRunning)
+        #expect(code(closing.tryEnqueue(2)) == .poolNotRunning)
         #expect(batch(closing.nextStep(slot: 0, executed: 0) { _ in true }) == [0, 1])
         #expect(isIdle(closing.nextStep(slot: 0, executed: 2) { _ in true }))
 
         var stopping = Machine(maxWorkers: 1, batchSize: 4)
-        _ = stopping.enqueue(contentsOf: Array(0..<10))
+        _ = stopping.tryEnqueue(contentsOf: Array(0..<10))
         #expect(batch(stopping.nextStep(slot: 0, executed: 0) { _ in true }) == [0, 1, 2, 3])
         let (dropped, _) = stopping.stop()
         #expect(Set(dropped) == Set(0..<10), "the batch taken but not started is dropped too")
@@ -165,7 +165,7 @@ import Testing
 
     @Test func anIdleDrainStealsHalfOfTheUnstartedTasksOfABusyOne() throws {
         var machine = Machine(maxWorkers: 2, batchSize: 8)
-        _ = machine.enqueue(contentsOf: Array(0..<16))
+        _ = machine.tryEnqueue(contentsOf: Array(0..<16))
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == Array(0..<8))
         var executed = 0
         var taken: [Int] = []
@@ -176,6 +176,32 @@ import Testing
         #expect(taken == Array(8..<16))
         // Slot 0 is stuck on task 0; slot 1 finished: it steals half of tasks 1–7.
         #expect(batch(machine.nextStep(slot: 1, executed: executed) { $0 != 0 }) == [5, 6, 7])
+    }
+
+    @Test func aDrainThatSpinsTakesTheNextTaskWithoutAnotherDrainStarting() throws {
+        var machine = Machine(maxWorkers: 2)
+        _ = machine.tryEnqueue(0)
+        #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == [0])
+        guard case .spin(let seen) = machine.nextStep(slot: 0, executed: 1, canSpin: true, isPending: { _ in true }) else {
+            Issue.record("no spin"); return
+        }
+        #expect(seen == 1 && machine.spinning == 1 && machine.active == 1)
+        // The spinning drain will take it: no second drain starts.
+        #expect(try started(machine.tryEnqueue(1)).isEmpty)
+        #expect(try started(machine.tryEnqueue(2)) == [1], "one task beyond what the spinner takes")
+        #expect(batch(machine.nextStep(slot: 1, executed: 0, canSpin: true) { _ in true }) == [1])
+        // Back from its spin, drain 0 takes the next task.
+        #expect(batch(machine.nextStep(slot: 0, executed: 0, canSpin: true) { _ in true }) == [2])
+        #expect(machine.spinning == 0)
+        guard case .spin = machine.nextStep(slot: 0, executed: 1, canSpin: true, isPending: { _ in true }) else {
+            Issue.record("no spin"); return
+        }
+        // Never two spinning drains: drain 1 ends.
+        #expect(isIdle(machine.nextStep(slot: 1, executed: 1, canSpin: true) { _ in true }))
+        // Nor a spin once the pool is closed.
+        _ = machine.close()
+        #expect(isIdle(machine.nextStep(slot: 0, executed: 0, canSpin: true) { _ in true }))
+        #expect(machine.active == 0 && machine.spinning == 0)
     }
 
     @Test func aTaskPastItsDeadlineDoesNotStart() {
@@ -205,8 +231,9 @@ import Testing
             func step(_ slot: Int) {
                 let executed = drains[slot]!.count
                 for task in drains[slot]! { outcomes[task, default: 0] += 1 }
-                switch machine.nextStep(slot: slot, executed: executed, isPending: { _ in false }) {
+                switch machine.nextStep(slot: slot, executed: executed, canSpin: Bool.random(using: &generator), isPending: { _ in false }) {
                 case .run(let tasks, _): drains[slot] = tasks
+                case .spin: drains[slot] = []
                 case .initialize: Issue.record("no initializer here")
                 case .idle, .retire(restart: false): drains[slot] = nil
                 case .retire(restart: true): drains[slot] = []
@@ -215,7 +242,7 @@ import Testing
             for _ in 0..<100 {
                 switch Int.random(in: 0..<10, using: &generator) {
                 case 0..<4:
-                    if case .success(let starts) = machine.enqueue(next) { record(starts) }
+                    if case .success(let starts) = machine.tryEnqueue(next) { record(starts) }
                     next += 1
                 default:
                     if let slot = drains.keys.randomElement(using: &generator) { step(slot) }
@@ -228,5 +255,16 @@ import Testing
             #expect(machine.pending.isEmpty && machine.active == 0)
             #expect(outcomes.count == next && outcomes.values.allSatisfy { $0 == 1 }, "round \(round)")
         }
+    }
+}
+
+extension ThreadPoolStateMachine {
+    /// `enqueue` as a `Result`, for expectations.
+    mutating func tryEnqueue(_ task: Task, started: Int = 0) -> Result<DrainStarts, PebbleError> {
+        Result { () throws(PebbleError) in try enqueue(task, started: started) }
+    }
+
+    mutating func tryEnqueue(contentsOf tasks: [Task], started: Int = 0) -> Result<DrainStarts, PebbleError> {
+        Result { () throws(PebbleError) in try enqueue(contentsOf: tasks, started: started) }
     }
 }

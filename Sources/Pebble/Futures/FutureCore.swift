@@ -20,6 +20,7 @@ import Synchronization
 /// ``FutureParking``'s striped condition variables; the completer sets the `done` bit with the
 /// same atomic read-modify-write and wakes the stripe only if the `sleeping` bit was set. No
 /// semaphore, box or closure is allocated per wait.
+@usableFromInline
 class FutureCore: @unchecked Sendable {
     // @unchecked Sendable: `state` is a mutex; `outcome` is written once, under `state`'s lock and
     // before `signal` gets its `done` bit (release), and read only after that bit was seen
@@ -108,7 +109,7 @@ class FutureCore: @unchecked Sendable {
     /// Blocks until done or until `deadline`; returns whether it is done.
     final func wait(until deadline: DispatchTime) -> Bool {
         if isDone { return true }
-        if Self.waitSpinNanoseconds > 0 && spinUntilDone() { return true }
+        if Self.waitSpinNanoseconds > 0 && spinUntilDone(for: Self.waitSpinNanoseconds) { return true }
         let (old, _) = signal.bitwiseOr(Self.sleepingBit, ordering: .sequentiallyConsistent)
         if old & Self.doneBit != 0 { return true }
         return FutureParking.shared.wait(for: self, until: deadline)
@@ -120,8 +121,8 @@ class FutureCore: @unchecked Sendable {
     /// that a caller waiting on a long task wastes next to nothing.
     static let waitSpinNanoseconds: UInt64 = 4_000
 
-    /// Watches the done bit for up to ``waitSpinNanoseconds``; returns whether it got set.
-    private final func spinUntilDone() -> Bool {
+    /// Watches the done bit for up to `nanoseconds`; returns whether it got set.
+    final func spinUntilDone(for nanoseconds: UInt64) -> Bool {
         var start = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
         var now = start
@@ -129,7 +130,7 @@ class FutureCore: @unchecked Sendable {
             for _ in 0..<32 where isDone { return true }
             clock_gettime(CLOCK_MONOTONIC, &now)
             let elapsed = (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec)
-            if elapsed >= Int(Self.waitSpinNanoseconds) { return isDone }
+            if elapsed >= Int(nanoseconds) { return isDone }
         }
     }
 

@@ -53,32 +53,37 @@ extension ThreadPool {
     /// The tasks that left the queue (started, or completed while queued), for `maxPending`;
     /// 0 when the queue is unbounded (the machine does not look).
     @inline(__always) func startedForRoom() -> Int {
-        configuration.maxPending == nil ? 0 : tally.started()
+        isBounded ? tally.started() : 0
     }
 
     /// Enqueues `task`, or throws (enqueuing nothing): the path of `schedule`, without the array
     /// of ``enqueue(_:)-([ThreadTask])``.
-    func enqueue(_ task: ThreadTask) throws {
+    @usableFromInline func enqueue(_ task: ThreadTask) throws {
         state.lock()
         let state = self.state.value
-        switch state.pointee.machine.enqueue(task, started: startedForRoom()) {
-        case .failure(let error):
+        let starts: Machine.DrainStarts
+        do {
+            starts = try state.pointee.machine.enqueue(task, started: startedForRoom())
+        } catch {
             self.state.unlock()
             task.armDeadline(accepted: false)
             throw error
-        case .success(let starts):
-            let dispatches = starts.isEmpty ? nil : claim(starts, state)
-            self.state.unlock()
-            task.armDeadline(accepted: true)
-            if let dispatches { dispatch(dispatches) }
         }
+        publishIfSpinning(state)
+        let dispatches = starts.isEmpty ? nil : claim(starts, state)
+        self.state.unlock()
+        task.armDeadline(accepted: true)
+        if let dispatches { dispatch(dispatches) }
     }
 
     /// Enqueues `tasks`, or throws (enqueuing nothing).
     func enqueue(_ tasks: [ThreadTask]) throws {
         let outcome: Result<Dispatches?, PebbleError> = state.withLock { state in
-            state.machine.enqueue(contentsOf: tasks, started: startedForRoom()).map { starts in
-                starts.isEmpty ? nil : withUnsafeMutablePointer(to: &state) { claim(starts, $0) }
+            Result { () throws(PebbleError) in try state.machine.enqueue(contentsOf: tasks, started: startedForRoom()) }.map { starts in
+                withUnsafeMutablePointer(to: &state) { state in
+                    publishIfSpinning(state)
+                    return starts.isEmpty ? nil : claim(starts, state)
+                }
             }
         }
         switch outcome {
@@ -89,6 +94,11 @@ extension ThreadPool {
             for task in tasks { task.armDeadline(accepted: true) }
             if let dispatches { dispatch(dispatches) }
         }
+    }
+
+    /// With the lock held, after tasks were queued: tells a spinning drain (if any) that they came.
+    @inline(__always) private func publishIfSpinning(_ state: UnsafeMutablePointer<State>) {
+        if state.pointee.machine.spinning > 0 { spin.appended.store(state.pointee.machine.enqueued, ordering: .releasing) }
     }
 
     /// With the lock held: enters `activeDrains` for each drain decided (so that `join` never
@@ -111,7 +121,7 @@ extension ThreadPool {
 
     /// Enqueues `task`, first waiting in FIFO order for room under `maxPending`. A Task cancelled
     /// while it waits throws `CancellationError` and enqueues nothing.
-    func enqueueWaitingForRoom(_ task: ThreadTask) async throws {
+    @usableFromInline func enqueueWaitingForRoom(_ task: ThreadTask) async throws {
         guard configuration.maxPending != nil else { return try enqueue(task) }
         let id = state.withLock { $0.machine.reserveWaiterID() }
         do {
@@ -131,6 +141,7 @@ extension ThreadPool {
                     case .waiting: break
                     case .admitted(let starts):
                         tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                        publishIfSpinning(state)
                         if !starts.isEmpty { dispatches = claim(starts, state) }
                     case .refused:
                         tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
@@ -168,7 +179,10 @@ extension ThreadPool {
         state.lock()
         let state = self.state.value
         let (admitted, starts) = state.pointee.machine.admitWaiters(started: tally.started())
-        if !admitted.isEmpty { tally.waiters.wrappingSubtract(admitted.count, ordering: .sequentiallyConsistent) }
+        if !admitted.isEmpty {
+            tally.waiters.wrappingSubtract(admitted.count, ordering: .sequentiallyConsistent)
+            publishIfSpinning(state)
+        }
         let dispatches = starts.isEmpty ? nil : claim(starts, state)
         self.state.unlock()
         if let dispatches { dispatch(dispatches) }
@@ -184,7 +198,9 @@ extension ThreadPool {
     /// machine for batches and runs them (the initializer first, for a new worker) until the
     /// machine says the slot goes idle or its worker retires.
     func drain(slot index: Int) {
-        let step = nextStep(slot: index, executed: 0)
+        let spinner = spinners.base + index
+        spinner.pointee.parked(for: spinner.pointee.now() &- spinner.pointee.idleSince)
+        let step = nextStep(slot: index, executed: 0, canSpin: false)
         switch step {
         case .initialize(let workerID), .run(_, let workerID):
             ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
@@ -192,15 +208,22 @@ extension ThreadPool {
             }
         case .idle, .retire:
             finish(step, slot: index)
+        case .spin:
+            preconditionFailure("a drain was told to spin on its first question")
         }
     }
 
-    /// Asks the machine for the next step, under the lock (a retired worker's queue is replaced there).
-    private func nextStep(slot index: Int, executed: Int) -> Machine.DrainStep {
+    /// Asks the machine for the next step, under the lock (a retired worker's queue is replaced
+    /// there, and a spinning drain's starting point published).
+    private func nextStep(slot index: Int, executed: Int, canSpin: Bool) -> Machine.DrainStep {
         state.lock()
         let state = self.state.value
-        let step = state.pointee.machine.nextStep(slot: index, executed: executed, isPending: \.isPending)
-        if case .retire = step { state.pointee.queues[index] = Self.makeWorkerQueue() }
+        let step = state.pointee.machine.nextStep(slot: index, executed: executed, canSpin: canSpin, isPending: \.isPending)
+        switch step {
+        case .retire: state.pointee.queues[index] = Self.makeWorkerQueue()
+        case .spin(let seen): spin.appended.store(seen, ordering: .relaxed)
+        case .initialize, .run, .idle: break
+        }
         self.state.unlock()
         return step
     }
@@ -209,6 +232,7 @@ extension ThreadPool {
     /// slot goes idle or the worker retires.
     private func runWorker(slot index: Int, first: Machine.DrainStep) {
         let counters = tally.workers[index]
+        let spinner = spinners.base + index
         var step = first
         while true {
             switch step {
@@ -219,7 +243,10 @@ extension ThreadPool {
                     return breakPool(slot: index, error: error)
                 }
                 state.withLock { $0.machine.initialized(slot: index) }
-                step = nextStep(slot: index, executed: 0)
+                step = nextStep(slot: index, executed: 0, canSpin: false)
+            case .spin(let seen):
+                spinForWork(&spinner.pointee, seen: seen)
+                step = nextStep(slot: index, executed: 0, canSpin: false)
             case .run(let batch, _):
                 // Each task is marked running only now, so one cancelled while it waited in the
                 // batch (by `cancel()` or `stop()`) or stolen by another drain never starts here.
@@ -232,11 +259,36 @@ extension ThreadPool {
                 if executed > 0 {
                     counters.finished.store(counters.finished.load(ordering: .relaxed) &+ executed, ordering: .relaxed)
                 }
-                step = nextStep(slot: index, executed: executed)
+                let canSpin = spinner.pointee.budget > 0 && !spinner.pointee.machineIsBusy()
+                step = nextStep(slot: index, executed: executed, canSpin: canSpin)
             case .idle, .retire:
+                spinner.pointee.idleSince = spinner.pointee.now()
                 return finish(step, slot: index)
             }
         }
+    }
+
+    /// Spins for up to the slot's budget, outside the lock, watching for a task appended after
+    /// the `seen`-th; the drain then asks the machine again (which decides, under the lock,
+    /// whether there is one).
+    private func spinForWork(_ spinner: inout Spinner, seen: Int) {
+        var last = spinner.now()
+        let end = last &+ spinner.budget
+        var arrived = false
+        var preempted = false
+        outer: while true {
+            for _ in 0..<256 where spin.appended.load(ordering: .acquiring) != seen {
+                arrived = true
+                break outer
+            }
+            let now = spinner.now()
+            // A gap between two looks means the thread lost its CPU: the machine is busy, and
+            // spinning takes a core from someone (perhaps the thread that would feed us).
+            if now &- last > Spinner.preemptionGap { preempted = true; break }
+            if now >= end { break }
+            last = now
+        }
+        spinner.spun(successfully: arrived, preempted: preempted)
     }
 
     /// The drain ends: its permit is free (idle), or passes to a drain on the slot's fresh queue

@@ -25,6 +25,8 @@ import Dispatch
 /// try pool.join()
 /// ```
 public final class ThreadPool: Sendable {
+    /// Whether `maxPending` bounds the queue.
+    let isBounded: Bool
     /// The configuration the pool was created with.
     ///
     /// ```swift
@@ -41,6 +43,9 @@ public final class ThreadPool: Sendable {
     let activeDrains = DispatchGroup()
     /// Where timeout and deadline timers fire: the pool's own queue, never a global one.
     let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
+    /// What a drain spinning for a task watches, and each slot's spin budget.
+    let spin = SpinSignal()
+    let spinners: Spinners
     /// The counters behind ``statistics``.
     let tally: Tally
     /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
@@ -77,7 +82,9 @@ public final class ThreadPool: Sendable {
     public init(configuration: Configuration) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.isBounded = configuration.maxPending != nil
         self.tally = Tally(workers: configuration.maxWorkers)
+        self.spinners = Spinners(count: configuration.maxWorkers)
         let machine = Machine(maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
                               maxPending: configuration.maxPending, hasInitializer: configuration.initializer != nil,
                               batchSize: Self.batchSize)
@@ -108,8 +115,11 @@ public final class ThreadPool: Sendable {
     /// ```swift
     /// let future = try pool.schedule(deadline: .now + .milliseconds(200)) { try parse(document) }
     /// ```
+    @inlinable
     public func schedule<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                       _ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
+        // Inlinable: the caller's module names `TypedThreadTask<T>` and `Future<T>` with its own
+        // types, so creating them asks the runtime for no generic metadata.
         let task = TypedThreadTask(pool: self, deadline: deadline, work)
         try enqueue(task)
         return Future(core: task)
@@ -130,10 +140,30 @@ public final class ThreadPool: Sendable {
     /// ```swift
     /// let value = try await pool.run(deadline: .now + .seconds(1)) { checksum(file) }
     /// ```
+    @inlinable
     public func run<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                  _ work: @escaping @Sendable () throws -> T) async throws -> T {
         let task = TypedThreadTask(pool: self, deadline: deadline, work)
         try await enqueueWaitingForRoom(task)
+        return try await value(of: task)
+    }
+
+    /// How long the async `run` watches its task before it suspends: a quick closure on an awake
+    /// worker is done in a microsecond or two, and then the awaiting Task goes on at once on its
+    /// own thread, with no suspension and no hop through the executor (which costs a thread
+    /// wake-up). Bounded like a contended lock, so the cooperative thread is never held longer.
+    static let runSpinNanoseconds: UInt64 = 3_000
+
+    /// The value of `task`, awaited: watched for ``runSpinNanoseconds`` first, then through its
+    /// future (cancelling the awaiting Task cancels it).
+    @usableFromInline
+    func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
+        if !Task.isCancelled && task.spinUntilDone(for: Self.runSpinNanoseconds), let outcome = task.completedOutcome {
+            switch outcome {
+            case .value(let value): return value as! T
+            case .failure(let error): throw error
+            }
+        }
         return try await Future<T>(core: task).value
     }
 

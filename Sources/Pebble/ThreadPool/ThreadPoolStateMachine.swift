@@ -38,6 +38,8 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         var generation = 0
         /// Its drain was dispatched and has not asked for work yet.
         var isStarting = false
+        /// Its drain spins, watching for a task, outside the lock.
+        var isSpinning = false
         /// The tasks the drain took last; `stop()` cancels those not started yet and an idle
         /// drain may steal from them.
         var batch: [Task] = []
@@ -67,6 +69,9 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         case initialize(workerID: Int)
         /// Run these tasks (each marked running only as it starts), then ask again.
         case run([Task], workerID: Int)
+        /// The queue is empty: spin (outside the lock, keeping the permit) until a task is
+        /// appended after the `seen`-th or the spin budget is spent, then ask again.
+        case spin(seen: Int)
         /// Nothing to do: the drain ends and its permit is free again.
         case idle
         /// The worker ran `maxTasks` tasks: the drain ends, the slot gets a fresh queue, and when
@@ -98,6 +103,8 @@ struct ThreadPoolStateMachine<Task, Waiter> {
     private(set) var active = 0
     /// Drains dispatched that have not asked for work yet: each will take at least one task.
     private(set) var starting = 0
+    /// Drains spinning for a task (at most one): it takes the next task without being started.
+    private(set) var spinning = 0
     /// Tasks ever appended to the queue (the statistics subtract those that left it).
     private(set) var enqueued = 0
     private var nextWorkerID = 1
@@ -148,26 +155,26 @@ struct ThreadPoolStateMachine<Task, Waiter> {
 
     /// A task scheduled: queued, with the drains to start for it, or refused (nothing queued).
     /// `started` matters only with `maxPending` (see ``pendingCount(started:)``).
-    mutating func enqueue(_ task: Task, started: Int = 0) -> Result<DrainStarts, PebbleError> {
-        if let refusal = refusal(count: 1, started: started) { return .failure(refusal) }
+    mutating func enqueue(_ task: Task, started: Int = 0) throws(PebbleError) -> DrainStarts {
+        if lifecycle != .running || maxPending != nil, let refusal = refusal(count: 1, started: started) { throw refusal }
         pending.append(task)
         enqueued += 1
-        return .success(drainsToStart())
+        return drainsToStart()
     }
 
     /// Tasks scheduled together (a `map`): all queued, or none.
-    mutating func enqueue(contentsOf tasks: [Task], started: Int = 0) -> Result<DrainStarts, PebbleError> {
-        if let refusal = refusal(count: tasks.count, started: started) { return .failure(refusal) }
+    mutating func enqueue(contentsOf tasks: [Task], started: Int = 0) throws(PebbleError) -> DrainStarts {
+        if let refusal = refusal(count: tasks.count, started: started) { throw refusal }
         for task in tasks { pending.append(task) }
         enqueued += tasks.count
-        return .success(drainsToStart())
+        return drainsToStart()
     }
 
     /// Takes permits for the queued tasks that no drain will take: one drain per task beyond
     /// those that drains about to start will take, as long as permits are left.
     private mutating func drainsToStart() -> DrainStarts {
         var starts = DrainStarts()
-        while active < maxWorkers && pending.count > starting, let slot = idleSlots.popLast() {
+        while active < maxWorkers && pending.count > starting + spinning, let slot = idleSlots.popLast() {
             slots[slot].draining = true
             slots[slot].isStarting = true
             active += 1
@@ -239,10 +246,15 @@ struct ThreadPoolStateMachine<Task, Waiter> {
     // MARK: - Drains
 
     /// The drain of `slot` asks what to do, having run `executed` tasks of its last batch
-    /// (0 for its first question). `isPending` tells whether a task in another drain's batch
-    /// has not started yet (it may be stolen).
-    mutating func nextStep(slot index: Int, executed: Int, isPending: (Task) -> Bool) -> DrainStep {
+    /// (0 for its first question, or after a spin). `isPending` tells whether a task in another
+    /// drain's batch has not started yet (it may be stolen). With `canSpin`, a drain that finds
+    /// the queue empty may be told to spin for a task first (never two at once).
+    mutating func nextStep(slot index: Int, executed: Int, canSpin: Bool = false, isPending: (Task) -> Bool) -> DrainStep {
         precondition(slots[index].draining, "a drain asked for work on slot \(index), which holds no permit")
+        if slots[index].isSpinning {
+            slots[index].isSpinning = false
+            spinning -= 1
+        }
         if slots[index].isStarting {
             // Its first question: it no longer counts as a drain about to take a task.
             slots[index].isStarting = false
@@ -269,7 +281,14 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         if pending.isEmpty {
             // A new worker does not steal: it would first run the initializer.
             if !needsInitializer { batch = steal(for: index, isPending: isPending) }
-            if batch.isEmpty { return release(index) }
+            if batch.isEmpty {
+                if canSpin && spinning == 0 && lifecycle == .running {
+                    slots[index].isSpinning = true
+                    spinning += 1
+                    return .spin(seen: enqueued)
+                }
+                return release(index)
+            }
         }
         let workerID: Int
         if let id = slots[index].workerID {

@@ -6,6 +6,7 @@ import Synchronization
 /// plus what the pool needs. Not generic, so that the queue, the workers and the completion never
 /// ask the runtime for generic metadata; only ``TypedThreadTask/execute()``, the one place that
 /// knows the value type, runs the closure and boxes its value.
+@usableFromInline
 class ThreadTask: FutureCore, @unchecked Sendable {
     // @unchecked Sendable: the lets are immutable; `chunkFailures` is written and then read by the
     // same thread (see there); everything else is the core's, which is safe on its own.
@@ -40,7 +41,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         self.timeout = timeout
         self.pool = pool
         self.weight = weight
-        self.bounded = pool.configuration.maxPending != nil
+        self.bounded = pool.isBounded
         if let deadline {
             // TimeoutError carries a duration: the deadline's distance from schedule time.
             let budget = max(.zero, deadline - ContinuousClock.now)
@@ -58,8 +59,9 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     }
 
     /// Starts the deadline timer, once the pool has accepted the task; or disarms it for good.
-    final func armDeadline(accepted: Bool) {
-        guard let timer = deadline?.timer.timer else { return }
+    @inline(__always) final func armDeadline(accepted: Bool) {
+        guard let deadline else { return }
+        let timer = deadline.timer.timer
         if !accepted { timer.cancel() }
         // A source must be activated once before it is released; a cancelled one never fires.
         timer.resume()
@@ -135,17 +137,27 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     }
 }
 
-/// A task running a closure that returns a `Value`.
+/// A task running a closure that returns a `Value`. Usable from inlinable code, so that a client
+/// module's `schedule` names its concrete type (a cached metadata access, not a runtime lookup).
+@usableFromInline
 final class TypedThreadTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
     // @unchecked Sendable: `work` is an immutable Sendable closure; the rest is ThreadTask's.
     let work: @Sendable () throws -> Value
 
-    init(pool: ThreadPool, deadline: ContinuousClock.Instant? = nil, _ work: @escaping @Sendable () throws -> Value) {
+    @usableFromInline
+    init(pool: ThreadPool, deadline: ContinuousClock.Instant?, _ work: @escaping @Sendable () throws -> Value) {
         self.work = work
         super.init(pool: pool, deadline: deadline)
     }
 
     override func execute() {
+        if deadline == nil {
+            // No timer to arm or disarm: `schedule` without a deadline.
+            let outcome: Outcome
+            do { outcome = .value(try work()) } catch { outcome = .failure(error) }
+            complete(outcome)
+            return
+        }
         let timer = beginRun()
         let outcome: Outcome
         do { outcome = .value(try work()) } catch { outcome = .failure(error) }
