@@ -73,7 +73,11 @@ extension ThreadPool {
         let dispatches = starts.isEmpty ? nil : claim(starts, state)
         self.state.unlock()
         task.armDeadline(accepted: true)
-        if let dispatches { dispatch(dispatches) }
+        if let dispatches {
+            // No drain was awake to take it: it waits for a thread to be woken.
+            task.markSlowStart()
+            dispatch(dispatches)
+        }
     }
 
     /// Enqueues `tasks`, or throws (enqueuing nothing).
@@ -233,6 +237,7 @@ extension ThreadPool {
     private func runWorker(slot index: Int, first: Machine.DrainStep) {
         let counters = tally.workers[index]
         let spinner = spinners.base + index
+        var last: (ThreadTask, FutureCore.Settled)?
         var step = first
         while true {
             switch step {
@@ -240,6 +245,7 @@ extension ThreadPool {
                 do {
                     try initializer?()
                 } catch {
+                    if let (task, settled) = last { task.finish(settled) }
                     return breakPool(slot: index, error: error)
                 }
                 state.withLock { $0.machine.initialized(slot: index) }
@@ -252,7 +258,12 @@ extension ThreadPool {
                 // batch (by `cancel()` or `stop()`) or stolen by another drain never starts here.
                 var executed = 0
                 for task in batch where task.start(on: counters) {
-                    task.execute()
+                    // The last completion's second half (waking its waiter, running its
+                    // observers) waits until the drain has asked for its next step: when the
+                    // drain ends, waking the waiter is the last thing it does, so the waiter's
+                    // next task finds the thread free instead of Dispatch waking another.
+                    if let (task, settled) = last { task.finish(settled) }
+                    last = task.execute().map { (task, $0) }
                     executed += 1
                 }
                 // Only this slot's drain writes its `finished`: a store, not a read-modify-write.
@@ -261,8 +272,14 @@ extension ThreadPool {
                 }
                 let canSpin = spinner.pointee.budget > 0 && !spinner.pointee.machineIsBusy()
                 step = nextStep(slot: index, executed: executed, canSpin: canSpin)
+                if case .spin = step, let (task, settled) = last {
+                    // Its waiter is the likeliest source of the task the drain now spins for.
+                    task.finish(settled)
+                    last = nil
+                }
             case .idle, .retire:
                 spinner.pointee.idleSince = spinner.pointee.now()
+                if let (task, settled) = last { task.finish(settled) }
                 return finish(step, slot: index)
             }
         }

@@ -158,7 +158,8 @@ public final class ThreadPool: Sendable {
     /// future (cancelling the awaiting Task cancels it).
     @usableFromInline
     func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
-        if !Task.isCancelled && task.spinUntilDone(for: Self.runSpinNanoseconds), let outcome = task.completedOutcome {
+        if !Task.isCancelled && task.spinsOnWait && task.spinUntilDone(for: Self.runSpinNanoseconds),
+           let outcome = task.completedOutcome {
             switch outcome {
             case .value(let value): return value as! T
             case .failure(let error): throw error

@@ -88,8 +88,10 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         state.withLock { if case .pending = $0.phase { true } else { false } }
     }
 
-    /// Runs the closure and completes the future; overridden by the typed subclasses.
-    func execute() {
+    /// Runs the closure and records its outcome; overridden by the typed subclasses. Returns the
+    /// second half of the completion (``FutureCore/finish(_:)``), for the drain to perform, or
+    /// `nil` when the future was already done (a timeout or deadline).
+    func execute() -> Settled? {
         fatalError("ThreadTask.execute() is abstract")
     }
 
@@ -101,11 +103,11 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         return armTimeout(timeout)
     }
 
-    /// Disarms the timers and completes the future with what the closure produced.
-    @inline(__always) final func endRun(_ timer: (any DispatchSourceTimer)?, _ outcome: Outcome) {
+    /// Disarms the timers and records what the closure produced (see ``execute()``).
+    @inline(__always) final func endRun(_ timer: (any DispatchSourceTimer)?, _ outcome: Outcome) -> Settled? {
         timer?.cancel()
         deadline?.timer.timer.cancel()
-        complete(outcome)
+        return settle(outcome)
     }
 
     override final func recordCompletion(failure: (any Error)?, wasPending: Bool) {
@@ -150,18 +152,17 @@ final class TypedThreadTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
         super.init(pool: pool, deadline: deadline)
     }
 
-    override func execute() {
+    override func execute() -> Settled? {
         if deadline == nil {
             // No timer to arm or disarm: `schedule` without a deadline.
             let outcome: Outcome
             do { outcome = .value(try work()) } catch { outcome = .failure(error) }
-            complete(outcome)
-            return
+            return settle(outcome)
         }
         let timer = beginRun()
         let outcome: Outcome
         do { outcome = .value(try work()) } catch { outcome = .failure(error) }
-        endRun(timer, outcome)
+        return endRun(timer, outcome)
     }
 }
 
@@ -175,11 +176,11 @@ final class MapChunkTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
         super.init(pool: pool, timeout: timeout, weight: weight)
     }
 
-    override func execute() {
+    override func execute() -> Settled? {
         let timer = beginRun()
         let values = work()
         chunkFailures = values.chunkError == nil ? values.failures.count : values.count
-        endRun(timer, .value(values))
+        return endRun(timer, .value(values))
     }
 }
 
