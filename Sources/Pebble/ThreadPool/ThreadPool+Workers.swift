@@ -254,6 +254,9 @@ extension ThreadPool {
                 spinForWork(&spinner.pointee, seen: seen)
                 step = nextStep(slot: index, executed: 0, canSpin: false)
             case .run(let batch, _):
+                // The drain lets go of the batch before it asks again: the machine refills the
+                // same array in place.
+                step = .idle
                 // Each task is marked running only now, so one cancelled while it waited in the
                 // batch (by `cancel()` or `stop()`) or stolen by another drain never starts here.
                 var executed = 0

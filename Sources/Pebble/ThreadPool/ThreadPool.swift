@@ -120,7 +120,7 @@ public final class ThreadPool: Sendable {
                                       _ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
         // Inlinable: the caller's module names `TypedThreadTask<T>` and `Future<T>` with its own
         // types, so creating them asks the runtime for no generic metadata.
-        let task = TypedThreadTask(pool: self, deadline: deadline, work)
+        let task = deadline == nil ? TypedThreadTask(pool: self, work) : TypedThreadTask(pool: self, deadline: deadline, work)
         try enqueue(task)
         return Future(core: task)
     }
@@ -143,7 +143,7 @@ public final class ThreadPool: Sendable {
     @inlinable
     public func run<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                  _ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let task = TypedThreadTask(pool: self, deadline: deadline, work)
+        let task = deadline == nil ? TypedThreadTask(pool: self, work) : TypedThreadTask(pool: self, deadline: deadline, work)
         try await enqueueWaitingForRoom(task)
         return try await value(of: task)
     }

@@ -260,7 +260,7 @@ struct ThreadPoolStateMachine<Task, Waiter> {
             slots[index].isStarting = false
             starting -= 1
         }
-        slots[index].batch = []
+        slots[index].batch.removeAll(keepingCapacity: true)
         slots[index].tasksDone += executed
         switch lifecycle {
         case .broken, .stopped, .joined: return release(index)
@@ -303,11 +303,13 @@ struct ThreadPoolStateMachine<Task, Waiter> {
             let budget = maxTasks > 0 ? maxTasks - slots[index].tasksDone : batchSize
             // Batches only when the queue is deep enough that every worker is busy anyway.
             let size = max(1, min(budget, batchSize, pending.count / maxWorkers))
-            batch.reserveCapacity(size)
-            while batch.count < size, let task = pending.popFirst() { batch.append(task) }
+            // Filled in the slot's own array, whose storage is reused from batch to batch (the
+            // drain no longer holds the last one when it asks).
+            while slots[index].batch.count < size, let task = pending.popFirst() { slots[index].batch.append(task) }
+        } else {
+            slots[index].batch = batch
         }
-        slots[index].batch = batch
-        return .run(batch, workerID: workerID)
+        return .run(slots[index].batch, workerID: workerID)
     }
 
     /// The worker of `slot` ran the initializer.

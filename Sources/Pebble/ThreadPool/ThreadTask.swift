@@ -58,6 +58,18 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         }
     }
 
+    /// A task without timeout or deadline, weight 1: the path of `schedule` and `run` without a
+    /// deadline, which never handles a `ContinuousClock.Instant?` (a resilient type, copied
+    /// through its value witnesses).
+    init(pool: ThreadPool) {
+        self.timeout = nil
+        self.pool = pool
+        self.weight = 1
+        self.bounded = pool.isBounded
+        self.deadline = nil
+        super.init()
+    }
+
     /// Starts the deadline timer, once the pool has accepted the task; or disarms it for good.
     @inline(__always) final func armDeadline(accepted: Bool) {
         guard let deadline else { return }
@@ -150,6 +162,12 @@ final class TypedThreadTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
     init(pool: ThreadPool, deadline: ContinuousClock.Instant?, _ work: @escaping @Sendable () throws -> Value) {
         self.work = work
         super.init(pool: pool, deadline: deadline)
+    }
+
+    @usableFromInline
+    init(pool: ThreadPool, _ work: @escaping @Sendable () throws -> Value) {
+        self.work = work
+        super.init(pool: pool)
     }
 
     override func execute() -> Settled? {
