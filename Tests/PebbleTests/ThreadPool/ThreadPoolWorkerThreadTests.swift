@@ -89,6 +89,27 @@ struct ThreadPoolWorkerThreadTests {
         try pool.join()
     }
 
+    /// Closures that block hold threads of their own (the workers' queues run on Dispatch's
+    /// overcommit root queue): with more of them blocked than there are CPUs, work on
+    /// `DispatchQueue.global()` and a `Task` still run at once.
+    @Test func blockedClosuresDoNotStarveOtherDispatchWork() async throws {
+        let workers = max(8, ProcessInfo.processInfo.activeProcessorCount * 4)
+        let pool = try ThreadPool(maxWorkers: workers)
+        let gate = Gate()
+        let started = EventCounter()
+        let futures = try (0..<workers).map { _ in try pool.schedule { started.record(); gate.wait() } }
+        #expect(started.wait(for: workers, seconds: 20), "every closure got a thread of its own")
+        let ranOnGlobal = EventCounter()
+        DispatchQueue.global().async { ranOnGlobal.record() }
+        #expect(ranOnGlobal.wait(seconds: 5), "global queue work ran while the pool's closures block")
+        let value = await Task { 42 }.value
+        #expect(value == 42)
+        gate.open()
+        for future in futures { try await future.value }
+        pool.close()
+        try await pool.join()
+    }
+
     /// `close()` of an idle pool: `join` returns at once.
     @Test func closeWakesParkedWorkersAndJoinReturnsPromptly() throws {
         let pool = try ThreadPool(maxWorkers: 4)
