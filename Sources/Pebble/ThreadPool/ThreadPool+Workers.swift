@@ -224,9 +224,14 @@ extension ThreadPool {
         let state = self.state.value
         let step = state.pointee.machine.nextStep(slot: index, executed: executed, canSpin: canSpin, isPending: \.isPending)
         switch step {
-        case .retire: state.pointee.queues[index] = Self.makeWorkerQueue()
+        case .retire:
+            state.pointee.queues[index] = Self.makeWorkerQueue()
+            spinners.base[index].idleSince = spinners.base[index].now()
+        case .idle:
+            // Under the lock: once it is released, the slot's next drain may start and read it.
+            spinners.base[index].idleSince = spinners.base[index].now()
         case .spin(let seen): spin.appended.store(seen, ordering: .relaxed)
-        case .initialize, .run, .idle: break
+        case .initialize, .run: break
         }
         self.state.unlock()
         return step
@@ -281,7 +286,6 @@ extension ThreadPool {
                     last = nil
                 }
             case .idle, .retire:
-                spinner.pointee.idleSince = spinner.pointee.now()
                 if let (task, settled) = last { task.finish(settled) }
                 return finish(step, slot: index)
             }
