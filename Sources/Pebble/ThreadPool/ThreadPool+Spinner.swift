@@ -24,6 +24,9 @@ extension ThreadPool {
         static let minimum: UInt64 = 2_000
         static let maximum: UInt64 = 20_000
         static let shortPark: UInt64 = 200_000
+        /// How long a drain spins at least after a task whose waiter slept: about a thread
+        /// wake-up and the waiter's turn-around, so that its next task finds the drain awake.
+        static let catchUp: UInt64 = 15_000
         /// Two looks this far apart mean the spinning thread was descheduled.
         static let preemptionGap: UInt64 = 30_000
         /// After a spin that was descheduled, this many parks without spinning at all.

@@ -243,6 +243,8 @@ extension ThreadPool {
         let counters = tally.workers[index]
         let spinner = spinners.base + index
         var last: (ThreadTask, FutureCore.Settled)?
+        /// The least a spin lasts (nanoseconds), set when the last task's waiter must be woken.
+        var catchUp: UInt64 = 0
         var step = first
         while true {
             switch step {
@@ -256,7 +258,8 @@ extension ThreadPool {
                 state.withLock { $0.machine.initialized(slot: index) }
                 step = nextStep(slot: index, executed: 0, canSpin: false)
             case .spin(let seen):
-                spinForWork(&spinner.pointee, seen: seen)
+                spinForWork(&spinner.pointee, seen: seen, atLeast: catchUp)
+                catchUp = 0
                 step = nextStep(slot: index, executed: 0, canSpin: false)
             case .run(let batch, _):
                 // The drain lets go of the batch before it asks again: the machine refills the
@@ -278,7 +281,12 @@ extension ThreadPool {
                 if executed > 0 {
                     counters.finished.store(counters.finished.load(ordering: .relaxed) &+ executed, ordering: .relaxed)
                 }
-                let canSpin = spinner.pointee.budget > 0 && !spinner.pointee.machineIsBusy()
+                // A waiter that sleeps (or a Task that suspended) needs a wake-up before it can
+                // send its next task: the drain then spins long enough to catch that task, which
+                // is how a round trip after round trip comes to find the drain awake.
+                let waiterSleeps = last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
+                catchUp = waiterSleeps ? Spinner.catchUp : 0
+                let canSpin = (spinner.pointee.budget > 0 || waiterSleeps) && !spinner.pointee.machineIsBusy()
                 step = nextStep(slot: index, executed: executed, canSpin: canSpin)
                 if case .spin = step, let (task, settled) = last {
                     // Its waiter is the likeliest source of the task the drain now spins for.
@@ -292,12 +300,12 @@ extension ThreadPool {
         }
     }
 
-    /// Spins for up to the slot's budget, outside the lock, watching for a task appended after
-    /// the `seen`-th; the drain then asks the machine again (which decides, under the lock,
+    /// Spins for up to the slot's budget (at least `minimum`), outside the lock, watching for a
+    /// task appended after the `seen`-th; the drain then asks the machine again (which decides, under the lock,
     /// whether there is one).
-    private func spinForWork(_ spinner: inout Spinner, seen: Int) {
+    private func spinForWork(_ spinner: inout Spinner, seen: Int, atLeast minimum: UInt64) {
         var last = spinner.now()
-        let end = last &+ spinner.budget
+        let end = last &+ max(spinner.budget, minimum)
         var arrived = false
         var preempted = false
         outer: while true {
