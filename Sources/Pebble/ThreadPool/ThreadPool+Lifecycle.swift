@@ -21,7 +21,7 @@ extension ThreadPool {
         if state.withLock({ $0.machine.lifecycle == .running }) {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
-        if ThreadPool.currentPool == ObjectIdentifier(self) {
+        if isCurrentPool {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         guard try await activeDrains.waitAsync(timeout: timeout, cancellable: true) else {

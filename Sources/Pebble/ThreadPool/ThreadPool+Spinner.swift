@@ -27,6 +27,18 @@ extension ThreadPool {
         /// How long a drain spins at least after a task whose waiter slept: about a thread
         /// wake-up and the waiter's turn-around, so that its next task finds the drain awake.
         static let catchUp: UInt64 = 15_000
+        /// After a catch-up spin that saw nothing come (the waiter's wake-up took longer, or it had
+        /// nothing more to send), this many chances to catch up are skipped: where wake-ups are
+        /// slow, a spin would only hold a CPU the woken waiter may need.
+        static let catchUpBackoff = 64
+        var catchUpCooldown = 0
+
+        /// Whether to spin for a waiter that slept: not while backing off after a miss.
+        mutating func mayCatchUp() -> Bool {
+            guard catchUpCooldown > 0 else { return true }
+            catchUpCooldown -= 1
+            return false
+        }
         /// Two looks this far apart mean the spinning thread was descheduled.
         static let preemptionGap: UInt64 = 30_000
         /// After a spin that was descheduled, this many parks without spinning at all.

@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Dispatch
 import Synchronization
 
@@ -32,15 +37,38 @@ extension ThreadPool {
         DispatchQueue(label: "pebble.thread-pool.worker")
     }
 
-    /// Identifies the pool and worker a task runs on.
-    struct WorkerContext: Sendable {
-        let pool: ObjectIdentifier
-        let workerID: Int
+    /// The pool and worker whose drain runs on the calling thread, in two thread-specific slots
+    /// (set for the length of a drain; no allocation, unlike a task-local value). A `Task`
+    /// started from a pool closure runs elsewhere and sees neither.
+    enum WorkerContext {
+        static let poolKey = makeKey()
+        static let workerKey = makeKey()
+
+        static func makeKey() -> pthread_key_t {
+            var key = pthread_key_t()
+            pthread_key_create(&key, nil)
+            return key
+        }
+
+        /// Runs `body` with the calling thread marked as `pool`'s worker `workerID`.
+        @inline(__always) static func with<R>(pool: ThreadPool, workerID: Int, _ body: () -> R) -> R {
+            let previousPool = pthread_getspecific(poolKey)
+            let previousWorker = pthread_getspecific(workerKey)
+            pthread_setspecific(poolKey, Unmanaged.passUnretained(pool).toOpaque())
+            pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: workerID))
+            defer {
+                pthread_setspecific(poolKey, previousPool)
+                pthread_setspecific(workerKey, previousWorker)
+            }
+            return body()
+        }
     }
 
-    @TaskLocal static var currentContext: WorkerContext?
+    /// The pool whose task runs on the calling thread (compared by address, never dereferenced).
+    static var currentPool: UnsafeMutableRawPointer? { pthread_getspecific(WorkerContext.poolKey) }
 
-    static var currentPool: ObjectIdentifier? { currentContext?.pool }
+    /// Whether the calling thread runs one of this pool's tasks.
+    var isCurrentPool: Bool { Self.currentPool == Unmanaged.passUnretained(self).toOpaque() }
 
     /// The id of the thread-pool worker running the current task, `nil` outside a pool task.
     /// A worker replaced after `maxTasks` tasks gets a new id.
@@ -48,7 +76,9 @@ extension ThreadPool {
     /// ```swift
     /// let future = try pool.schedule { ThreadPool.currentWorkerID }
     /// ```
-    public static var currentWorkerID: Int? { currentContext?.workerID }
+    public static var currentWorkerID: Int? {
+        pthread_getspecific(WorkerContext.workerKey).map { Int(bitPattern: $0) }
+    }
 
     /// The tasks that left the queue (started, or completed while queued), for `maxPending`;
     /// 0 when the queue is unbounded (the machine does not look).
@@ -207,7 +237,7 @@ extension ThreadPool {
         let step = nextStep(slot: index, executed: 0, canSpin: false)
         switch step {
         case .initialize(let workerID), .run(_, let workerID):
-            ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
+            WorkerContext.with(pool: self, workerID: workerID) {
                 runWorker(slot: index, first: step)
             }
         case .idle, .retire:
@@ -285,6 +315,7 @@ extension ThreadPool {
                 // send its next task: the drain then spins long enough to catch that task, which
                 // is how a round trip after round trip comes to find the drain awake.
                 let waiterSleeps = last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
+                    && spinner.pointee.mayCatchUp()
                 catchUp = waiterSleeps ? Spinner.catchUp : 0
                 let canSpin = (spinner.pointee.budget > 0 || waiterSleeps) && !spinner.pointee.machineIsBusy()
                 step = nextStep(slot: index, executed: executed, canSpin: canSpin)
@@ -321,6 +352,7 @@ extension ThreadPool {
             last = now
         }
         spinner.spun(successfully: arrived, preempted: preempted)
+        if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
     }
 
     /// The drain ends: its permit is free (idle), or passes to a drain on the slot's fresh queue

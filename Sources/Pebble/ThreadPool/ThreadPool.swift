@@ -252,7 +252,7 @@ public final class ThreadPool: Sendable {
         if state.withLock({ $0.machine.lifecycle == .running }) {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
-        if ThreadPool.currentPool == ObjectIdentifier(self) {
+        if isCurrentPool {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         if activeDrains.wait(timeout: deadline(after: timeout)) == .timedOut {
