@@ -93,17 +93,23 @@ struct ThreadPoolWorkerThreadTests {
     /// overcommit root queue): with more of them blocked than there are CPUs, work on
     /// `DispatchQueue.global()` and a `Task` still run at once.
     @Test func blockedClosuresDoNotStarveOtherDispatchWork() async throws {
-        let workers = max(8, ProcessInfo.processInfo.activeProcessorCount * 4)
+        let workers = 16
         let pool = try ThreadPool(maxWorkers: workers)
         let gate = Gate()
         let started = EventCounter()
+        let scheduled = ContinuousClock.now
         let futures = try (0..<workers).map { _ in try pool.schedule { started.record(); gate.wait() } }
         #expect(started.wait(for: workers, seconds: 20), "every closure got a thread of its own")
+        // Overcommit threads start in milliseconds; the width-limited global queue adds about one
+        // thread a second while its threads block.
+        #expect(ContinuousClock.now - scheduled < .seconds(3), "the blocked closures waited for threads")
         let ranOnGlobal = EventCounter()
         DispatchQueue.global().async { ranOnGlobal.record() }
-        #expect(ranOnGlobal.wait(seconds: 5), "global queue work ran while the pool's closures block")
-        let value = await Task { 42 }.value
+        #expect(ranOnGlobal.wait(seconds: 3), "global queue work ran at once while the pool's closures block")
+        let start = ContinuousClock.now
+        let value = await Task.detached { 42 }.value
         #expect(value == 42)
+        #expect(ContinuousClock.now - start < .seconds(3), "a Task ran while the pool's closures block")
         gate.open()
         for future in futures { try await future.value }
         pool.close()
