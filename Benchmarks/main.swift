@@ -3,8 +3,9 @@ import Dispatch
 import Foundation
 import Pebble
 
-// pebble-bench: swift-pebble's costs per task, detection and recovery delays, and a Dispatch
-// baseline. One JSON object per line, then a Markdown table. `--quick` runs every metric small.
+// pebble-bench: swift-pebble's costs per task, detection and recovery delays, and Swift's own
+// peers (Dispatch, TaskGroup, Task.detached) on the thread-pool rows. One JSON object per line
+// (and the load average at the start and end), then a Markdown table. `--quick` runs every metric small.
 
 /// The load averages now, as one JSON line (compare.sh keeps them with the round's results).
 func reportLoad(_ when: String) {
