@@ -11,6 +11,7 @@ struct Metric: Sendable {
         Metric(name: "M1", run: startToFirstResult),
         Metric(name: "M2-process", run: processRoundTrip),
         Metric(name: "M2-thread", run: threadRoundTrip),
+        Metric(name: "M2-async", run: asyncRoundTrip),
         Metric(name: "M3", run: { try processThroughput(metric: "M3", workers: 2) }),
         Metric(name: "M3-w4", run: { try processThroughput(metric: "M3-w4", workers: 4) }),
         Metric(name: "M9", run: threadThroughput),
@@ -61,6 +62,8 @@ func processRoundTrip() throws -> [Measurement] {
     return [Measurement(metric: "M2-process", impl: pebble, workers: 2, unit: "us", samples: samples)]
 }
 
+/// M2-thread: a tiny closure through a 2-worker thread pool, `result()` blocking; beside Swift's
+/// own: a serial `DispatchQueue` and a `DispatchSemaphore` (impl "dispatch").
 func threadRoundTrip() throws -> [Measurement] {
     let pool = try ThreadPool(maxWorkers: 2)
     defer { pool.stop() }
@@ -80,6 +83,52 @@ func threadRoundTrip() throws -> [Measurement] {
             Measurement(metric: "M2-thread", impl: "dispatch", workers: 1, unit: "us", samples: baseline)]
 }
 
+/// M2-async: `try await pool.run { x + 1 }` from a Task, µs per round trip; beside Swift's own:
+/// `await Task.detached { x + 1 }.value` (impl "Task.detached"), interleaved in blocks of 100.
+func asyncRoundTrip() throws -> [Measurement] {
+    let pool = try ThreadPool(maxWorkers: 2)
+    defer { pool.stop() }
+    let rounds = scaled(20, quick: 2)
+    let result = awaitBlocking {
+        var pooled: [Double] = []
+        var detached: [Double] = []
+        for x in 0..<200 { _ = try? await pool.run { x + 1 } }
+        for _ in 0..<rounds {
+            for x in 0..<100 {
+                let start = now()
+                _ = try? await pool.run { x + 1 }
+                pooled.append((now() - start) * 1e6)
+            }
+            for x in 0..<100 {
+                let start = now()
+                _ = await Task.detached { x + 1 }.value
+                detached.append((now() - start) * 1e6)
+            }
+        }
+        return (pooled, detached)
+    }
+    return [Measurement(metric: "M2-async", impl: pebble, workers: 2, unit: "us", samples: result.0),
+            Measurement(metric: "M2-async", impl: "Task.detached", workers: 1, unit: "us", samples: result.1)]
+}
+
+/// Where `awaitBlocking` passes its result. `@unchecked Sendable`: written once by the Task
+/// before its semaphore is signalled, read after the wait.
+final class ResultSlot<R>: @unchecked Sendable {
+    var value: R?
+}
+
+/// Runs `body` in a Task and blocks the calling (non-cooperative) thread until it returns.
+func awaitBlocking<R: Sendable>(_ body: @escaping @Sendable () async -> R) -> R {
+    let slot = ResultSlot<R>()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        slot.value = await body()
+        done.signal()
+    }
+    done.wait()
+    return slot.value!
+}
+
 /// M3: 20,000 process tasks scheduled at once, then all awaited (M3-w4: on 4 workers).
 func processThroughput(metric: String, workers: Int) throws -> [Measurement] {
     let pool = try ProcessPool(maxWorkers: workers)
@@ -95,11 +144,14 @@ func processThroughput(metric: String, workers: Int) throws -> [Measurement] {
     return [Measurement(metric: metric, impl: pebble, workers: workers, unit: "tasks/s", samples: samples)]
 }
 
-/// M9: 100,000 closures on a 2-worker thread pool, beside DispatchQueue + DispatchSemaphore(2).
+/// M9: 100,000 closures on a 2-worker thread pool, each awaited with `result()`; beside Swift's
+/// own in the same rounds: a concurrent `DispatchQueue` + `DispatchGroup` (impl "dispatch") and a
+/// `TaskGroup` of child tasks (impl "TaskGroup"), each closure storing its result.
 func threadThroughput() throws -> [Measurement] {
     let count = scaled(100_000, quick: 10_000)
     var pooled: [Double] = []
-    var baseline: [Double] = []
+    var dispatch: [Double] = []
+    var taskGroup: [Double] = []
     for _ in 0..<scaled(5, quick: 2) {
         let pool = try ThreadPool(maxWorkers: 2)
         pooled.append(Double(count) / (try time {
@@ -107,24 +159,31 @@ func threadThroughput() throws -> [Measurement] {
             for future in futures { _ = try future.result() }
         }))
         pool.stop()
-        baseline.append(Double(count) / time {
-            let slots = DispatchSemaphore(value: 2)
+        dispatch.append(Double(count) / time {
+            let queue = DispatchQueue(label: "baseline", attributes: .concurrent)
             let group = DispatchGroup()
             let results = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
             defer { results.deallocate() }
             nonisolated(unsafe) let output = results
             for x in 0..<count {
-                slots.wait()
-                DispatchQueue.global().async(group: group) {
-                    output[x] = x + 1
-                    slots.signal()
-                }
+                queue.async(group: group) { output[x] = x + 1 }
             }
             group.wait()
         })
+        taskGroup.append(Double(count) / time {
+            _ = awaitBlocking {
+                await withTaskGroup(of: Int.self) { group in
+                    for x in 0..<count { group.addTask { x + 1 } }
+                    var sum = 0
+                    for await value in group { sum += value }
+                    return sum
+                }
+            }
+        })
     }
     return [Measurement(metric: "M9", impl: pebble, workers: 2, unit: "tasks/s", samples: pooled),
-            Measurement(metric: "M9", impl: "dispatch", workers: 2, unit: "tasks/s", samples: baseline)]
+            Measurement(metric: "M9", impl: "dispatch", workers: 2, unit: "tasks/s", samples: dispatch),
+            Measurement(metric: "M9", impl: "TaskGroup", workers: 2, unit: "tasks/s", samples: taskGroup)]
 }
 
 /// M4: map over 200,000 ints, 1,000 per chunk (M4-w4: on 4 workers).

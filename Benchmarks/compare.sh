@@ -3,7 +3,9 @@
 # (peers/pebble_bench.py: Python Pebble, multiprocessing.Pool and
 # concurrent.futures' process and thread pools) in interleaved rounds and
 # prints a Markdown comparison table with a column per peer and swift-pebble's
-# ratio to the best Python implementation of each row.
+# ratio to the best Python implementation of each row, then Swift's own peers
+# (dispatch, TaskGroup, Task.detached: measured by pebble-bench in the same
+# process), and the load averages recorded during the run.
 #
 #   Benchmarks/compare.sh [--quick] [--rounds N] [--metrics LIST]
 #
@@ -138,6 +140,10 @@ run_side() {
     esac
     rows_before=$(wc -l < "$OUT")
     "${SUMMARIZE[@]}" tag --round "$round" --side "$side" < "$log.out" >> "$OUT" || true
+    # The load average once the side is done (pebble-bench also reports it at its start and end).
+    printf '{"kind": "load", "when": "after", "round": %s, "side": "%s", "loadavg": [%s]}\n' \
+        "$round" "$side" "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ',')" >> "$OUT"
+    rows_before=$((rows_before + 1))
     rows_after=$(wc -l < "$OUT")
     say "round $round: $side exited with status $rc, $((rows_after - rows_before)) result rows"
     if [[ $rc -ne 0 ]]; then

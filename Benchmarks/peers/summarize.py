@@ -14,7 +14,9 @@ Subcommands:
       swift-pebble vs Pebble, a column per standard-library peer
       (multiprocessing.Pool, concurrent.futures process and thread pools), the
       best Python implementation of each row with swift-pebble's ratio to it,
-      then a column per other impl (dispatch baselines, pebble-spawn).
+      then a column per other impl (Swift's own peers measured by pebble-bench:
+      dispatch, TaskGroup, Task.detached; pebble-spawn), and the load averages
+      recorded during the run.
 """
 
 import argparse
@@ -42,7 +44,7 @@ PYTHON_IMPLS = [PEBBLE] + STDLIB_PEERS
 
 # Canonical metric order; unknown metrics follow, sorted.
 ORDER = [
-    "M1", "M1-rss", "M2-process", "M2-thread", "M3", "M3-w4", "M4", "M4-w4", "M5a", "M5b",
+    "M1", "M1-rss", "M2-process", "M2-thread", "M2-async", "M3", "M3-w4", "M4", "M4-w4", "M5a", "M5b",
     "M6a", "M6b", "M7", "M8", "M9", "X1", "X2",
 ]
 LOWER_IS_BETTER = {"ns", "us", "µs", "ms", "s", "kb", "kib", "mb", "mib", "b", "bytes"}
@@ -53,6 +55,7 @@ DESCRIPTIONS = {
     "M1-rss": "RSS of one idle worker",
     "M2-process": "round trip, process pool",
     "M2-thread": "round trip, thread pool",
+    "M2-async": "async run round trip, thread pool",
     "M3": "task burst, process pool",
     "M3-w4": "task burst, 4-worker process pool",
     "M4": "map over ints, chunksize 1000",
@@ -121,7 +124,9 @@ def cmd_tag(args):
             row = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(row, dict) or "metric" not in row or "impl" not in row:
+        if not isinstance(row, dict):
+            continue
+        if row.get("kind") != "load" and ("metric" not in row or "impl" not in row):
             continue
         row["round"] = args.round
         row["side"] = args.side
@@ -185,7 +190,7 @@ class Cell:
 
 
 def load(path):
-    meta, rows = {}, []
+    meta, rows, loads = {}, [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()
@@ -199,8 +204,11 @@ def load(path):
                 continue
             if obj.get("kind") == "meta":
                 meta = obj
+            elif obj.get("kind") == "load":
+                loads.append(obj)
             elif "metric" in obj and "impl" in obj:
                 rows.append(obj)
+    meta["loads"] = loads
     return meta, rows
 
 
@@ -255,6 +263,12 @@ def cmd_report(args):
         len(rounds) or meta.get("rounds", "?"),
         ", quick mode" if meta.get("quick") else "",
         ", metrics: " + meta["metrics"] if meta.get("metrics") else ""))
+    loads = [l["loadavg"] for l in meta.get("loads", []) if isinstance(l.get("loadavg"), list) and len(l["loadavg"]) == 3]
+    if loads:
+        one = [l[0] for l in loads]
+        five = [l[1] for l in loads]
+        out.append("- load average during the run: 1 min {:.2f}–{:.2f}, 5 min {:.2f}–{:.2f} ({} readings, "
+                   "at the start and end of each side of each round)".format(min(one), max(one), min(five), max(five), len(loads)))
     for note in args.note or []:
         out.append("- **note**: {}".format(note))
     if not have_swift:

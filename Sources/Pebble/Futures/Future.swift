@@ -23,7 +23,7 @@ public final class Future<Value: Sendable>: Sendable {
     init() { core = FutureCore() }
 
     /// A future whose state is `core` (a thread-pool task).
-    init(core: FutureCore) { self.core = core }
+    @usableFromInline init(core: FutureCore) { self.core = core }
 
     /// A future that is already complete.
     init(completed outcome: Outcome) {

@@ -6,6 +6,7 @@ import Musl
 #endif
 import Dispatch
 import Synchronization
+import _PebbleShim
 
 /// The state of a ``Future``, without its value type: phase, outcome (the value type-erased once,
 /// when it is recorded), observers, and the word a blocked waiter sleeps on.
@@ -20,6 +21,7 @@ import Synchronization
 /// ``FutureParking``'s striped condition variables; the completer sets the `done` bit with the
 /// same atomic read-modify-write and wakes the stripe only if the `sleeping` bit was set. No
 /// semaphore, box or closure is allocated per wait.
+@usableFromInline
 class FutureCore: @unchecked Sendable {
     // @unchecked Sendable: `state` is a mutex; `outcome` is written once, under `state`'s lock and
     // before `signal` gets its `done` bit (release), and read only after that bit was seen
@@ -63,6 +65,10 @@ class FutureCore: @unchecked Sendable {
 
     static let doneBit: UInt8 = 1
     static let sleepingBit: UInt8 = 2
+    /// Set by a pool whose task must first wait for a thread to be woken for it: a blocked waiter
+    /// then sleeps at once, since a spin would end before the task does (and take a CPU from the
+    /// thread that runs it).
+    static let slowStartBit: UInt8 = 4
 
     let state = StateLock(State())
     /// `doneBit` once the outcome is recorded; `sleepingBit` once a thread may be asleep waiting.
@@ -92,6 +98,12 @@ class FutureCore: @unchecked Sendable {
         signal.load(ordering: .acquiring) & Self.doneBit != 0
     }
 
+    /// ``isDone``, read in the sequentially consistent order a sleeping waiter needs (see
+    /// ``FutureParking``).
+    final var isDoneSequentiallyConsistent: Bool {
+        signal.load(ordering: .sequentiallyConsistent) & Self.doneBit != 0
+    }
+
     /// The outcome if done (lock-free), `nil` otherwise.
     @inline(__always) final var completedOutcome: Outcome? {
         isDone ? outcome : nil
@@ -105,10 +117,20 @@ class FutureCore: @unchecked Sendable {
         state.withLock { if case .done(cancelled: true) = $0.phase { true } else { false } }
     }
 
+    /// Marks the task as one that waits for a thread to be woken (see ``slowStartBit``).
+    final func markSlowStart() {
+        signal.bitwiseOr(Self.slowStartBit, ordering: .relaxed)
+    }
+
+    /// Whether a waiter may spin for it: not when it is known to start slowly.
+    @inline(__always) final var spinsOnWait: Bool {
+        signal.load(ordering: .relaxed) & Self.slowStartBit == 0
+    }
+
     /// Blocks until done or until `deadline`; returns whether it is done.
     final func wait(until deadline: DispatchTime) -> Bool {
         if isDone { return true }
-        if Self.waitSpinNanoseconds > 0 && spinUntilDone() { return true }
+        if Self.waitSpinNanoseconds > 0 && spinsOnWait && spinUntilDone(for: Self.waitSpinNanoseconds) { return true }
         let (old, _) = signal.bitwiseOr(Self.sleepingBit, ordering: .sequentiallyConsistent)
         if old & Self.doneBit != 0 { return true }
         return FutureParking.shared.wait(for: self, until: deadline)
@@ -120,8 +142,8 @@ class FutureCore: @unchecked Sendable {
     /// that a caller waiting on a long task wastes next to nothing.
     static let waitSpinNanoseconds: UInt64 = 4_000
 
-    /// Watches the done bit for up to ``waitSpinNanoseconds``; returns whether it got set.
-    private final func spinUntilDone() -> Bool {
+    /// Watches the done bit for up to `nanoseconds`; returns whether it got set.
+    final func spinUntilDone(for nanoseconds: UInt64) -> Bool {
         var start = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
         var now = start
@@ -129,7 +151,7 @@ class FutureCore: @unchecked Sendable {
             for _ in 0..<32 where isDone { return true }
             clock_gettime(CLOCK_MONOTONIC, &now)
             let elapsed = (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec)
-            if elapsed >= Int(Self.waitSpinNanoseconds) { return isDone }
+            if elapsed >= Int(nanoseconds) { return isDone }
         }
     }
 
@@ -253,82 +275,51 @@ class FutureCore: @unchecked Sendable {
     }
 }
 
-/// Where threads blocked on a future sleep: a fixed set of mutex + condition variable pairs
-/// (on the monotonic clock), picked by the future's address. A completion whose future has a
-/// sleeper broadcasts its stripe; a waiter woken for another future of the stripe checks its own
-/// `done` bit and sleeps again. Nothing is allocated per wait.
+/// Where threads blocked on a future sleep: a fixed set of futex words, picked by the future's
+/// address. A waiter reads its stripe's word, checks its future's `done` bit, and sleeps only
+/// while the word is unchanged; a completion whose future has a sleeper bumps the word and wakes
+/// the stripe's sleepers (one system call each side, no mutex for a woken waiter to take). A
+/// waiter woken for another future of the stripe checks its own `done` bit and sleeps again.
+/// Nothing is allocated per wait.
 final class FutureParking: @unchecked Sendable {
-    // @unchecked Sendable: the pthread objects are only used through pthread calls, which are
-    // thread-safe; they are allocated once and never move or go away.
+    // @unchecked Sendable: the words are only touched through the shim's atomic operations and
+    // futex calls; they are allocated once and never move or go away.
     static let shared = FutureParking()
     private static let stripes = 64
-    private let mutexes: UnsafeMutablePointer<pthread_mutex_t>
-    private let conditions: UnsafeMutablePointer<pthread_cond_t>
+    /// Words per stripe: one used, the rest keep stripes on separate cache lines.
+    private static let spacing = 16
+    private let words: UnsafeMutablePointer<UInt32>
 
     private init() {
-        mutexes = .allocate(capacity: Self.stripes)
-        conditions = .allocate(capacity: Self.stripes)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        for index in 0..<Self.stripes {
-            pthread_mutex_init(mutexes + index, nil)
-            pthread_cond_init(conditions + index, &attributes)
-        }
-        pthread_condattr_destroy(&attributes)
+        words = .allocate(capacity: Self.stripes * Self.spacing)
+        words.initialize(repeating: 0, count: Self.stripes * Self.spacing)
     }
 
-    @inline(__always) private func stripe(of core: FutureCore) -> Int {
+    @inline(__always) private func word(of core: FutureCore) -> UnsafeMutablePointer<UInt32> {
         let address = UInt(bitPattern: ObjectIdentifier(core).hashValue)
-        return Int((address >> 5) ^ (address >> 11)) & (Self.stripes - 1)
+        return words + (Int((address >> 5) ^ (address >> 11)) & (Self.stripes - 1)) * Self.spacing
     }
 
     /// Sleeps until `core` is done or `deadline` passes; returns whether it is done.
     func wait(for core: FutureCore, until deadline: DispatchTime) -> Bool {
-        let index = stripe(of: core)
-        let limit = deadline == .distantFuture ? nil : MonotonicDeadline(deadline)
-        pthread_mutex_lock(mutexes + index)
-        defer { pthread_mutex_unlock(mutexes + index) }
-        while !core.isDone {
-            if let limit {
-                var time = limit.value
-                if pthread_cond_timedwait(conditions + index, mutexes + index, &time) == ETIMEDOUT {
-                    return core.isDone
-                }
-            } else {
-                pthread_cond_wait(conditions + index, mutexes + index)
+        let word = word(of: core)
+        while true {
+            // The word first, then the future: a completion after the look at the future bumps
+            // the word, so the sleep below returns at once.
+            let seen = pebble_word_load(word)
+            if core.isDoneSequentiallyConsistent { return true }
+            var timeout: Int64 = -1
+            if deadline != .distantFuture {
+                let now = DispatchTime.now().uptimeNanoseconds
+                guard deadline.uptimeNanoseconds > now else { return core.isDone }
+                timeout = Int64(clamping: deadline.uptimeNanoseconds - now)
             }
+            _ = pebble_word_wait(word, seen, timeout)
         }
-        return true
     }
 
     /// Wakes the threads sleeping on `core`'s stripe.
     func wake(for core: FutureCore) {
-        let index = stripe(of: core)
-        pthread_mutex_lock(mutexes + index)
-        pthread_cond_broadcast(conditions + index)
-        pthread_mutex_unlock(mutexes + index)
-    }
-}
-
-/// A `DispatchTime` as an absolute `CLOCK_MONOTONIC` time, for `pthread_cond_timedwait` on a
-/// condition variable set to that clock.
-struct MonotonicDeadline {
-    let value: timespec
-
-    init(_ deadline: DispatchTime) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        let remaining = deadline.uptimeNanoseconds > now ? deadline.uptimeNanoseconds - now : 0
-        self.init(after: remaining)
-    }
-
-    init(after nanoseconds: UInt64) {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        // Capped at about 30 years, so that the sum cannot overflow.
-        let bounded = min(nanoseconds, 1_000_000_000 * 1_000_000_000)
-        let total = UInt64(now.tv_nsec) + bounded % 1_000_000_000
-        value = timespec(tv_sec: now.tv_sec + Int(bounded / 1_000_000_000) + Int(total / 1_000_000_000),
-                                  tv_nsec: Int(total % 1_000_000_000))
+        pebble_word_bump_and_wake(word(of: core))
     }
 }

@@ -21,8 +21,9 @@ struct FIFO<Element> {
 
     mutating func popFirst() -> Element? {
         guard head < storage.count else { return nil }
+        // Moved out, not copied and then cleared: no retain and release of a class element.
+        let element = storage[head].take()
         defer {
-            storage[head] = nil
             head += 1
             if head == storage.count {
                 storage.removeAll(keepingCapacity: true)
@@ -32,7 +33,7 @@ struct FIFO<Element> {
                 head = 0
             }
         }
-        return storage[head]
+        return element
     }
 
     /// Removes and returns every element, oldest first.

@@ -18,16 +18,16 @@ extension ThreadPool {
     /// ```
     public func join(timeout: Duration? = nil) async throws {
         try validateTimeout(timeout)
-        if state.withLock({ $0.lifecycle == .running }) {
+        if state.withLock({ $0.machine.lifecycle == .running }) {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
-        if ThreadPool.currentPool == ObjectIdentifier(self) {
+        if isCurrentPool {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         guard try await activeDrains.waitAsync(timeout: timeout, cancellable: true) else {
             throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
         }
-        state.withLock { $0.lifecycle = .joined }
+        state.withLock { $0.machine.joined() }
     }
 
     /// Shuts the pool down gracefully: ``close()``, then waits up to `gracePeriod` for queued and
@@ -77,7 +77,7 @@ public func withThreadPool<R: Sendable>(configuration: ThreadPool.Configuration 
     } catch {
         pool.stop()
         await pool.activeDrains.waitAsync()
-        pool.state.withLock { $0.lifecycle = .joined }
+        pool.state.withLock { $0.machine.joined() }
         throw error
     }
 }

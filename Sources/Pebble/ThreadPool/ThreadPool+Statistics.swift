@@ -66,7 +66,7 @@ extension ThreadPool {
     /// assert(s.completed + s.failed + s.timedOut + s.cancelled == scheduled)
     /// ```
     public var statistics: Statistics {
-        tally.snapshot(enqueued: state.withLock { $0.enqueued })
+        tally.snapshot(enqueued: state.withLock { $0.machine.enqueued })
     }
 
     /// The counters behind ``Statistics``: atomics, one block per worker so that workers never
@@ -111,9 +111,14 @@ extension ThreadPool {
         /// Tasks queued and not started: `enqueued` (the pool's count of tasks ever queued, kept
         /// under its state lock), less those started, less those completed while queued.
         func pending(enqueued: Int) -> Int {
-            var pending = enqueued - shared.started.load(ordering: .sequentiallyConsistent)
-            for worker in workers { pending -= worker.started.load(ordering: .sequentiallyConsistent) }
-            return pending
+            enqueued - started()
+        }
+
+        /// Tasks that left the queue: started, or completed while queued.
+        func started() -> Int {
+            var started = shared.started.load(ordering: .sequentiallyConsistent)
+            for worker in workers { started += worker.started.load(ordering: .sequentiallyConsistent) }
+            return started
         }
 
         func snapshot(enqueued: Int) -> Statistics {

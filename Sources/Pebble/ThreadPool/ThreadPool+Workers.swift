@@ -6,75 +6,69 @@ import Musl
 #endif
 import Dispatch
 import Synchronization
-import _PebbleShim
 
 extension ThreadPool {
-    enum Lifecycle: Equatable {
-        case running, closed, stopped, joined
-        /// The initializer threw; the message says how.
-        case broken(String)
-    }
+    typealias Machine = ThreadPoolStateMachine<ThreadTask, CheckedContinuation<Void, any Error>>
+    typealias Lifecycle = Machine.Lifecycle
 
-    /// One worker: a dedicated thread that pops batches of tasks and parks on its own condition
-    /// variable when the queue is empty, identified by the id of its current incarnation.
-    struct WorkerSlot {
-        /// A thread serves this slot (started and not yet gone).
-        var hasThread = false
-        /// Its thread sleeps on its condition variable and nobody has woken it yet.
-        var isParked = false
-        /// `nil` until the current incarnation has started (and run the initializer). Kept when an
-        /// idle thread exits, so that the next thread of the slot goes on as the same worker.
-        var workerID: Int?
-        var tasksDone = 0
-        /// Whether the current incarnation has run the initializer.
-        var initialized = false
-        /// The batch the worker took last; `stop()` cancels those of them not started yet.
-        var batch: [ThreadTask] = []
-    }
-
+    /// What the pool's lock guards: the decisions, and each slot's serial queue (replaced when its
+    /// worker is retired after `maxTasks`).
     struct State {
-        var lifecycle = Lifecycle.running
-        var pending = FIFO<ThreadTask>()
-        var workers: [WorkerSlot]
-        /// How many workers are parked and not yet woken.
-        var parked = 0
-        /// How many slots have a thread.
-        var threads = 0
-        /// How many workers spin, waiting for a task without the lock (at most one).
-        var spinning = 0
-        var nextWorkerID = 1
-        /// Async `run` calls waiting for room under `maxPending`, by id; `waiterOrder` is their
-        /// FIFO (ids of cancelled waiters are skipped when they come up).
-        var waiters: [Int: RoomWaiter] = [:]
-        var waiterOrder = FIFO<Int>()
-        var nextWaiterID = 0
-        /// Tasks ever appended to the queue (the statistics subtract those that left it).
-        var enqueued = 0
+        var machine: Machine
+        var queues: [DispatchQueue]
     }
 
-    /// An async `run` waiting for room, with the task it will enqueue.
-    struct RoomWaiter {
-        let task: ThreadTask
-        let continuation: CheckedContinuation<Void, any Error>
+    /// Drains to dispatch once the lock is released: the slots ``Machine/DrainStarts`` names,
+    /// with their queues read under the lock (the first without an array).
+    struct Dispatches {
+        var first: (slot: Int, queue: DispatchQueue)?
+        var more: [(slot: Int, queue: DispatchQueue)] = []
     }
 
-    /// How many tasks a worker takes from the queue under one lock.
+    /// How many tasks a drain takes from the queue under one lock.
     static let batchSize = 16
 
-    /// How long a worker thread with nothing to do waits before it exits (a later task starts a
-    /// new one). Only a pool nobody closes or stops ever reaches it: `close()`, `stop()` and a
-    /// failed initializer wake the parked threads, which exit at once when the queue is empty.
-    static let idleExitNanoseconds: UInt64 = 10_000_000_000
-
-    /// Identifies the pool and worker a task runs on.
-    struct WorkerContext: Sendable {
-        let pool: ObjectIdentifier
-        let workerID: Int
+    /// A worker's serial queue. It has no target of its own: a serial queue then runs on
+    /// Dispatch's *overcommit* root queue, which gives a work item a thread of its own whenever
+    /// every thread it has is busy. A closure that blocks thus holds one thread of its own and
+    /// never one of the width-limited root queue behind `DispatchQueue.global()` and Swift's
+    /// cooperative executor; the pool's permits keep such threads to `maxWorkers`.
+    static func makeWorkerQueue() -> DispatchQueue {
+        DispatchQueue(label: "pebble.thread-pool.worker")
     }
 
-    @TaskLocal static var currentContext: WorkerContext?
+    /// The pool and worker whose drain runs on the calling thread, in two thread-specific slots
+    /// (set for the length of a drain; no allocation, unlike a task-local value). A `Task`
+    /// started from a pool closure runs elsewhere and sees neither.
+    enum WorkerContext {
+        static let poolKey = makeKey()
+        static let workerKey = makeKey()
 
-    static var currentPool: ObjectIdentifier? { currentContext?.pool }
+        static func makeKey() -> pthread_key_t {
+            var key = pthread_key_t()
+            pthread_key_create(&key, nil)
+            return key
+        }
+
+        /// Runs `body` with the calling thread marked as `pool`'s worker `workerID`.
+        @inline(__always) static func with<R>(pool: ThreadPool, workerID: Int, _ body: () -> R) -> R {
+            let previousPool = pthread_getspecific(poolKey)
+            let previousWorker = pthread_getspecific(workerKey)
+            pthread_setspecific(poolKey, Unmanaged.passUnretained(pool).toOpaque())
+            pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: workerID))
+            defer {
+                pthread_setspecific(poolKey, previousPool)
+                pthread_setspecific(workerKey, previousWorker)
+            }
+            return body()
+        }
+    }
+
+    /// The pool whose task runs on the calling thread (compared by address, never dereferenced).
+    static var currentPool: UnsafeMutableRawPointer? { pthread_getspecific(WorkerContext.poolKey) }
+
+    /// Whether the calling thread runs one of this pool's tasks.
+    var isCurrentPool: Bool { Self.currentPool == Unmanaged.passUnretained(self).toOpaque() }
 
     /// The id of the thread-pool worker running the current task, `nil` outside a pool task.
     /// A worker replaced after `maxTasks` tasks gets a new id.
@@ -82,105 +76,114 @@ extension ThreadPool {
     /// ```swift
     /// let future = try pool.schedule { ThreadPool.currentWorkerID }
     /// ```
-    public static var currentWorkerID: Int? { currentContext?.workerID }
-
-    /// Throws what `schedule` must throw when the pool takes no work.
-    static func checkAccepts(_ lifecycle: Lifecycle) throws {
-        switch lifecycle {
-        case .running: break
-        case .broken(let message): throw PebbleError(.initializerFailed, message)
-        case .closed, .stopped, .joined:
-            throw PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
-        }
+    public static var currentWorkerID: Int? {
+        pthread_getspecific(WorkerContext.workerKey).map { Int(bitPattern: $0) }
     }
 
-    /// Whether `count` more tasks fit under `maxPending`. Read under the state lock, where every
-    /// increment of `pending` happens, so the queue never grows past the bound.
-    func hasRoom(for count: Int, enqueued: Int) -> Bool {
-        guard let maxPending = configuration.maxPending else { return true }
-        return tally.pending(enqueued: enqueued) + count <= maxPending
+    /// The tasks that left the queue (started, or completed while queued), for `maxPending`;
+    /// 0 when the queue is unbounded (the machine does not look).
+    @inline(__always) func startedForRoom() -> Int {
+        isBounded ? tally.started() : 0
     }
 
-    /// Enqueues `task`, or throws `.queueFull` (enqueuing nothing) when it does not fit: the
-    /// path of `schedule`, without the array of ``enqueue(_:)-([ThreadTask])``.
-    func enqueue(_ task: ThreadTask) throws {
+    /// Enqueues `task`, or throws (enqueuing nothing): the path of `schedule`, without the array
+    /// of ``enqueue(_:)-([ThreadTask])``.
+    @usableFromInline func enqueue(_ task: ThreadTask) throws {
         state.lock()
+        let state = self.state.value
+        let starts: Machine.DrainStarts
         do {
-            try admissible(count: 1, state.value)
+            starts = try state.pointee.machine.enqueue(task, started: startedForRoom())
         } catch {
-            state.unlock()
+            self.state.unlock()
             task.armDeadline(accepted: false)
             throw error
         }
-        state.value.pointee.pending.append(task)
-        state.value.pointee.enqueued += 1
-        let starting = wakeWorkers(&state.value.pointee)
-        state.unlock()
+        publishIfSpinning(state)
+        let dispatches = starts.isEmpty ? nil : claim(starts, state)
+        self.state.unlock()
         task.armDeadline(accepted: true)
-        perform(starting)
+        if let dispatches {
+            // No drain was awake to take it: it waits for a thread to be woken.
+            task.markSlowStart()
+            dispatch(dispatches)
+        }
     }
 
-    /// Enqueues `tasks`, or throws `.queueFull` (enqueuing nothing) when they do not fit.
+    /// Enqueues `tasks`, or throws (enqueuing nothing).
     func enqueue(_ tasks: [ThreadTask]) throws {
-        let starting: Wakeups
-        do {
-            starting = try state.withLock { state in
-                try admissible(count: tasks.count, &state)
-                return append(tasks, to: &state)
+        let outcome: Result<Dispatches?, PebbleError> = state.withLock { state in
+            Result { () throws(PebbleError) in try state.machine.enqueue(contentsOf: tasks, started: startedForRoom()) }.map { starts in
+                withUnsafeMutablePointer(to: &state) { state in
+                    publishIfSpinning(state)
+                    return starts.isEmpty ? nil : claim(starts, state)
+                }
             }
-        } catch {
+        }
+        switch outcome {
+        case .failure(let error):
             for task in tasks { task.armDeadline(accepted: false) }
             throw error
+        case .success(let dispatches):
+            for task in tasks { task.armDeadline(accepted: true) }
+            if let dispatches { dispatch(dispatches) }
         }
-        for task in tasks { task.armDeadline(accepted: true) }
-        perform(starting)
     }
 
-    /// Throws what `schedule` or `map` must throw when `count` more tasks may not be queued now.
-    private func admissible(count: Int, _ state: UnsafeMutablePointer<State>) throws {
-        try admissible(count: count, &state.pointee)
+    /// With the lock held, after tasks were queued: tells a spinning drain (if any) that they came.
+    @inline(__always) private func publishIfSpinning(_ state: UnsafeMutablePointer<State>) {
+        if state.pointee.machine.spinning > 0 { spin.appended.store(state.pointee.machine.enqueued, ordering: .releasing) }
     }
 
-    private func admissible(count: Int, _ state: inout State) throws {
-        try Self.checkAccepts(state.lifecycle)
-        // Waiting `run` calls are ahead in line.
-        guard configuration.maxPending == nil || (state.waiters.isEmpty && hasRoom(for: count, enqueued: state.enqueued)) else {
-            throw PebbleError(.queueFull, "the pool's queue holds its maxPending of \(configuration.maxPending ?? 0) "
-                              + "tasks; try again later, or use the async run, which waits for room")
+    /// With the lock held: enters `activeDrains` for each drain decided (so that `join` never
+    /// sees an empty group while one is about to start) and reads the queues to dispatch on.
+    private func claim(_ starts: Machine.DrainStarts, _ state: UnsafeMutablePointer<State>) -> Dispatches {
+        activeDrains.enter()
+        var dispatches = Dispatches(first: (starts.first, state.pointee.queues[starts.first]))
+        for slot in starts.more {
+            activeDrains.enter()
+            dispatches.more.append((slot, state.pointee.queues[slot]))
         }
+        return dispatches
+    }
+
+    /// Dispatches the drains ``claim(_:_:)`` read, outside the lock.
+    private func dispatch(_ dispatches: Dispatches) {
+        if let (slot, queue) = dispatches.first { queue.async { [self] in drain(slot: slot) } }
+        for (slot, queue) in dispatches.more { queue.async { [self] in drain(slot: slot) } }
     }
 
     /// Enqueues `task`, first waiting in FIFO order for room under `maxPending`. A Task cancelled
     /// while it waits throws `CancellationError` and enqueues nothing.
-    func enqueueWaitingForRoom(_ task: ThreadTask) async throws {
+    @usableFromInline func enqueueWaitingForRoom(_ task: ThreadTask) async throws {
         guard configuration.maxPending != nil else { return try enqueue(task) }
-        let id = state.withLock { state in
-            defer { state.nextWaiterID += 1 }
-            return state.nextWaiterID
-        }
+        let id = state.withLock { $0.machine.reserveWaiterID() }
         do {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    enum Admission { case admitted(Wakeups), waiting, refused(any Error) }
-                    let admission: Admission = state.withLock { state in
-                        do { try Self.checkAccepts(state.lifecycle) } catch { return .refused(error) }
-                        // Cancellation sets the flag before running the handler below, so either
-                        // this sees it or the handler finds the waiter.
-                        if Task.isCancelled { return .refused(CancellationError()) }
-                        // Announced before the room check, so that a task leaving the queue at
-                        // the same moment either makes room that we see or sees us waiting.
-                        tally.waiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
-                        if state.waiters.isEmpty && hasRoom(for: 1, enqueued: state.enqueued) {
-                            tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-                            return .admitted(append([task], to: &state))
-                        }
-                        state.waiters[id] = RoomWaiter(task: task, continuation: continuation)
-                        state.waiterOrder.append(id)
-                        return .waiting
-                    }
+                    state.lock()
+                    let state = self.state.value
+                    // Announced before the room is read, so that a task leaving the queue at the
+                    // same moment either makes room that we see or sees us waiting. Cancellation
+                    // sets the flag before running the handler below, so either this sees it or
+                    // the handler finds the waiter.
+                    tally.waiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                    let admission = state.pointee.machine.waitForRoom(
+                        id: id, task: task, waiter: continuation, isCancelled: Task.isCancelled, started: tally.started())
+                    var dispatches: Dispatches?
                     switch admission {
-                    case .admitted(let starting):
-                        perform(starting)
+                    case .waiting: break
+                    case .admitted(let starts):
+                        tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                        publishIfSpinning(state)
+                        if !starts.isEmpty { dispatches = claim(starts, state) }
+                    case .refused:
+                        tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                    }
+                    self.state.unlock()
+                    switch admission {
+                    case .admitted:
+                        if let dispatches { dispatch(dispatches) }
                         continuation.resume()
                     case .waiting:
                         roomWaiterAdded.withLock { $0 }?()
@@ -189,12 +192,12 @@ extension ThreadPool {
                     }
                 }
             } onCancel: {
-                let waiter: RoomWaiter? = state.withLock { state in
-                    guard let waiter = state.waiters.removeValue(forKey: id) else { return nil }
+                let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
+                    guard let waiter = state.machine.cancelWaiter(id: id) else { return nil }
                     tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
                     return waiter
                 }
-                waiter?.continuation.resume(throwing: CancellationError())
+                waiter?.resume(throwing: CancellationError())
             }
         } catch {
             task.armDeadline(accepted: false)
@@ -206,258 +209,134 @@ extension ThreadPool {
     /// Called (with `maxPending` set) when a task left the queue, started or completed while
     /// queued, after counting it: admits waiting `run` calls if there are any.
     func admitWaitersIfAny() {
-        if tally.waiters.load(ordering: .sequentiallyConsistent) > 0 { admitWaiters() }
-    }
-
-    /// Moves waiting `run` calls into the queue, oldest first, while there is room.
-    private func admitWaiters() {
-        let (admitted, starting): ([RoomWaiter], Wakeups) = state.withLock { state in
-            var admitted: [RoomWaiter] = []
-            guard state.lifecycle == .running else { return ([], Wakeups()) }
-            while hasRoom(for: 1, enqueued: state.enqueued), let id = state.waiterOrder.popFirst() {
-                guard let waiter = state.waiters.removeValue(forKey: id) else { continue }
-                tally.waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-                admitted.append(waiter)
-                state.pending.append(waiter.task)
-                state.enqueued += 1
-            }
-            return (admitted, admitted.isEmpty ? Wakeups() : wakeWorkers(&state))
-        }
-        perform(starting)
-        for waiter in admitted { waiter.continuation.resume() }
-    }
-
-    /// Fails every waiting `run` call with `error` (the pool closed, stopped or broke).
-    func failWaiters(_ state: inout State) -> [RoomWaiter] {
-        let waiters = Array(state.waiters.values)
-        state.waiters = [:]
-        state.waiterOrder = FIFO()
-        if !waiters.isEmpty { tally.waiters.wrappingSubtract(waiters.count, ordering: .sequentiallyConsistent) }
-        return waiters
-    }
-
-    /// Appends `tasks` to the queue and returns the workers whose threads to start for them.
-    private func append(_ tasks: [ThreadTask], to state: inout State) -> Wakeups {
-        for task in tasks { state.pending.append(task) }
-        state.enqueued += tasks.count
-        return wakeWorkers(&state)
-    }
-
-    /// What a change of the queue asks of the workers, decided under the lock and done outside
-    /// it: parked workers to signal (signalled after the unlock, so that a woken worker does not
-    /// at once block on the lock its waker still holds) and slots whose thread to start.
-    struct Wakeups {
-        /// Bit `i`: signal slot `i` (slots 0–63).
-        var signal: UInt64 = 0
-        /// Slots past 63 to signal, and slots whose thread to start (both rare: empty arrays do
-        /// not allocate).
-        var signalBeyond: [Int] = []
-        var start: [Int] = []
-
-        var isEmpty: Bool { signal == 0 && signalBeyond.isEmpty && start.isEmpty }
-    }
-
-    /// Finds a worker for each queued task: wakes parked workers first, then marks slots without a
-    /// thread as starting one. Call ``perform(_:)`` with the result outside the lock.
-    func wakeWorkers(_ state: inout State) -> Wakeups {
-        var wakeups = Wakeups()
-        // A spinning worker takes the queue's tasks without being woken, and wakes others for
-        // what it leaves (see `runWorker`): the thread that schedules pays no wake-up then.
-        var demand = state.spinning > 0 ? 0 : state.pending.count
-        if state.spinning > 0 { spin.appended.store(state.enqueued, ordering: .releasing) }
-        if state.parked > 0 {
-            for index in state.workers.indices where demand > 0 && state.workers[index].isParked {
-                state.workers[index].isParked = false
-                state.parked -= 1
-                if index < 64 { wakeups.signal |= 1 << UInt64(index) } else { wakeups.signalBeyond.append(index) }
-                demand -= 1
-            }
-        }
-        if demand > 0 && state.threads < state.workers.count {
-            for index in state.workers.indices where demand > 0 && !state.workers[index].hasThread {
-                state.workers[index].hasThread = true
-                state.threads += 1
-                // Entered under the lock so that `join` can never see an empty group while a
-                // thread is about to start.
-                activeDrains.enter()
-                wakeups.start.append(index)
-                demand -= 1
-            }
-        }
-        return wakeups
-    }
-
-    /// Signals and starts the workers ``wakeWorkers(_:)`` chose.
-    @inline(__always) func perform(_ wakeups: Wakeups) {
-        guard !wakeups.isEmpty else { return }
-        var bits = wakeups.signal
-        while bits != 0 {
-            state.signal(bits.trailingZeroBitCount)
-            bits &= bits - 1
-        }
-        for index in wakeups.signalBeyond { state.signal(index) }
-        for index in wakeups.start { startThread(slot: index) }
-    }
-
-    /// Wakes every parked worker (the pool closed, stopped or broke: they exit if the queue is
-    /// empty). Signals under the lock: this is not on a hot path.
-    func wakeAllParked(_ state: inout State) {
-        guard state.parked > 0 else { return }
-        for index in state.workers.indices where state.workers[index].isParked {
-            state.workers[index].isParked = false
-            self.state.signal(index)
-        }
-        state.parked = 0
-    }
-
-    private func startThread(slot index: Int) {
-        let status = startDetachedThread { [self] in workerThread(slot: index) }
-        if status != 0 {
-            // No thread: run the same loop on a Dispatch thread rather than leave the tasks unserved.
-            DispatchQueue.global().async { [self] in workerThread(slot: index) }
-        }
-    }
-
-    /// The body of a worker thread: runs batches of tasks, parks while the queue is empty, and
-    /// exits when the pool no longer needs it (closed or stopped with the queue empty, broken,
-    /// `maxTasks` reached, or idle for ``idleExitNanoseconds``).
-    func workerThread(slot index: Int) {
-        pebble_set_thread_name("pebble.thread")
+        guard tally.waiters.load(ordering: .sequentiallyConsistent) > 0 else { return }
         state.lock()
-        guard let workerID = awaitWork(slot: index) else { return exitThread(slot: index) }
-        state.unlock()
-        ThreadPool.$currentContext.withValue(WorkerContext(pool: ObjectIdentifier(self), workerID: workerID)) {
-            runWorker(slot: index)
-        }
-    }
-
-    /// With the lock held: waits until there is a task to run; assigns the slot's worker id (a new
-    /// one for a new incarnation). `nil`: the thread must exit (the lock is still held).
-    private func awaitWork(slot index: Int) -> Int? {
         let state = self.state.value
-        var idleSince: MonotonicDeadline?
-        while true {
-            if case .broken = state.pointee.lifecycle { return nil }
-            if !state.pointee.pending.isEmpty { break }
-            if state.pointee.lifecycle != .running { return nil }
-            let deadline = idleSince ?? MonotonicDeadline(after: Self.idleExitNanoseconds)
-            idleSince = deadline
-            if !park(slot: index, until: deadline) && state.pointee.pending.isEmpty { return nil }
+        let (admitted, starts) = state.pointee.machine.admitWaiters(started: tally.started())
+        if !admitted.isEmpty {
+            tally.waiters.wrappingSubtract(admitted.count, ordering: .sequentiallyConsistent)
+            publishIfSpinning(state)
         }
-        if let workerID = state.pointee.workers[index].workerID { return workerID }
-        let workerID = state.pointee.nextWorkerID
-        state.pointee.nextWorkerID += 1
-        state.pointee.workers[index].workerID = workerID
-        state.pointee.workers[index].tasksDone = 0
-        return workerID
-    }
-
-    /// With the lock held: parks the worker until woken or `deadline`; `false` when the deadline passed.
-    private func park(slot index: Int, until deadline: MonotonicDeadline) -> Bool {
-        let state = self.state.value
-        state.pointee.workers[index].isParked = true
-        state.pointee.parked += 1
-        let woken = self.state.wait(index, until: deadline)
-        if state.pointee.workers[index].isParked {
-            // Not woken by the pool (a timeout, or a spurious wake-up): take itself off the count.
-            state.pointee.workers[index].isParked = false
-            state.pointee.parked -= 1
-        }
-        return woken
-    }
-
-    /// With the lock held: the slot's thread exits; releases the lock.
-    private func exitThread(slot index: Int) {
-        let state = self.state.value
-        state.pointee.workers[index].hasThread = false
-        state.pointee.threads -= 1
-        // A replacement (after `maxTasks`) when tasks are still queued and the pool may run them.
-        let replace = !state.pointee.pending.isEmpty && state.pointee.workers[index].workerID == nil
-            && (state.pointee.lifecycle == .running || state.pointee.lifecycle == .closed)
-        let starting = replace ? wakeWorkers(&state.pointee) : Wakeups()
+        let dispatches = starts.isEmpty ? nil : claim(starts, state)
         self.state.unlock()
-        perform(starting)
-        activeDrains.leave()
+        if let dispatches { dispatch(dispatches) }
+        for waiter in admitted { waiter.resume() }
     }
 
-    /// The worker's loop once it has its id: the initializer, then batches until it must exit.
-    private func runWorker(slot index: Int) {
-        if initializer != nil && !state.withLock({ $0.workers[index].initialized }) {
-            do {
-                try initializer?()
-            } catch {
-                breakPool(worker: index, error: error)
-                state.lock()
-                return exitThread(slot: index)
+    /// Takes every waiting `run` call's continuation off the count (the pool closed, stopped or broke).
+    func forget(_ waiters: [CheckedContinuation<Void, any Error>]) {
+        if !waiters.isEmpty { tally.waiters.wrappingSubtract(waiters.count, ordering: .sequentiallyConsistent) }
+    }
+
+    /// A drain: the work item a slot's queue runs while the slot holds a permit. It asks the
+    /// machine for batches and runs them (the initializer first, for a new worker) until the
+    /// machine says the slot goes idle or its worker retires.
+    func drain(slot index: Int) {
+        let spinner = spinners.base + index
+        spinner.pointee.parked(for: spinner.pointee.now() &- spinner.pointee.idleSince)
+        let step = nextStep(slot: index, executed: 0, canSpin: false)
+        switch step {
+        case .initialize(let workerID), .run(_, let workerID):
+            WorkerContext.with(pool: self, workerID: workerID) {
+                runWorker(slot: index, first: step)
             }
-            state.withLock { $0.workers[index].initialized = true }
+        case .idle, .retire:
+            finish(step, slot: index)
+        case .spin:
+            preconditionFailure("a drain was told to spin on its first question")
         }
+    }
+
+    /// Asks the machine for the next step, under the lock (a retired worker's queue is replaced
+    /// there, and a spinning drain's starting point published).
+    private func nextStep(slot index: Int, executed: Int, canSpin: Bool) -> Machine.DrainStep {
+        state.lock()
+        let state = self.state.value
+        let step = state.pointee.machine.nextStep(slot: index, executed: executed, canSpin: canSpin, isPending: \.isPending)
+        switch step {
+        case .retire:
+            state.pointee.queues[index] = Self.makeWorkerQueue()
+            spinners.base[index].idleSince = spinners.base[index].now()
+        case .idle:
+            // Under the lock: once it is released, the slot's next drain may start and read it.
+            spinners.base[index].idleSince = spinners.base[index].now()
+        case .spin(let seen): spin.appended.store(seen, ordering: .relaxed)
+        case .initialize, .run: break
+        }
+        self.state.unlock()
+        return step
+    }
+
+    /// The drain of a worker that has its id: the initializer if asked, then batches, until the
+    /// slot goes idle or the worker retires.
+    private func runWorker(slot index: Int, first: Machine.DrainStep) {
         let counters = tally.workers[index]
-        var spinner = Spinner()
-        var batch: [ThreadTask] = []
-        batch.reserveCapacity(Self.batchSize)
-        let state = self.state.value
-        self.state.lock()
+        let spinner = spinners.base + index
+        var last: (ThreadTask, FutureCore.Settled)?
+        /// The least a spin lasts (nanoseconds), set when the last task's waiter must be woken.
+        var catchUp: UInt64 = 0
+        var step = first
         while true {
-            // The tasks of the last batch are done (or were stolen, or cancelled).
-            state.pointee.workers[index].batch = []
-            batch.removeAll(keepingCapacity: true)
-            if maxTasks > 0 && state.pointee.workers[index].tasksDone >= maxTasks {
-                state.pointee.workers[index].workerID = nil
-                state.pointee.workers[index].initialized = false
-                return exitThread(slot: index)
-            }
-            if state.pointee.pending.isEmpty && !steal(into: &batch, slot: index) {
-                var idleSince: MonotonicDeadline?
-                while state.pointee.pending.isEmpty {
-                    if state.pointee.lifecycle != .running { return exitThread(slot: index) }
-                    if state.pointee.spinning == 0, spinner.budget > 0, !spinner.machineIsBusy() {
-                        if spinForWork(&spinner, seen: state.pointee.enqueued) { continue }
-                        // The lock was released while it spun: `close()` or `stop()` may have come.
-                        if state.pointee.lifecycle != .running { return exitThread(slot: index) }
-                    }
-                    let deadline = idleSince ?? MonotonicDeadline(after: Self.idleExitNanoseconds)
-                    idleSince = deadline
-                    let parkedAt = spinner.now()
-                    if !park(slot: index, until: deadline) && state.pointee.pending.isEmpty {
-                        return exitThread(slot: index)
-                    }
-                    spinner.parked(for: spinner.now() &- parkedAt)
+            switch step {
+            case .initialize:
+                do {
+                    try initializer?()
+                } catch {
+                    if let (task, settled) = last { task.finish(settled) }
+                    return breakPool(slot: index, error: error)
                 }
+                state.withLock { $0.machine.initialized(slot: index) }
+                step = nextStep(slot: index, executed: 0, canSpin: false)
+            case .spin(let seen):
+                spinForWork(&spinner.pointee, seen: seen, atLeast: catchUp)
+                catchUp = 0
+                step = nextStep(slot: index, executed: 0, canSpin: false)
+            case .run(let batch, _):
+                // The drain lets go of the batch before it asks again: the machine refills the
+                // same array in place.
+                step = .idle
+                // Each task is marked running only now, so one cancelled while it waited in the
+                // batch (by `cancel()` or `stop()`) or stolen by another drain never starts here.
+                var executed = 0
+                for task in batch where task.start(on: counters) {
+                    // The last completion's second half (waking its waiter, running its
+                    // observers) waits until the drain has asked for its next step: when the
+                    // drain ends, waking the waiter is the last thing it does, so the waiter's
+                    // next task finds the thread free instead of Dispatch waking another.
+                    if let (task, settled) = last { task.finish(settled) }
+                    last = task.execute().map { (task, $0) }
+                    executed += 1
+                }
+                // Only this slot's drain writes its `finished`: a store, not a read-modify-write.
+                if executed > 0 {
+                    counters.finished.store(counters.finished.load(ordering: .relaxed) &+ executed, ordering: .relaxed)
+                }
+                // A waiter that sleeps (or a Task that suspended) needs a wake-up before it can
+                // send its next task: the drain then spins long enough to catch that task, which
+                // is how a round trip after round trip comes to find the drain awake.
+                let waiterSleeps = last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
+                    && spinner.pointee.mayCatchUp()
+                catchUp = waiterSleeps ? Spinner.catchUp : 0
+                let canSpin = (spinner.pointee.budget > 0 || waiterSleeps) && !spinner.pointee.machineIsBusy()
+                step = nextStep(slot: index, executed: executed, canSpin: canSpin)
+                if case .spin = step, let (task, settled) = last {
+                    // Its waiter is the likeliest source of the task the drain now spins for.
+                    task.finish(settled)
+                    last = nil
+                }
+            case .idle, .retire:
+                if let (task, settled) = last { task.finish(settled) }
+                return finish(step, slot: index)
             }
-            if case .broken = state.pointee.lifecycle { return exitThread(slot: index) }
-            if batch.isEmpty { pop(into: &batch, slot: index) }
-            state.pointee.workers[index].batch = batch
-            // Tasks left behind while workers sleep (they came while this one spun): wake them.
-            let wakeups = state.pointee.parked > 0 && !state.pointee.pending.isEmpty ? wakeWorkers(&state.pointee) : Wakeups()
-            self.state.unlock()
-            perform(wakeups)
-            // Each task is marked running only now, so one cancelled while it waited in the
-            // batch (by `cancel()` or `stop()`) never starts.
-            var executed = 0
-            for task in batch where task.start(on: counters) {
-                task.execute()
-                executed += 1
-            }
-            // Only this worker writes its `finished`: a store, not a read-modify-write.
-            if executed > 0 {
-                counters.finished.store(counters.finished.load(ordering: .relaxed) &+ executed, ordering: .relaxed)
-            }
-            self.state.lock()
-            state.pointee.workers[index].tasksDone += executed
         }
     }
 
-    /// With the lock held and the queue empty: releases the lock and spins for up to the worker's
-    /// budget, watching for a task appended after `seen`, then takes the lock again. Returns
-    /// whether one came. Only one worker spins at a time.
-    private func spinForWork(_ spinner: inout Spinner, seen: Int) -> Bool {
-        let state = self.state.value
-        state.pointee.spinning += 1
-        spin.appended.store(seen, ordering: .relaxed)
-        self.state.unlock()
+    /// Spins for up to the slot's budget (at least `minimum`), outside the lock, watching for a
+    /// task appended after the `seen`-th; the drain then asks the machine again (which decides, under the lock,
+    /// whether there is one).
+    private func spinForWork(_ spinner: inout Spinner, seen: Int, atLeast minimum: UInt64) {
         var last = spinner.now()
-        let end = last &+ spinner.budget
+        let end = last &+ max(spinner.budget, minimum)
         var arrived = false
         var preempted = false
         outer: while true {
@@ -472,131 +351,32 @@ extension ThreadPool {
             if now >= end { break }
             last = now
         }
-        self.state.lock()
-        state.pointee.spinning -= 1
-        // A task appended between the last look and the lock counts too (nobody woke anyone for it).
-        let found = arrived || !state.pointee.pending.isEmpty
-        spinner.spun(successfully: found, preempted: preempted)
-        return found
+        spinner.spun(successfully: arrived, preempted: preempted)
+        if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
     }
 
-    /// Takes the next tasks: one at a time, or a batch when the queue is deep enough that every
-    /// worker is busy anyway (no more than the worker may still run before `maxTasks` replaces it).
-    private func pop(into batch: inout [ThreadTask], slot index: Int) {
-        let state = self.state.value
-        let budget = maxTasks > 0 ? maxTasks - state.pointee.workers[index].tasksDone : Self.batchSize
-        let deep = state.pointee.pending.count / maxWorkers
-        let size = max(1, min(budget, Self.batchSize, deep))
-        while batch.count < size, let task = state.pointee.pending.popFirst() {
-            batch.append(task)
+    /// The drain ends: its permit is free (idle), or passes to a drain on the slot's fresh queue
+    /// (a retired worker with tasks still queued).
+    private func finish(_ step: Machine.DrainStep, slot index: Int) {
+        if case .retire(restart: true) = step {
+            let queue = state.withLock { $0.queues[index] }
+            queue.async { [self] in drain(slot: index) }
+        } else {
+            activeDrains.leave()
         }
     }
 
-    /// The queue is empty: before going idle, take half of the tasks another worker holds in its
-    /// batch and has not started (it may be stuck on a long one). A task goes to whichever worker
-    /// marks it running first, so the two never both run it.
-    private func steal(into batch: inout [ThreadTask], slot index: Int) -> Bool {
-        let state = self.state.value
-        for other in state.pointee.workers.indices where other != index && state.pointee.workers[other].batch.count > 1 {
-            let waiting = state.pointee.workers[other].batch.filter(\.isPending)
-            guard !waiting.isEmpty else { continue }
-            batch.append(contentsOf: waiting.suffix(max(1, waiting.count / 2)))
-            return true
-        }
-        return false
-    }
-
-    /// How long a worker spins before it parks, adapted to what spinning gained: a spin that saw a
-    /// task come doubles the budget (up to ``maximum``), one that did not halves it, down to
-    /// nothing; a park that a task ended soon after it began (within ``shortPark``) restores
-    /// ``minimum``. A worker whose thread the kernel preempted since it last looked (counted by
-    /// `getrusage(RUSAGE_THREAD)`: more threads want to run than there are CPUs), or that lost its
-    /// CPU in the middle of a spin, does not spin for ``cooldownParks`` parks: on a busy machine a
-    /// spin takes a core from another thread, perhaps from the one that would feed it (measured:
-    /// with two CPU hogs on two cores, spinning made the round trip 16–55 µs instead of 8). A pool
-    /// fed in a steady stream (or one round trip after another) thus keeps a worker awake between
-    /// tasks, while an idle pool, or a busy machine, spins next to never: at most ``maximum`` per
-    /// wait, never two workers at once.
-    struct Spinner {
-        static let minimum: UInt64 = 2_000
-        static let maximum: UInt64 = 20_000
-        static let shortPark: UInt64 = 200_000
-        /// Two looks this far apart mean the spinning thread was descheduled.
-        static let preemptionGap: UInt64 = 30_000
-        /// After a spin that was descheduled, this many parks without spinning at all.
-        static let cooldownParks = 256
-        var cooldown = 0
-        static let preemptionCheckInterval = 8
-        /// `RUSAGE_THREAD` (Linux), which the C headers define only with `_GNU_SOURCE`.
-        static let rusageThread: Int32 = 1
-        var checkCountdown = 0
-        var lastPreemptions = Int.max
-        /// Nanoseconds to spin next time.
-        var budget: UInt64 = Self.minimum
-
-        @inline(__always) func now() -> UInt64 {
-            var time = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &time)
-            return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-        }
-
-        mutating func spun(successfully: Bool, preempted: Bool) {
-            if preempted {
-                budget = 0
-                cooldown = Self.cooldownParks
-            } else if successfully {
-                budget = min(Self.maximum, budget * 2)
-            } else {
-                budget = budget / 2 < Self.minimum / 2 ? 0 : budget / 2
-            }
-        }
-
-        /// How many times the kernel took this thread's CPU away (involuntary context switches).
-        static func preemptions() -> Int {
-            var usage = rusage()
-            getrusage(Self.rusageThread, &usage)
-            return usage.ru_nivcsw
-        }
-
-        /// Whether the thread was preempted since the last look: then more threads want to run
-        /// than there are CPUs, and a spin would take one from them. Looked at once every
-        /// ``preemptionCheckInterval`` spins (a system call); a preempted thread stops spinning
-        /// for ``cooldownParks`` parks.
-        mutating func machineIsBusy() -> Bool {
-            checkCountdown -= 1
-            guard checkCountdown <= 0 else { return false }
-            checkCountdown = Self.preemptionCheckInterval
-            let now = Self.preemptions()
-            defer { lastPreemptions = now }
-            guard now > lastPreemptions else { return false }
-            budget = 0
-            cooldown = Self.cooldownParks
-            return true
-        }
-
-        mutating func parked(for nanoseconds: UInt64) {
-            if cooldown > 0 { cooldown -= 1; return }
-            if nanoseconds < Self.shortPark && budget < Self.minimum { budget = Self.minimum }
-        }
-    }
-
-    /// What a spinning worker watches: the pool's count of tasks ever queued, published when a
-    /// worker spins.
-    final class SpinSignal: Sendable {
-        let appended = Atomic<Int>(0)
-        private let padding: (Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0)
-    }
-
-    func breakPool(worker index: Int, error: any Error) {
+    /// The initializer threw in the worker of `slot`: the pool breaks, its queued tasks and
+    /// waiting `run` calls fail with `.initializerFailed`; the drain ends.
+    private func breakPool(slot index: Int, error: any Error) {
         let message = "the thread pool's initializer threw: \(error)"
-        let (dropped, waiters): ([ThreadTask], [RoomWaiter]) = state.withLock { state in
-            if state.lifecycle == .running || state.lifecycle == .closed {
-                state.lifecycle = .broken(message)
-            }
-            wakeAllParked(&state)
-            return (state.pending.removeAll(), failWaiters(&state))
+        let (dropped, waiters) = state.withLock { state in
+            let failed = state.machine.initializerFailed(slot: index, message: message)
+            forget(failed.waiters)
+            return failed
         }
+        activeDrains.leave()
         for task in dropped { task.fail(PebbleError(.initializerFailed, message)) }
-        for waiter in waiters { waiter.continuation.resume(throwing: PebbleError(.initializerFailed, message)) }
+        for waiter in waiters { waiter.resume(throwing: PebbleError(.initializerFailed, message)) }
     }
 }

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 
-/// A pool of worker threads that runs closures, at most `maxWorkers` at a time.
+/// A pool of workers that runs closures, at most `maxWorkers` at a time.
 ///
-/// Each worker is a dedicated thread, started on demand, that takes tasks from the pool's queue in
-/// batches and sleeps on a condition variable while the queue is empty (a thread idle for 10 s
-/// exits; the next task starts another). With `maxTasks > 0` a worker is retired after that many
-/// tasks: its thread exits and a new worker, on a new thread, runs the `initializer` again.
+/// Each worker is a serial `DispatchQueue`. While tasks are queued, a worker's queue runs a
+/// *drain*: one work item that takes tasks from the pool's shared FIFO queue in batches and runs
+/// them, then ends when the queue is empty, giving its thread back to Dispatch; an idle pool holds
+/// no thread. A count of drains, decided under the pool's lock, acts as the semaphore that bounds
+/// `maxWorkers`: a task scheduled while every worker is busy waits in the queue, and the
+/// scheduling thread never blocks. With `maxTasks > 0` a worker is retired after that many tasks:
+/// its slot gets a fresh queue, and the next worker there runs the `initializer` again.
+///
+/// Blocking closures: a worker's queue runs on Dispatch's overcommit root queue (the default
+/// target of a serial queue), which gives a work item a new thread when its threads are all busy.
+/// A closure that blocks therefore holds a thread of its own, never one of the few threads of
+/// `DispatchQueue.global()` and Swift's cooperative executor, and delays no other Dispatch work
+/// or `Task` of the process; `maxWorkers` bounds how many such threads the pool holds.
 ///
 /// ```swift
 /// let pool = try ThreadPool(maxWorkers: 4)
@@ -16,6 +25,8 @@ import Dispatch
 /// try pool.join()
 /// ```
 public final class ThreadPool: Sendable {
+    /// Whether `maxPending` bounds the queue.
+    let isBounded: Bool
     /// The configuration the pool was created with.
     ///
     /// ```swift
@@ -25,15 +36,16 @@ public final class ThreadPool: Sendable {
     var maxWorkers: Int { configuration.maxWorkers }
     var maxTasks: Int { configuration.maxTasks }
     var initializer: (@Sendable () throws -> Void)? { configuration.initializer }
-    /// The pool's state, and the condition variables its worker threads park on (one per slot).
+    /// The pool's state: its decisions (``ThreadPoolStateMachine``) and its workers' queues.
     let state: PoolMonitor<State>
-    /// Entered while a worker thread runs (from the moment it is decided); `join` waits for it to
-    /// be empty.
+    /// Entered for each drain from the moment it is decided until it ends; `join` waits for it
+    /// to be empty.
     let activeDrains = DispatchGroup()
     /// Where timeout and deadline timers fire: the pool's own queue, never a global one.
     let timerQueue = DispatchQueue(label: "pebble.thread-pool.timers")
-    /// What a worker spinning for a task watches (see `Spinner`).
+    /// What a drain spinning for a task watches, and each slot's spin budget.
     let spin = SpinSignal()
+    let spinners: Spinners
     /// The counters behind ``statistics``.
     let tally: Tally
     /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
@@ -70,9 +82,13 @@ public final class ThreadPool: Sendable {
     public init(configuration: Configuration) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.isBounded = configuration.maxPending != nil
         self.tally = Tally(workers: configuration.maxWorkers)
-        self.state = PoolMonitor(State(workers: Array(repeating: WorkerSlot(), count: configuration.maxWorkers)),
-                                 conditions: configuration.maxWorkers)
+        self.spinners = Spinners(count: configuration.maxWorkers)
+        let machine = Machine(maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
+                              maxPending: configuration.maxPending, hasInitializer: configuration.initializer != nil,
+                              batchSize: Self.batchSize)
+        self.state = PoolMonitor(State(machine: machine, queues: (0..<configuration.maxWorkers).map { _ in Self.makeWorkerQueue() }))
     }
 
     /// `true` while the pool accepts or still runs work: before `join` completes after `close()`,
@@ -82,7 +98,7 @@ public final class ThreadPool: Sendable {
     /// if pool.isActive { _ = try pool.schedule { 1 } }
     /// ```
     public var isActive: Bool {
-        state.withLock { $0.lifecycle == .running || $0.lifecycle == .closed }
+        state.withLock { $0.machine.lifecycle == .running || $0.machine.lifecycle == .closed }
     }
 
     /// Schedules `work` and returns its future.
@@ -99,9 +115,12 @@ public final class ThreadPool: Sendable {
     /// ```swift
     /// let future = try pool.schedule(deadline: .now + .milliseconds(200)) { try parse(document) }
     /// ```
+    @inlinable
     public func schedule<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                       _ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
-        let task = TypedThreadTask(pool: self, deadline: deadline, work)
+        // Inlinable: the caller's module names `TypedThreadTask<T>` and `Future<T>` with its own
+        // types, so creating them asks the runtime for no generic metadata.
+        let task = deadline == nil ? TypedThreadTask(pool: self, work) : TypedThreadTask(pool: self, deadline: deadline, work)
         try enqueue(task)
         return Future(core: task)
     }
@@ -121,10 +140,31 @@ public final class ThreadPool: Sendable {
     /// ```swift
     /// let value = try await pool.run(deadline: .now + .seconds(1)) { checksum(file) }
     /// ```
+    @inlinable
     public func run<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
                                  _ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let task = TypedThreadTask(pool: self, deadline: deadline, work)
+        let task = deadline == nil ? TypedThreadTask(pool: self, work) : TypedThreadTask(pool: self, deadline: deadline, work)
         try await enqueueWaitingForRoom(task)
+        return try await value(of: task)
+    }
+
+    /// How long the async `run` watches its task before it suspends: a quick closure on an awake
+    /// worker is done in a microsecond or two, and then the awaiting Task goes on at once on its
+    /// own thread, with no suspension and no hop through the executor (which costs a thread
+    /// wake-up). Bounded like a contended lock, so the cooperative thread is never held longer.
+    static let runSpinNanoseconds: UInt64 = 3_000
+
+    /// The value of `task`, awaited: watched for ``runSpinNanoseconds`` first, then through its
+    /// future (cancelling the awaiting Task cancels it).
+    @usableFromInline
+    func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
+        if !Task.isCancelled && task.spinsOnWait && task.spinUntilDone(for: Self.runSpinNanoseconds),
+           let outcome = task.completedOutcome {
+            switch outcome {
+            case .value(let value): return value as! T
+            case .failure(let error): throw error
+            }
+        }
         return try await Future<T>(core: task).value
     }
 
@@ -169,15 +209,14 @@ public final class ThreadPool: Sendable {
     /// pool.close(); try pool.join()
     /// ```
     public func close() {
-        let waiters: [RoomWaiter] = state.withLock { state in
-            guard state.lifecycle == .running else { return [] }
-            state.lifecycle = .closed
-            // Parked workers wake up and exit, the queue being empty (or they would not park).
-            wakeAllParked(&state)
-            return failWaiters(&state)
+        // Running drains go on until the queue is empty; idle slots have nothing to wake.
+        let waiters = state.withLock { state in
+            let waiters = state.machine.close()
+            forget(waiters)
+            return waiters
         }
         let error = PebbleError(.poolNotRunning, "the pool was closed while this run waited for room in its queue")
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     /// Stops the pool: queued tasks never run (their futures fail with `CancellationError`);
@@ -187,16 +226,15 @@ public final class ThreadPool: Sendable {
     /// pool.stop(); try pool.join()
     /// ```
     public func stop() {
-        let (dropped, waiters): ([ThreadTask], [RoomWaiter]) = state.withLock { state in
-            guard state.lifecycle != .joined else { return ([], []) }
-            state.lifecycle = .stopped
-            wakeAllParked(&state)
-            return (state.pending.removeAll() + state.workers.flatMap(\.batch), failWaiters(&state))
+        let (dropped, waiters) = state.withLock { state in
+            let stopped = state.machine.stop()
+            forget(stopped.waiters)
+            return stopped
         }
-        // A task a worker took in a batch but has not started is dropped too; one running goes on.
+        // A task a drain took in a batch but has not started is dropped too; one running goes on.
         for task in dropped { _ = task.cancel() }
         let error = PebbleError(.poolNotRunning, "the pool was stopped while this run waited for room in its queue")
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     /// Waits for the pool's work to finish after ``close()`` or ``stop()``.
@@ -211,15 +249,15 @@ public final class ThreadPool: Sendable {
     @available(*, noasync, message: "blocks the thread; use 'try await pool.join(timeout:)'")
     public func join(timeout: Duration? = nil) throws {
         try validateTimeout(timeout)
-        if state.withLock({ $0.lifecycle == .running }) {
+        if state.withLock({ $0.machine.lifecycle == .running }) {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
-        if ThreadPool.currentPool == ObjectIdentifier(self) {
+        if isCurrentPool {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         if activeDrains.wait(timeout: deadline(after: timeout)) == .timedOut {
             throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
         }
-        state.withLock { $0.lifecycle = .joined }
+        state.withLock { $0.machine.joined() }
     }
 }

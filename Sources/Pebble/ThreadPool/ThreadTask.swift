@@ -6,6 +6,7 @@ import Synchronization
 /// plus what the pool needs. Not generic, so that the queue, the workers and the completion never
 /// ask the runtime for generic metadata; only ``TypedThreadTask/execute()``, the one place that
 /// knows the value type, runs the closure and boxes its value.
+@usableFromInline
 class ThreadTask: FutureCore, @unchecked Sendable {
     // @unchecked Sendable: the lets are immutable; `chunkFailures` is written and then read by the
     // same thread (see there); everything else is the core's, which is safe on its own.
@@ -14,9 +15,9 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     /// The pool whose statistics count this task (and whose waiters a freed queue slot wakes).
     /// `unowned(unsafe)`, to keep two contended reference-count operations on the pool off the hot
     /// path. Safe: the task touches `pool` only while it is queued or running, and a pool with a
-    /// queued or running task is alive (a worker thread holds it until it exits, which it does only
-    /// with the queue empty, and `stop()` or a broken initializer completes every queued task
-    /// first); a task the pool refused (`armDeadline(accepted: false)`) never touches it.
+    /// queued or running task is alive (a drain holds it until it ends, which it does only with
+    /// the queue empty, and `stop()` or a broken initializer completes every queued task first);
+    /// a task the pool refused (`armDeadline(accepted: false)`) never touches it.
     unowned(unsafe) let pool: ThreadPool
     /// How many outcomes it counts in the statistics (a map chunk: one per input); `maxPending`
     /// counts it as one task.
@@ -40,7 +41,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         self.timeout = timeout
         self.pool = pool
         self.weight = weight
-        self.bounded = pool.configuration.maxPending != nil
+        self.bounded = pool.isBounded
         if let deadline {
             // TimeoutError carries a duration: the deadline's distance from schedule time.
             let budget = max(.zero, deadline - ContinuousClock.now)
@@ -57,9 +58,22 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         }
     }
 
+    /// A task without timeout or deadline, weight 1: the path of `schedule` and `run` without a
+    /// deadline, which never handles a `ContinuousClock.Instant?` (a resilient type, copied
+    /// through its value witnesses).
+    init(pool: ThreadPool) {
+        self.timeout = nil
+        self.pool = pool
+        self.weight = 1
+        self.bounded = pool.isBounded
+        self.deadline = nil
+        super.init()
+    }
+
     /// Starts the deadline timer, once the pool has accepted the task; or disarms it for good.
-    final func armDeadline(accepted: Bool) {
-        guard let timer = deadline?.timer.timer else { return }
+    @inline(__always) final func armDeadline(accepted: Bool) {
+        guard let deadline else { return }
+        let timer = deadline.timer.timer
         if !accepted { timer.cancel() }
         // A source must be activated once before it is released; a cancelled one never fires.
         timer.resume()
@@ -69,7 +83,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     /// cancelled (or passed its deadline) while pending.
     final func start(on counters: ThreadPool.Tally.Counters) -> Bool {
         // A worker may reach the task before its timer fires: a deadline already past wins.
-        if let deadline, ContinuousClock.now >= deadline.instant {
+        if let deadline, ThreadPool.Machine.start(deadline: deadline.instant, now: .now) == .pastDeadline {
             complete(.failure(TimeoutError(timeout: deadline.budget)))
             return false
         }
@@ -86,8 +100,10 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         state.withLock { if case .pending = $0.phase { true } else { false } }
     }
 
-    /// Runs the closure and completes the future; overridden by the typed subclasses.
-    func execute() {
+    /// Runs the closure and records its outcome; overridden by the typed subclasses. Returns the
+    /// second half of the completion (``FutureCore/finish(_:)``), for the drain to perform, or
+    /// `nil` when the future was already done (a timeout or deadline).
+    func execute() -> Settled? {
         fatalError("ThreadTask.execute() is abstract")
     }
 
@@ -99,11 +115,11 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         return armTimeout(timeout)
     }
 
-    /// Disarms the timers and completes the future with what the closure produced.
-    @inline(__always) final func endRun(_ timer: (any DispatchSourceTimer)?, _ outcome: Outcome) {
+    /// Disarms the timers and records what the closure produced (see ``execute()``).
+    @inline(__always) final func endRun(_ timer: (any DispatchSourceTimer)?, _ outcome: Outcome) -> Settled? {
         timer?.cancel()
         deadline?.timer.timer.cancel()
-        complete(outcome)
+        return settle(outcome)
     }
 
     override final func recordCompletion(failure: (any Error)?, wasPending: Bool) {
@@ -135,21 +151,36 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     }
 }
 
-/// A task running a closure that returns a `Value`.
+/// A task running a closure that returns a `Value`. Usable from inlinable code, so that a client
+/// module's `schedule` names its concrete type (a cached metadata access, not a runtime lookup).
+@usableFromInline
 final class TypedThreadTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
     // @unchecked Sendable: `work` is an immutable Sendable closure; the rest is ThreadTask's.
     let work: @Sendable () throws -> Value
 
-    init(pool: ThreadPool, deadline: ContinuousClock.Instant? = nil, _ work: @escaping @Sendable () throws -> Value) {
+    @usableFromInline
+    init(pool: ThreadPool, deadline: ContinuousClock.Instant?, _ work: @escaping @Sendable () throws -> Value) {
         self.work = work
         super.init(pool: pool, deadline: deadline)
     }
 
-    override func execute() {
+    @usableFromInline
+    init(pool: ThreadPool, _ work: @escaping @Sendable () throws -> Value) {
+        self.work = work
+        super.init(pool: pool)
+    }
+
+    override func execute() -> Settled? {
+        if deadline == nil {
+            // No timer to arm or disarm: `schedule` without a deadline.
+            let outcome: Outcome
+            do { outcome = .value(try work()) } catch { outcome = .failure(error) }
+            return settle(outcome)
+        }
         let timer = beginRun()
         let outcome: Outcome
         do { outcome = .value(try work()) } catch { outcome = .failure(error) }
-        endRun(timer, outcome)
+        return endRun(timer, outcome)
     }
 }
 
@@ -163,11 +194,11 @@ final class MapChunkTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
         super.init(pool: pool, timeout: timeout, weight: weight)
     }
 
-    override func execute() {
+    override func execute() -> Settled? {
         let timer = beginRun()
         let values = work()
         chunkFailures = values.chunkError == nil ? values.failures.count : values.count
-        endRun(timer, .value(values))
+        return endRun(timer, .value(values))
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <spawn.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/uio.h>
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -150,5 +151,13 @@ pid_t pebble_command_spawn(const struct pebble_command_spec *spec);
 /// The floor the benchmark compares commands with: posix_spawn of `path` (no arguments, this
 /// environment, nothing else) and waitpid. Returns the wait status, or -1.
 int pebble_spawn_and_wait(const char *path);
+
+/// The words blocked future waiters sleep on (futures/FutureCore.swift, futex.c): a seq_cst load,
+/// a seq_cst increment followed by a wake of every thread sleeping on the word, and a sleep while
+/// the word still holds `expected`, for at most `timeout_ns` (negative: no limit). Returns 0, or
+/// the errno of the futex call (EAGAIN: the word had changed; ETIMEDOUT; EINTR).
+uint32_t pebble_word_load(uint32_t *_Nonnull word);
+void pebble_word_bump_and_wake(uint32_t *_Nonnull word);
+int pebble_word_wait(uint32_t *_Nonnull word, uint32_t expected, int64_t timeout_ns);
 
 #endif

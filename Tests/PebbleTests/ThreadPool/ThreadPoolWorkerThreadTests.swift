@@ -10,13 +10,13 @@ import Testing
 @testable import Pebble
 @testable import PebbleTestSupport
 
-/// The thread pool's dedicated worker threads: they park and wake without losing a task, spin
-/// only briefly, and are replaced after `maxTasks`.
+/// The thread pool's workers (serial Dispatch queues): they go idle and start again without
+/// losing a task, hold nothing while idle, and are replaced after `maxTasks`.
 @Suite(.timeLimit(.minutes(2)))
 struct ThreadPoolWorkerThreadTests {
-    /// One task at a time, 5,000 times: each round trip goes through a worker that just finished,
-    /// is spinning or is parked. A lost wake-up would leave a task queued with every worker
-    /// asleep: its `result` would time out (a parked worker wakes by itself only after 10 s).
+    /// One task at a time, 5,000 times: each round trip goes through a drain that is running,
+    /// ending or ended. A lost start would leave a task queued with no drain: its `result` would
+    /// time out.
     @Test func roundTripsNeverLoseAWakeUp() throws {
         let pool = try ThreadPool(maxWorkers: 2)
         for n in 0..<5_000 {
@@ -26,8 +26,8 @@ struct ThreadPoolWorkerThreadTests {
         try pool.join(timeout: .seconds(10))
     }
 
-    /// Bursts of 1 to 64 tasks, each awaited before the next burst (the workers drain the queue,
-    /// park, and are woken again), then a pause long enough for a spinning worker to give up.
+    /// Bursts of 1 to 64 tasks, each awaited before the next burst (the drains empty the queue,
+    /// end, and start again), with a pause now and then.
     @Test func burstsWithPausesNeverLoseAWakeUp() throws {
         let pool = try ThreadPool(maxWorkers: 3)
         for round in 0..<300 {
@@ -60,51 +60,63 @@ struct ThreadPoolWorkerThreadTests {
         try pool.join()
     }
 
-    /// An idle pool burns no CPU: its workers park (after a spin of at most 20 µs) instead of
-    /// polling the queue. Measured on the workers' own threads (the suite runs tests in parallel).
-    @Test func anIdlePoolUsesNoCPU() throws {
+    /// An idle pool holds no thread and polls nothing: once its tasks are done, every drain ends
+    /// (its queue's thread goes back to Dispatch), though the pool is neither closed nor stopped.
+    @Test func anIdlePoolHoldsNoDrain() throws {
         let pool = try ThreadPool(maxWorkers: 2)
-        let workers = Box<Set<Int32>>([])
-        for _ in 0..<200 {
-            let thread = try pool.schedule { Self.currentThreadID() }.result()
-            workers.update { $0.insert(thread) }
-        }
-        let before = workers.value.map(Self.cpuNanoseconds)
-        usleep(200_000)
-        let after = workers.value.map(Self.cpuNanoseconds)
-        let used = zip(before, after).map { $1 - $0 }.max() ?? 0
-        // A spinning worker would use the whole 200 ms.
-        #expect(used < 20_000_000, "an idle worker used \(used) ns of CPU in 200 ms")
+        for x in 0..<200 { _ = try pool.schedule { x }.result() }
+        let futures = try (0..<64).map { x in try pool.schedule { x } }
+        for future in futures { _ = try future.result() }
+        #expect(pool.activeDrains.wait(timeout: .now() + 5) == .success, "a drain still runs on an idle pool")
+        #expect(pool.state.withLock { $0.machine.active } == 0)
+        // And it still takes work afterwards.
+        #expect(try pool.schedule { 5 }.result(timeout: .seconds(5)) == 5)
         pool.close()
         try pool.join()
     }
 
-    /// The kernel's id of the calling thread (what /proc/self/task lists).
-    static func currentThreadID() -> Int32 {
-        let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
-        return Int32(link.split(separator: "/").last.map(String.init) ?? "") ?? -1
-    }
-
-    /// CPU time a thread of this process used so far (the first field of its schedstat).
-    static func cpuNanoseconds(_ thread: Int32) -> Int {
-        let text = (try? String(contentsOfFile: "/proc/self/task/\(thread)/schedstat", encoding: .utf8)) ?? ""
-        return Int(text.split(separator: " ").first ?? "") ?? 0
-    }
-
-    /// A worker retired after `maxTasks` is a new thread: the initializer runs again, on it.
-    @Test func aRetiredWorkerIsANewThread() throws {
-        let initializedOn = Box<[Int32]>([])
-        let pool = try ThreadPool(maxWorkers: 1, maxTasks: 2) { initializedOn.update { $0.append(Self.currentThreadID()) } }
-        let threads = try (0..<4).map { _ in try pool.schedule { Self.currentThreadID() } }.map { try $0.result(timeout: .seconds(10)) }
-        #expect(threads[0] == threads[1] && threads[2] == threads[3])
-        #expect(threads[0] != threads[2])
-        #expect(initializedOn.value == [threads[0], threads[2]])
+    /// A worker retired after `maxTasks` is a new worker on a fresh serial queue: a new id, and
+    /// the initializer runs again, in it.
+    @Test func aRetiredWorkerIsANewWorker() throws {
+        let initializedAs = Box<[Int?]>([])
+        let pool = try ThreadPool(maxWorkers: 1, maxTasks: 2) { initializedAs.update { $0.append(ThreadPool.currentWorkerID) } }
+        let ids = try (0..<4).map { _ in try pool.schedule { ThreadPool.currentWorkerID } }.map { try $0.result(timeout: .seconds(10)) }
+        #expect(ids[0] != nil && ids[0] == ids[1] && ids[2] == ids[3])
+        #expect(ids[0] != ids[2])
+        #expect(initializedAs.value == [ids[0], ids[2]])
+        #expect(pool.state.withLock { $0.machine.slots[0].generation } == 2)
         pool.close()
         try pool.join()
     }
 
-    /// `close()` wakes parked workers, which exit: `join` returns at once instead of after their
-    /// idle timeout.
+    /// Closures that block hold threads of their own (the workers' queues run on Dispatch's
+    /// overcommit root queue): with more of them blocked than there are CPUs, work on
+    /// `DispatchQueue.global()` and a `Task` still run at once.
+    @Test func blockedClosuresDoNotStarveOtherDispatchWork() async throws {
+        let workers = 16
+        let pool = try ThreadPool(maxWorkers: workers)
+        let gate = Gate()
+        let started = EventCounter()
+        let scheduled = ContinuousClock.now
+        let futures = try (0..<workers).map { _ in try pool.schedule { started.record(); gate.wait() } }
+        #expect(started.wait(for: workers, seconds: 20), "every closure got a thread of its own")
+        // Overcommit threads start in milliseconds; the width-limited global queue adds about one
+        // thread a second while its threads block.
+        #expect(ContinuousClock.now - scheduled < .seconds(3), "the blocked closures waited for threads")
+        let ranOnGlobal = EventCounter()
+        DispatchQueue.global().async { ranOnGlobal.record() }
+        #expect(ranOnGlobal.wait(seconds: 3), "global queue work ran at once while the pool's closures block")
+        let start = ContinuousClock.now
+        let value = await Task.detached { 42 }.value
+        #expect(value == 42)
+        #expect(ContinuousClock.now - start < .seconds(3), "a Task ran while the pool's closures block")
+        gate.open()
+        for future in futures { try await future.value }
+        pool.close()
+        try await pool.join()
+    }
+
+    /// `close()` of an idle pool: `join` returns at once.
     @Test func closeWakesParkedWorkersAndJoinReturnsPromptly() throws {
         let pool = try ThreadPool(maxWorkers: 4)
         let futures = try (0..<8).map { n in try pool.schedule { n } }
