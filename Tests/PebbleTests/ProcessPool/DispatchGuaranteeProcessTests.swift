@@ -78,6 +78,24 @@ struct DispatchGuaranteeProcessTests {
         try pool.join(timeout: .seconds(60))
     }
 
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func noTaskWaitsForAStoppedWorkerWhileAnotherIsIdle(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
+        let started = try ReadyFifo(), gate = try ReadyFifo()
+        let blockers = try (0..<2).map { try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path, index: $0)) }
+        #expect(started.waitForReady(8, seconds: 60))   // both workers are ready
+        Self.release(gate, times: 2)
+        _ = try blockers.map { try $0.result(timeout: .seconds(60)) }
+        let stopped = try pool.schedule(WorkerPid()).result()
+        kill(stopped, SIGSTOP)
+        defer { kill(stopped, SIGKILL) }
+        let tasks = try (0..<20).map { try pool.schedule(AddOne(x: $0)) }
+        for (index, future) in tasks.enumerated() {
+            #expect(try future.result(timeout: .seconds(20)) == index + 1, "task \(index) waited for the stopped worker")
+        }
+        pool.stop()
+    }
+
     // 2. FIFO start.
     @Test(arguments: ProcessPool.StartMethod.all)
     func shortJobsBehindALongOneStartInTheOrderScheduled(_ startMethod: ProcessPool.StartMethod) throws {
