@@ -84,6 +84,9 @@ final class FakeBoard: TaskBoard, @unchecked Sendable {
         return word.state
     }
 
+    /// A job's wild write over offering `sequence`'s word.
+    func scribble(slot: Int, sequence: UInt64, _ state: ClaimState) { words[slot] = (sequence, state) }
+
     // The worker's side.
     func take(slot: Int, sequence: UInt64, worker: Int) -> Bool {
         exchange(slot, sequence, from: .offered, to: .taken(worker: worker))

@@ -168,6 +168,15 @@ import Musl
         #expect(pool.machine.pending.isEmpty && pool.machine.offered.isEmpty)
     }
 
+    @Test func aScribbledBoardWordFailsItsTaskInsteadOfCrashingThePool() throws {
+        var pool = try PoolHarness.ready([10])
+        _ = try pool.apply { try $0.enqueue([FakeTask(0), FakeTask(1)]) }
+        let victim = pool.feed[0]
+        pool.board.scribble(slot: victim.slot, sequence: victim.sequence, .taken(worker: 999))
+        #expect(pool.take(10) == 1)
+        #expect(pool.finish(10).decisions.contains(.fail([0], "PebbleError")))
+    }
+
     @Test func anOutcomeWithNoTaskTakenIsAProtocolViolation() throws {
         var pool = try PoolHarness.ready([10])
         let (tasks, actions) = pool.machine.tasksFinished(on: 10, count: 1)

@@ -39,9 +39,13 @@ struct ProcessPoolStateMachine {
         var maxPending: Int?
         /// The most offerings on the feed that no worker took yet: enough that a worker never
         /// waits for the pool between tasks, few enough that the feed's socket never fills.
-        var feedLimit = 64
+        var feedLimit = 192
         /// The most bytes those offerings may count (``feedCost(of:)``).
-        var feedBytes = 96 * 1024
+        var feedBytes = 160 * 1024
+        /// The feed is refilled, up to ``feedLimit``, once it holds this many untaken offerings or
+        /// fewer: refills come in batches (one `sendmmsg` for many messages), and an idle worker
+        /// still always finds the next task there.
+        var feedLowWater = 96
         /// Requests this large or larger travel in a memfd, not in the feed message.
         var inlineLimit = 32 * 1024
         /// How long an offering may wait untaken while a worker is idle before the pool re-offers
@@ -66,6 +70,8 @@ struct ProcessPoolStateMachine {
     private var nextSequence: UInt64 = 1
     private var offeredBytes = 0
     private var takeCheckArmed = false
+    /// Tasks whose board word was found corrupted (``refresh()``); failed by the next dispatch.
+    private var corrupted: [any AnyProcessTask] = []
     private(set) var roomWaiters = RoomWaiters<UInt64>()
     /// Spawns requested and not yet finished.
     private(set) var spawning = 0
@@ -284,11 +290,12 @@ struct ProcessPoolStateMachine {
         tasks.reserveCapacity(count)
         var actions: [Action] = []
         for _ in 0..<count {
-            guard let record = workers[pid] else {
+            // No copy of the record is kept across the changes: its arrays would be copied on write.
+            guard workers[pid] != nil else {
                 tasks.append(nil)
                 continue
             }
-            guard !record.held.isEmpty else {
+            guard !workers[pid]!.held.isEmpty else {
                 tasks.append(nil)
                 actions += stopWorker(pid, reason: .protocolError(
                     PebbleError(.protocolViolation, "worker \(pid) sent an outcome with no task running")), target: nil)
@@ -298,9 +305,9 @@ struct ProcessPoolStateMachine {
             release(answered)
             if answered.task.timeout != nil { actions.append(.disarm(sequence: answered.sequence)) }
             tasks.append(answered.task)
-            guard case .serving = record.phase else { continue }   // the reply beat the kill, or the exit
+            guard case .serving = workers[pid]!.phase else { continue }   // the reply beat the kill, or the exit
             workers[pid]!.tasksDone += 1
-            if let reason = record.retireReason {
+            if let reason = workers[pid]!.retireReason {
                 workers[pid]!.phase = .retiring(reason)
             } else if settings.maxTasks > 0 && workers[pid]!.tasksDone >= settings.maxTasks {
                 // The worker exits by itself after its last task; the pool makes sure it does.
@@ -378,37 +385,60 @@ struct ProcessPoolStateMachine {
 
     /// Moves the offerings workers took from ``offered`` to their workers' records, in the order
     /// taken (a worker takes in sequence order, one task at a time).
+    ///
+    /// Only a prefix of ``offered`` is read: workers receive messages in feed order and take each
+    /// at once, so an offering still untaken ahead of a taken one was received by a worker that has
+    /// not taken it yet (or stopped, or died, before it did), at most one per worker. Past more
+    /// untaken offerings than there are workers, nothing is taken yet.
+    ///
+    /// The board is memory the workers' jobs could scribble on: a word the pool never wrote (a
+    /// revoked or moved offering still listed, an unknown worker) loses that offering, whose task
+    /// fails with `.protocolViolation` at the next dispatch (``corrupted``) instead of crashing
+    /// the pool.
     private mutating func refresh() {
         guard !offered.isEmpty else { return }
-        var kept = 0
-        for position in offered.indices {
+        var kept = 0, untaken = 0, position = 0
+        while position < offered.count && untaken <= workers.count {
             let offer = offered[position]
+            position += 1
             let state = board.state(slot: offer.slot, sequence: offer.sequence)
-            guard let index = state.worker else {
-                guard state == .offered else { preconditionFailure("offering \(offer.sequence) is \(state) but still listed as offered") }
-                offered[kept] = offer
+            if state == .offered {
+                if kept != position - 1 { offered[kept] = offer }
                 kept += 1
+                untaken += 1
                 continue
             }
-            guard let pid = workerAt[index] else { preconditionFailure("offering \(offer.sequence) was taken by unknown worker \(index)") }
             offeredBytes -= offer.feedBytes
-            let held = workers[pid]!.held
-            if let later = held.firstIndex(where: { $0.sequence > offer.sequence }) {
+            guard let index = state.worker, let pid = workerAt[index] else {
+                release(offer)
+                corrupted.append(offer.task)
+                continue
+            }
+            if let later = workers[pid]!.held.firstIndex(where: { $0.sequence > offer.sequence }) {
                 workers[pid]!.held.insert(offer, at: later)
             } else {
                 workers[pid]!.held.append(offer)
             }
         }
-        offered.removeLast(offered.count - kept)
+        if kept < position { offered.removeSubrange(kept..<position) }
     }
 
     /// Offers queued tasks in order while the feed has room, retires workers no longer needed,
     /// asks for spawns, and arms the take check while offerings wait.
+    ///
+    /// The board is read only when the feed looks low: above the low-water mark (counting what
+    /// workers may have taken since the last read), the next outcome reads it anyway, and a worker
+    /// that took a task always sends one.
     private mutating func dispatchWork() -> [Action] {
-        refresh()
+        let refill = !pending.isEmpty && offered.count <= settings.feedLowWater
+        if refill || offered.count > 0 && pending.isEmpty { refresh() }
         assert(offered.isEmpty == (offeredBytes == 0), "the feed's byte count drifted: \(offeredBytes) for \(offered.count) offerings")
         var actions: [Action] = []
-        if lifecycle.runsQueuedWork && workers.values.contains(where: { $0.phase.servesTasks }) {
+        if !corrupted.isEmpty {
+            actions.append(.fail(corrupted, PebbleError(.protocolViolation, "a task's word on the pool's task board was overwritten")))
+            corrupted.removeAll()
+        }
+        if refill && lifecycle.runsQueuedWork && workers.values.contains(where: { $0.phase.servesTasks }) {
             var batch: [Offer] = []
             let now = settings.now()
             while offered.count < settings.feedLimit && offeredBytes < settings.feedBytes, let queued = pending.popFirst() {
