@@ -39,13 +39,13 @@ struct ProcessPoolStateMachine {
         var maxPending: Int?
         /// The most offerings on the feed that no worker took yet: enough that a worker never
         /// waits for the pool between tasks, few enough that the feed's socket never fills.
-        var feedLimit = 192
+        var feedLimit = 64
         /// The most bytes those offerings may count (``feedCost(of:)``).
-        var feedBytes = 160 * 1024
+        var feedBytes = 96 * 1024
         /// The feed is refilled, up to ``feedLimit``, once it holds this many untaken offerings or
         /// fewer: refills come in batches (one `sendmmsg` for many messages), and an idle worker
         /// still always finds the next task there.
-        var feedLowWater = 96
+        var feedLowWater = 32
         /// Requests this large or larger travel in a memfd, not in the feed message.
         var inlineLimit = 32 * 1024
         /// How long an offering may wait untaken while a worker is idle before the pool re-offers
