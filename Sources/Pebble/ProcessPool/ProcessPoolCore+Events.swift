@@ -67,6 +67,16 @@ extension ProcessPoolCore {
     }
 
     func workerGone(_ worker: WorkerProcess) {
+        // The last worker of a pool that takes no more work: no worker will read the feed or map
+        // the board again, so their descriptors close before `stop` or `join` return, not whenever
+        // the last reference to the pool goes (a grace period's pending SIGKILL holds it a while).
+        let finished = state.withLock { locked in
+            !locked.machine.lifecycle.acceptsWork && locked.machine.workers.isEmpty && locked.machine.spawning == 0
+        }
+        if finished {
+            feed.close()
+            board.closeDescriptor()
+        }
         liveWorkers.leave()
     }
 
