@@ -357,6 +357,10 @@ struct ProcessPoolStateMachine {
         case .retiring(let retireReason):
             reason = retireReason
             if !held.isEmpty { actions.append(.fail(held, death)) }
+            // Retired idle by `close` (not at its last task, nor over its memory limit): it was
+            // reading the feed when it was killed.
+            mayHaveSwallowed = held.isEmpty && record.retireReason == nil
+                && !(settings.maxTasks > 0 && record.tasksDone >= settings.maxTasks)
         }
         if mayHaveSwallowed { actions += giveBack(revokeOffered()) }
         return (reason, actions + dispatchWork())

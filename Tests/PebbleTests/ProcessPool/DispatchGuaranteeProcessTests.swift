@@ -51,6 +51,21 @@ struct DispatchGuaranteeProcessTests {
         _ = write(gate.fd, &bytes, times)
     }
 
+    /// Stops `pid` with SIGSTOP and returns once it is stopped (state `T` in `/proc/<pid>/stat`):
+    /// a signal is delivered when its target next runs, which on a loaded machine can be after the
+    /// test's next tasks reached it. The kernel offers no event for a stop of a process that is not
+    /// our child, so this looks at the state every millisecond, for at most 10 s.
+    static func stop(_ pid: pid_t) -> Bool {
+        kill(pid, SIGSTOP)
+        for _ in 0..<10_000 {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            if stat[stat.index(close, offsetBy: 2)] == "T" { return true }
+            usleep(1_000)
+        }
+        return false
+    }
+
     /// Reads `count` 4-byte values from `fifo`; `nil` when they do not come within `seconds`.
     static func readIndexes(_ fifo: ReadyFifo, _ count: Int, seconds: Int32 = 60) -> [Int]? {
         var values: [Int] = []
@@ -87,7 +102,7 @@ struct DispatchGuaranteeProcessTests {
         Self.release(gate, times: 2)
         _ = try blockers.map { try $0.result(timeout: .seconds(60)) }
         let stopped = try pool.schedule(WorkerPid()).result()
-        kill(stopped, SIGSTOP)
+        #expect(Self.stop(stopped))
         defer { kill(stopped, SIGKILL) }
         let tasks = try (0..<20).map { try pool.schedule(AddOne(x: $0)) }
         for (index, future) in tasks.enumerated() {
@@ -136,12 +151,13 @@ struct DispatchGuaranteeProcessTests {
     func aStoppedWorkerIsReplacedAndTheNextTasksRun(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let stopped = try pool.schedule(WorkerPid()).result()
-        kill(stopped, SIGSTOP)
+        #expect(Self.stop(stopped))
         defer { kill(stopped, SIGKILL) }
         let timed = try pool.schedule(AddOne(x: 1), timeout: .milliseconds(500))
         let next = try pool.schedule(AddOne(x: 2))
         #expect(try next.result(timeout: .seconds(30)) == 3, "the task after one offered to a stopped worker ran")
         #expect(timed.isDone)
+        #expect(try pool.schedule(WorkerPid()).result(timeout: .seconds(30)) != stopped)
         pool.close()
         try pool.join(timeout: .seconds(30))
         #expect(waitForExit(stopped, seconds: 10), "the stopped worker is gone")
@@ -151,7 +167,7 @@ struct DispatchGuaranteeProcessTests {
     func closeAndJoinEndAnIdleStoppedWorker(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let stopped = try pool.schedule(WorkerPid()).result()
-        kill(stopped, SIGSTOP)
+        #expect(Self.stop(stopped))
         defer { kill(stopped, SIGKILL) }
         pool.close()
         #expect(throws: Never.self) { try pool.join(timeout: .seconds(20)) }
