@@ -434,8 +434,8 @@ struct ProcessPoolStateMachine {
     /// workers may have taken since the last read), the next outcome reads it anyway, and a worker
     /// that took a task always sends one.
     private mutating func dispatchWork() -> [Action] {
+        refresh()
         let refill = !pending.isEmpty && offered.count <= settings.feedLowWater
-        if refill || offered.count > 0 && pending.isEmpty { refresh() }
         assert(offered.isEmpty == (offeredBytes == 0), "the feed's byte count drifted: \(offeredBytes) for \(offered.count) offerings")
         var actions: [Action] = []
         if !corrupted.isEmpty {

@@ -26,10 +26,10 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     }
 
     func offer(slot: Int, sequence: UInt64, on board: any TaskBoard) -> Bool {
-        future.markRunning(stopHandler: { [weak self, stopRunning] in
-            guard let self else { return false }
-            return stopRunning(self)
-        }, hasStarted: {
+        // Strong: the future holds the handler only while it runs, and every running future
+        // completes (or goes back to pending), which drops the handler and the cycle with it. A
+        // weak capture would give every task a side table, and every retain of it the slow path.
+        future.markRunning(stopHandler: { [self, stopRunning] in stopRunning(self) }, hasStarted: {
             switch board.state(slot: slot, sequence: sequence) {
             case .offered, .revoked: false
             // Taken, done, being stopped, or answered (the slot moved on) while still unresolved.

@@ -36,7 +36,13 @@ final class WorkerInput {
     /// The next job message; `nil` when the pool is gone or sent something that is not one.
     func next() -> Message? {
         var passed: Int32 = -1
-        let got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, false)
+        // An empty feed is often refilled within microseconds: one yield lets the pool run first,
+        // and saves this worker a sleep and a wake-up.
+        var got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, true)
+        if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            sched_yield()
+            got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, false)
+        }
         guard got > 0, let header = JobHeader(message: UnsafeRawBufferPointer(rebasing: buffer[..<got])) else {
             if passed >= 0 { close(passed) }
             return nil
