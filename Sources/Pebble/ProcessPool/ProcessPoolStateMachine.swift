@@ -429,10 +429,6 @@ struct ProcessPoolStateMachine {
 
     /// Offers queued tasks in order while the feed has room, retires workers no longer needed,
     /// asks for spawns, and arms the take check while offerings wait.
-    ///
-    /// The board is read only when the feed looks low: above the low-water mark (counting what
-    /// workers may have taken since the last read), the next outcome reads it anyway, and a worker
-    /// that took a task always sends one.
     private mutating func dispatchWork() -> [Action] {
         refresh()
         let refill = !pending.isEmpty && offered.count <= settings.feedLowWater
