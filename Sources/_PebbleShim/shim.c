@@ -93,36 +93,6 @@ void pebble_unmap_claim_board(unsigned long long *board) {
     if (board) munmap(board, PEBBLE_CLAIM_BOARD_BYTES);
 }
 
-// A slot's word is (sequence << 2) | state. The sequence makes every word unique to one sending
-// of one task: a claim or a revoke aimed at an earlier occupant of the slot cannot succeed.
-static unsigned long long claim_word(unsigned long long sequence, unsigned state) {
-    return (sequence << 2) | state;
-}
-
-void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence) {
-    if (board) __atomic_store_n(&board[slot], claim_word(sequence, PEBBLE_CLAIM_OFFERED), __ATOMIC_RELEASE);
-}
-
-static bool claim_exchange(unsigned long long *board, int slot, unsigned long long sequence, unsigned to) {
-    unsigned long long expected = claim_word(sequence, PEBBLE_CLAIM_OFFERED);
-    return __atomic_compare_exchange_n(&board[slot], &expected, claim_word(sequence, to), false,
-                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-}
-
-bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence) {
-    return board == NULL || claim_exchange(board, slot, sequence, PEBBLE_CLAIM_TAKEN);
-}
-
-bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence) {
-    return board != NULL && claim_exchange(board, slot, sequence, PEBBLE_CLAIM_REVOKED);
-}
-
-int pebble_claim_state(const unsigned long long *board, int slot, unsigned long long sequence) {
-    if (board == NULL) return PEBBLE_CLAIM_TAKEN;
-    unsigned long long word = __atomic_load_n(&board[slot], __ATOMIC_ACQUIRE);
-    return (word >> 2) == sequence ? (int)(word & 3) : -1;
-}
-
 int pebble_send_frames(int fd, struct iovec *iov, int count) {
     // Blocking sends: each sendmsg returns once everything it was given is queued, unless a
     // signal interrupts it; then the loop skips what went out and sends the rest.

@@ -9,33 +9,45 @@ import Musl
 /// A task for the state machine alone: no future, no process; it records what happened to it.
 final class FakeTask: AnyProcessTask, @unchecked Sendable {
     // @unchecked: each test drives the machine from one thread; nothing here is shared.
-    enum Phase: Equatable { case pending, running(pid_t), done(String) }
+    enum Phase: Equatable { case pending, offered, done(String) }
 
     let id: Int
     let timeout: Duration?
     var phase = Phase.pending
     var request: [UInt8] { [] }
+    /// The current offering, for `isRunning`.
+    private var offering: (slot: Int, sequence: UInt64, board: any TaskBoard)?
 
     init(_ id: Int, timeout: Duration? = nil) {
         self.id = id
         self.timeout = timeout
     }
 
-    func start(on pid: pid_t) -> Bool {
+    func offer(slot: Int, sequence: UInt64, on board: any TaskBoard) -> Bool {
         guard phase == .pending else { return false }
-        phase = .running(pid)
+        phase = .offered
+        offering = (slot, sequence, board)
         return true
     }
 
     func requeue() -> Bool {
-        guard case .running = phase else { return false }
+        guard phase == .offered else { return false }
         phase = .pending
         return true
     }
 
+    /// What `Future.isRunning` says: offered and taken by a worker, not done.
+    var isRunning: Bool {
+        guard phase == .offered, let offering else { return false }
+        switch offering.board.state(slot: offering.slot, sequence: offering.sequence) {
+        case .offered, .revoked: return false
+        case .taken, .done, .stopping, .moved: return true
+        }
+    }
+
     var isDone: Bool { if case .done = phase { true } else { false } }
 
-    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>) { phase = .done("value") }
+    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>) { if !isDone { phase = .done("value") } }
     func fail(_ error: any Error) { if !isDone { phase = .done("\(type(of: error))") } }
     func settle(_ error: any Error) -> (@Sendable () -> Void)? {
         guard !isDone else { return nil }
@@ -43,69 +55,89 @@ final class FakeTask: AnyProcessTask, @unchecked Sendable {
         return {}
     }
 
-    /// What the user did: cancel it while pending.
+    /// What the user did: cancel it while queued.
     func cancel() { if phase == .pending { phase = .done("CancellationError") } }
 }
 
-/// A worker's claim board without a worker: the test says how far the worker got.
-final class FakeClaims: TaskClaims, @unchecked Sendable {
+/// The pool's task board without shared memory: the same compare-and-swap rules, and the
+/// worker's side of them for the tests.
+final class FakeBoard: TaskBoard, @unchecked Sendable {
     // @unchecked: each test drives the machine from one thread; nothing here is shared.
-    let slots = 512
-    /// The worker took every task sent to it up to this sequence number that was not revoked.
-    var started: UInt64 = 0
-    private(set) var revoked: Set<UInt64> = []
+    private var words: [Int: (sequence: UInt64, state: ClaimState)] = [:]
 
-    func offer(slot: Int, sequence: UInt64) {}
+    func offer(slot: Int, sequence: UInt64) { words[slot] = (sequence, .offered) }
 
-    func revoke(slot: Int, sequence: UInt64) -> Bool {
-        guard sequence > started else { return false }
-        revoked.insert(sequence)
+    private func exchange(_ slot: Int, _ sequence: UInt64, from: ClaimState, to: ClaimState) -> Bool {
+        guard let word = words[slot], word.sequence == sequence, word.state == from else { return false }
+        words[slot] = (sequence, to)
         return true
     }
 
-    func isTaken(slot: Int, sequence: UInt64) -> Bool { sequence <= started && !revoked.contains(sequence) }
-}
+    func revoke(slot: Int, sequence: UInt64) -> Bool { exchange(slot, sequence, from: .offered, to: .revoked) }
 
-extension ProcessPoolStateMachine {
-    /// Registers a spawned worker with a fresh ``FakeClaims``.
-    mutating func workerSpawned(_ pid: pid_t) -> Bool { workerSpawned(pid, claims: FakeClaims()) }
+    func stop(slot: Int, sequence: UInt64, worker: Int) -> Bool {
+        exchange(slot, sequence, from: .taken(worker: worker), to: .stopping(worker: worker))
+    }
 
-    /// The worker's fake claim board.
-    func claims(_ pid: pid_t) -> FakeClaims { workers[pid]!.claims as! FakeClaims }
+    func state(slot: Int, sequence: UInt64) -> ClaimState {
+        guard let word = words[slot], word.sequence == sequence else { return .moved }
+        return word.state
+    }
 
-    /// Worker `pid` exited after taking its first `startedJobs` tasks.
-    mutating func workerExited(_ pid: pid_t, startedJobs: UInt64, death: ProcessExpired) -> (reason: WorkerExitReason, actions: [Action]) {
-        (workers[pid]?.claims as? FakeClaims)?.started = startedJobs
-        return workerExited(pid, death: death)
+    /// A job's wild write over offering `sequence`'s word.
+    func scribble(slot: Int, sequence: UInt64, _ state: ClaimState) { words[slot] = (sequence, state) }
+
+    // The worker's side.
+    func take(slot: Int, sequence: UInt64, worker: Int) -> Bool {
+        exchange(slot, sequence, from: .offered, to: .taken(worker: worker))
+    }
+
+    func finish(slot: Int, sequence: UInt64, worker: Int) -> Bool {
+        exchange(slot, sequence, from: .taken(worker: worker), to: .done(worker: worker))
     }
 }
 
-/// An action of the machine, reduced to what a test compares (a send of several tasks is one
+/// A clock the test moves by hand.
+final class ManualClock: @unchecked Sendable {
+    // @unchecked: each test drives the machine from one thread; nothing here is shared.
+    var now = ContinuousClock.now
+    func advance(by duration: Duration) { now += duration }
+}
+
+/// An action of the machine, reduced to what a test compares (an offer of several tasks is one
 /// decision per task).
 enum Decision: Equatable {
-    case send(pid_t, task: Int)
-    case arm(pid_t, task: Int)
+    case offer(task: Int)
+    case armTimeout(task: Int)
+    case disarm
+    case checkTakes
     case spawn(after: Duration?)
     case retire(pid_t)
     case kill(pid_t)
-    case disarm(pid_t)
     case fail([Int], String)
+    case settle(Int, String)
+    case wake([UInt64])
+    case refuse([UInt64])
 
     static func of(_ action: ProcessPoolStateMachine.Action) -> [Decision] {
         switch action {
-        case .send(let pid, let tasks): tasks.map { .send(pid, task: ($0.task as! FakeTask).id) }
-        case .arm(let pid, let sent): [.arm(pid, task: (sent.task as! FakeTask).id)]
+        case .offer(let offers): offers.map { .offer(task: ($0.task as! FakeTask).id) }
+        case .armTimeout(let offer): [.armTimeout(task: (offer.task as! FakeTask).id)]
+        case .disarm: [.disarm]
+        case .checkTakes: [.checkTakes]
         case .spawn(let after): [.spawn(after: after)]
         case .retire(let pid): [.retire(pid)]
         case .kill(let pid): [.kill(pid)]
-        case .disarm(let pid): [.disarm(pid)]
-        case .fail(let tasks, let error): [.fail(tasks.map { ($0 as! FakeTask).id }, "\(type(of: error))")]
+        case .fail(let tasks, let error): tasks.isEmpty ? [] : [.fail(tasks.map { ($0 as! FakeTask).id }, "\(type(of: error))")]
+        case .settle(let task, let error): [.settle((task as! FakeTask).id, "\(type(of: error))")]
+        case .wakeRoomWaiters(let ids): [.wake(ids)]
+        case .refuseRoomWaiters(let ids): [.refuse(ids)]
         }
     }
 
-    var isTimer: Bool {
+    var isBookkeeping: Bool {
         switch self {
-        case .arm, .disarm: true
+        case .armTimeout, .disarm, .checkTakes: true
         default: false
         }
     }
@@ -114,14 +146,7 @@ enum Decision: Equatable {
 extension Array where Element == ProcessPoolStateMachine.Action {
     var decisions: [Decision] { flatMap(Decision.of) }
     /// The decisions without timer bookkeeping.
-    var essential: [Decision] { decisions.filter { !$0.isTimer } }
-}
-
-extension ProcessPoolStateMachine.Withdrawal {
-    /// The decisions when the worker is being stopped; `nil` for another withdrawal.
-    var stopping: [Decision]? { if case .stopping(let actions) = self { actions.decisions } else { nil } }
-    /// The decisions when the task was revoked; `nil` for another withdrawal.
-    var revoked: [Decision]? { if case .revoked(let actions) = self { actions.decisions } else { nil } }
+    var essential: [Decision] { decisions.filter { !$0.isBookkeeping } }
 }
 
 func death(_ pid: pid_t) -> ProcessExpired { ProcessExpired(pid: pid, exitCode: nil, signal: 9) }

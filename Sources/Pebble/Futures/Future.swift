@@ -146,7 +146,7 @@ public final class Future<Value: Sendable>: Sendable {
     /// ```
     public var isCancelled: Bool { core.isCancelled }
 
-    /// Whether the task has started (a process task: was sent to its worker) and is not yet done.
+    /// Whether the task has started (a process task: a worker took it) and is not yet done.
     ///
     /// ```swift
     /// if future.isRunning { print("on a worker now") }
@@ -195,8 +195,8 @@ public final class Future<Value: Sendable>: Sendable {
 
     /// Moves a pending future to running. Returns `false` when it was already done (cancelled):
     /// the task must then not start.
-    func markRunning(stopHandler: (@Sendable () -> Bool)? = nil) -> Bool {
-        core.markRunning(stopHandler: stopHandler)
+    func markRunning(stopHandler: (@Sendable () -> Bool)? = nil, hasStarted: (@Sendable () -> Bool)? = nil) -> Bool {
+        core.markRunning(stopHandler: stopHandler, hasStarted: hasStarted)
     }
 
     /// Moves a running future back to pending: its worker died before the task started.

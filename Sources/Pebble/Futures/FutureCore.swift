@@ -29,8 +29,10 @@ class FutureCore: @unchecked Sendable {
 
     enum Phase {
         case pending
-        /// Running; the handler, when there is one, stops the task and reports whether it did.
-        case running(stopHandler: (@Sendable () -> Bool)?)
+        /// Handed to a worker; the handler, when there is one, stops the task and reports whether
+        /// it did. `hasStarted`, when there is one, says whether a worker took it (a process task
+        /// offered on the feed waits there until one does); without one it runs from the hand-over.
+        case running(stopHandler: (@Sendable () -> Bool)?, hasStarted: (@Sendable () -> Bool)?)
         case done(cancelled: Bool)
     }
 
@@ -110,7 +112,11 @@ class FutureCore: @unchecked Sendable {
     }
 
     final var isRunning: Bool {
-        state.withLock { if case .running = $0.phase { true } else { false } }
+        let probe: (@Sendable () -> Bool)?? = state.withLock { state in
+            if case .running(_, let hasStarted) = state.phase { hasStarted } else { nil }
+        }
+        guard let probe else { return false }
+        return probe?() ?? true
     }
 
     final var isCancelled: Bool {
@@ -170,10 +176,10 @@ class FutureCore: @unchecked Sendable {
 
     /// Moves a pending future to running. Returns `false` when it was already done (cancelled):
     /// the task must then not start.
-    final func markRunning(stopHandler: (@Sendable () -> Bool)? = nil) -> Bool {
+    final func markRunning(stopHandler: (@Sendable () -> Bool)? = nil, hasStarted: (@Sendable () -> Bool)? = nil) -> Bool {
         state.withLock { state in
             guard case .pending = state.phase else { return false }
-            state.phase = .running(stopHandler: stopHandler)
+            state.phase = .running(stopHandler: stopHandler, hasStarted: hasStarted)
             return true
         }
     }
@@ -242,7 +248,7 @@ class FutureCore: @unchecked Sendable {
         let decision: CancelDecision = state.withLock { state in
             switch state.phase {
             case .done: return .refuse
-            case .running(let stop): return stop.map(CancelDecision.stopRunning) ?? .refuse
+            case .running(let stop, _): return stop.map(CancelDecision.stopRunning) ?? .refuse
             case .pending:
                 state.phase = .done(cancelled: true)
                 self.outcome = .failure(CancellationError())

@@ -10,10 +10,11 @@ import Musl
 protocol AnyProcessTask: AnyObject, Sendable {
     var request: [UInt8] { get }
     var timeout: Duration? { get }
-    /// Claims the task for worker `pid` (pending → running); `false` when it was cancelled or
-    /// failed while pending and must not be sent. Exactly one of this and a cancel wins.
-    func start(on pid: pid_t) -> Bool
-    /// Back to pending after its worker died before starting it; `false` if it was done meanwhile.
+    /// Hands the task to the feed as offering `sequence` in `slot` of `board` (pending → running,
+    /// with `isRunning` true once a worker took that offering); `false` when it was cancelled or
+    /// failed while pending and must not be offered. Exactly one of this and a cancel wins.
+    func offer(slot: Int, sequence: UInt64, on board: any TaskBoard) -> Bool
+    /// Back to pending after its offering was revoked untaken; `false` if it was done meanwhile.
     func requeue() -> Bool
     var isDone: Bool { get }
     /// Completes the future from a reply frame.

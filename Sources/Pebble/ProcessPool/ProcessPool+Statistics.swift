@@ -12,9 +12,9 @@ extension ProcessPool {
     /// gauge("pebble.pending", stats.pending); counter("pebble.crashed", stats.crashed)
     /// ```
     public struct Statistics: Sendable, Hashable {
-        /// Tasks not started: queued, or sent to a worker that has not taken them yet.
+        /// Tasks no worker has taken: queued, or offered on the feed. `maxPending` bounds this.
         public var pending: Int
-        /// Tasks a worker took and is running (or has just answered).
+        /// Tasks a worker took and is running: those whose ``Future/isRunning`` is true.
         public var running: Int
         /// Live worker processes.
         public var workers: Int
@@ -44,19 +44,13 @@ extension ProcessPool {
     public var statistics: Statistics {
         let outcomes = core.counters.withLock { $0 }
         return core.state.withLock { locked in
-            let machine = locked.machine
-            var running = 0, waiting = 0, idle = 0
-            for record in machine.workers.values {
-                if record.isIdle { idle += 1 }
-                for sent in record.window where !sent.task.isDone {
-                    if record.claims.isTaken(slot: sent.slot, sequence: sent.sequence) { running += 1 } else { waiting += 1 }
-                }
-            }
-            return Statistics(pending: machine.pending.count { !$0.isDone } + waiting, running: running,
-                              workers: machine.workers.count, idleWorkers: idle,
+            let waiting = locked.machine.waiting, running = locked.machine.running
+            let idle = locked.machine.workers.values.count { $0.isIdle }
+            return Statistics(pending: waiting, running: running,
+                              workers: locked.machine.workers.count, idleWorkers: idle,
                               completed: outcomes.completed, failed: outcomes.failed, timedOut: outcomes.timedOut,
                               crashed: outcomes.crashed, cancelled: outcomes.cancelled,
-                              workersStarted: machine.workersStarted, workersExited: machine.workersExited)
+                              workersStarted: locked.machine.workersStarted, workersExited: locked.machine.workersExited)
         }
     }
 }

@@ -115,11 +115,11 @@ public final class ProcessPool: Sendable {
     /// ```
     public convenience init(configuration: Configuration) throws {
         try configuration.validate()
-        var hello: [UInt8] = []
-        Frame.appendLength(UInt64(configuration.maxMessageSize), to: &hello)
-        WorkerSettings(configuration).encode(into: &hello)
-        if let initializer = configuration.initializer { hello += try JobEncoding.body(initializer) }
-        self.init(core: ProcessPoolCore(configuration: configuration, hello: Frame.make(.hello, hello)))
+        var head: [UInt8] = []
+        Frame.appendLength(UInt64(configuration.maxMessageSize), to: &head)
+        WorkerSettings(configuration).encode(into: &head)
+        let tail = try configuration.initializer.map(JobEncoding.body) ?? []
+        self.init(core: try ProcessPoolCore(configuration: configuration, helloHead: head, helloTail: tail))
     }
 
     init(core: ProcessPoolCore) {
@@ -164,8 +164,14 @@ public final class ProcessPool: Sendable {
     /// ```
     public func schedule<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
                                         deadline: ContinuousClock.Instant? = nil) throws -> Future<J.Output> {
+        try schedule(job, timeout: timeout, deadline: deadline, calledAt: .now)
+    }
+
+    /// `schedule`, for a call that began at `calledAt` (an async `run` that waited for room): the
+    /// deadline's ``TimeoutError`` carries the time from then to the deadline.
+    func schedule<J: ProcessJob>(_ job: J, timeout: Duration?, deadline: ContinuousClock.Instant?,
+                                 calledAt scheduled: ContinuousClock.Instant) throws -> Future<J.Output> {
         try validateTimeout(timeout)
-        let scheduled = ContinuousClock.now
         try core.checkAcceptsWork()
         let request: [UInt8]
         do {
@@ -179,7 +185,7 @@ public final class ProcessPool: Sendable {
         try core.enqueue([task])
         _ = counted(task.future)
         if let deadline {
-            let timer = core.armDeadline(task, at: deadline, budget: deadline - scheduled)
+            let timer = core.armDeadline(task, at: deadline, budget: max(.zero, deadline - scheduled))
             task.future.observe { _ in timer.cancel() }
         }
         return task.future
@@ -193,19 +199,23 @@ public final class ProcessPool: Sendable {
 
     /// Runs `job` on a worker and awaits its output. Cancelling the awaiting task stops the job.
     /// When the queue is full (`maxPending`), this waits for room, in the order the calls came,
-    /// instead of throwing `.queueFull`; a Task cancelled while waiting enqueues nothing.
+    /// instead of throwing `.queueFull`; a Task cancelled while waiting enqueues nothing. The
+    /// deadline bounds the whole call, the wait for room included: at the deadline it throws
+    /// ``TimeoutError``, whose `timeout` is the time from the call to the deadline.
     ///
     /// ```swift
     /// let value = try await pool.run(Parse(text: input), timeout: .seconds(2), deadline: .now + .seconds(5))
     /// ```
     public func run<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
                                    deadline: ContinuousClock.Instant? = nil) async throws -> J.Output {
+        let called = ContinuousClock.now
         var lostTurn = false
         while true {
             do {
-                return try await schedule(job, timeout: timeout, deadline: deadline).value
+                return try await schedule(job, timeout: timeout, deadline: deadline, calledAt: called).value
             } catch let error as PebbleError where error.code == .queueFull {
-                try await core.waitForRoom(atFront: lostTurn)
+                try await core.waitForRoom(atFront: lostTurn, deadline: deadline,
+                                           budget: max(.zero, (deadline ?? called) - called))
                 lostTurn = true
             }
         }

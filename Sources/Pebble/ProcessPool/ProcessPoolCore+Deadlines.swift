@@ -7,22 +7,19 @@ import Musl
 #endif
 
 extension ProcessPoolCore {
-    /// The stop handler of a task's future: stops the task on its worker when it is cancelled.
+    /// The stop handler of a task's future: takes the task back when it is cancelled.
     var stopOnCancel: @Sendable (any AnyProcessTask) -> Bool {
         { [weak self] task in self?.withdraw(task, reason: .cancelled) ?? false }
     }
 
-    /// Fails `task` with ``TimeoutError`` at `deadline` unless it is done by then: a queued task is
-    /// removed and never runs, a running one has its worker stopped as for a timeout. `budget`
-    /// (the time from `schedule` to the deadline) is the error's `timeout`.
+    /// Fails `task` with ``TimeoutError`` at `deadline` unless it is done by then: a queued or
+    /// offered task is removed and never runs, a running one fails at once and its worker is
+    /// stopped as for a timeout. `budget` (the time from the call to the deadline) is the
+    /// error's `timeout`.
     func armDeadline(_ task: any AnyProcessTask, at deadline: ContinuousClock.Instant, budget: Duration) -> OneShotTimer {
         OneShotTimer(queue: timerQueue, deadline: deadline.dispatchDeadline) { [weak self, weak task] in
             guard let self, let task else { return }
-            self.deadlinePassed(task, budget: budget)
+            self.withdraw(task, reason: .timeout(budget))
         }
-    }
-
-    private func deadlinePassed(_ task: any AnyProcessTask, budget: Duration) {
-        withdraw(task, reason: .timeout(budget))
     }
 }

@@ -16,8 +16,15 @@ extension ProcessPoolCore {
         case .initializerFailed:
             let message = String(decoding: body, as: UTF8.self)
             perform(decide { $0.initializerFailed(pid, message) })
+        case .started:
+            guard body.count == 8 else {
+                return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed started message"))
+            }
+            var sequence: UInt64 = 0
+            for (offset, byte) in body.enumerated() { sequence |= UInt64(byte) << (8 * offset) }
+            perform(decide { $0.taskTaken(on: pid, sequence: sequence) })
         case .value, .error, .decodingFailed, .encodingFailed, .tooLarge:
-            taskFinished(on: pid, kind, body)
+            preconditionFailure("outcomes arrive through worker(_:answered:)")
         case .retiring:
             // Above maxResidentMemory: the outcome follows, then the worker exits by itself.
             guard case .memoryLimit? = WorkerRetirement(decoding: body) else {
@@ -35,7 +42,11 @@ extension ProcessPoolCore {
             let (tasks, actions) = locked.machine.tasksFinished(on: worker.pid, count: replies.count)
             return (tasks, prepare(actions, &locked))
         }
+        // What the worker writes to stderr from now on belongs to its next task.
+        worker.output?.taskStarting()
         perform(steps)
+        // Messages the feed could not take at the last flush go out now that workers took some.
+        if feed.hasPosted { feed.flush() }
         for (task, reply) in zip(tasks, replies) { task?.resolve(reply.kind, reply.body) }
     }
 
@@ -56,16 +67,17 @@ extension ProcessPoolCore {
     }
 
     func workerGone(_ worker: WorkerProcess) {
-        liveWorkers.leave()
-    }
-
-    private func taskFinished(on pid: pid_t, _ kind: MessageKind, _ body: ArraySlice<UInt8>) {
-        let (task, steps): ((any AnyProcessTask)?, [Step]) = state.withLock { locked in
-            let (task, actions) = locked.machine.taskFinished(on: pid)
-            return (task, prepare(actions, &locked))
+        // The last worker of a pool that takes no more work: no worker will read the feed or map
+        // the board again, so their descriptors close before `stop` or `join` return, not whenever
+        // the last reference to the pool goes (a grace period's pending SIGKILL holds it a while).
+        let finished = state.withLock { locked in
+            !locked.machine.lifecycle.acceptsWork && locked.machine.workers.isEmpty && locked.machine.spawning == 0
         }
-        perform(steps)
-        task?.resolve(kind, body)
+        if finished {
+            feed.close()
+            board.closeDescriptor()
+        }
+        liveWorkers.leave()
     }
 
     // MARK: - Spawning
@@ -92,19 +104,23 @@ extension ProcessPoolCore {
         }
     }
 
-    /// Registers a started worker and greets it, or stops it at once if the pool stopped meanwhile.
+    /// Registers a started worker and greets it (with the task feed and the task board attached),
+    /// or stops it at once if the pool stopped meanwhile.
     private func workerStarted(_ spawned: SpawnedWorker) -> WorkerProcess {
         let output = configuration.workerOutput == .capture ? WorkerOutputCapture.open() : nil
         let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self, output: output,
                                    target: channelQueue)
-        let wanted: Bool = state.withLock { locked in
+        let index: Int? = state.withLock { locked in
             locked.processes[worker.pid] = worker
-            return locked.machine.workerSpawned(worker.pid, claims: worker.claims)
+            return locked.machine.workerSpawned(worker.pid)
         }
         worker.start()
         events.send(.workerStarted(pid: worker.pid))
-        if wanted {
-            worker.sendHello(hello)
+        if let index {
+            let hello = hello(index: index)
+            feed.withWorkerEnd { feedEnd in
+                board.withDescriptor { boardFD in worker.sendHello(hello, passing: [feedEnd, boardFD].filter { $0 >= 0 }) }
+            }
         } else {
             kill(worker)
         }

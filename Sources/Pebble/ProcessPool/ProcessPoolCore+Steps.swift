@@ -9,38 +9,45 @@ import Musl
 extension ProcessPoolCore {
     /// An action of the machine, resolved to the objects it acts on; performed outside the lock.
     enum Step {
-        /// Send what the worker's outbox holds (the requests were posted to it under the lock,
-        /// in the order decided).
-        case send(WorkerProcess)
-        /// The worker takes its next task now: start its timeout timer, if it has one, and mark
-        /// where its stderr begins for the diagnostics.
-        case taskTaken(WorkerProcess, timer: (any DispatchSourceTimer)?)
-        case spawn(after: Duration?)
-        case retire(WorkerProcess)
-        case kill(WorkerProcess)
+        /// Send what the feed's outbox holds (the messages were posted to it under the lock, in
+        /// the order decided).
+        case flushFeed
+        case startTimer(any DispatchSourceTimer)
         case cancelTimer(any DispatchSourceTimer)
+        case checkTakes(after: Duration)
+        case spawn(after: Duration?)
+        case kill(WorkerProcess)
+        /// The worker holds no task: SIGKILL at once, whatever the grace period.
+        case retire(WorkerProcess)
         case fail([any AnyProcessTask], any Error)
-        /// Async `run` calls that may now find room in the queue.
-        case wake([CheckedContinuation<Void, any Error>])
+        /// Observers of futures completed under the lock.
+        case notify(@Sendable () -> Void)
+        case resume([CheckedContinuation<Void, any Error>], (any Error)?)
     }
 
     /// Resolves `actions` under the lock, doing the bookkeeping that must not be separated from
     /// the decision: `liveWorkers` is entered for each spawn (so `join` never sees an empty group
-    /// while a worker is about to start), timers are created and dropped.
+    /// while a worker is about to start), timers are created and dropped, withdrawn futures are
+    /// completed. Then asks the machine which waiting `run` calls have room now.
     func prepare(_ actions: [ProcessPoolStateMachine.Action], _ locked: inout Locked) -> [Step] {
         var steps: [Step] = []
         steps.reserveCapacity(actions.count)
-        for action in actions {
+        var all = actions
+        if !locked.machine.roomWaiters.isEmpty { all += locked.machine.wakeRoomWaiters() }
+        for action in all {
             switch action {
-            case .send(let pid, let tasks):
-                guard let process = locked.processes[pid] else { continue }
-                process.post(tasks)
-                steps.append(.send(process))
-            case .arm(let pid, let sent):
-                guard let process = locked.processes[pid] else { continue }
-                let timer = sent.task.timeout.map { makeTimeoutTimer($0, task: sent.task) }
-                if let timer { locked.timers[pid] = timer }
-                steps.append(.taskTaken(process, timer: timer))
+            case .offer(let offers):
+                feed.post(offers)
+                steps.append(.flushFeed)
+            case .armTimeout(let offer):
+                guard let timeout = offer.task.timeout, locked.timers[offer.sequence] == nil else { continue }
+                let timer = makeTimeoutTimer(timeout, task: offer.task)
+                locked.timers[offer.sequence] = timer
+                steps.append(.startTimer(timer))
+            case .disarm(let sequence):
+                if let timer = locked.timers.removeValue(forKey: sequence) { steps.append(.cancelTimer(timer)) }
+            case .checkTakes(let after):
+                steps.append(.checkTakes(after: after))
             case .spawn(let backoff):
                 liveWorkers.enter()
                 steps.append(.spawn(after: backoff))
@@ -48,15 +55,15 @@ extension ProcessPoolCore {
                 if let process = locked.processes[pid] { steps.append(.retire(process)) }
             case .kill(let pid):
                 if let process = locked.processes[pid] { steps.append(.kill(process)) }
-            case .disarm(let pid):
-                if let timer = locked.timers.removeValue(forKey: pid) { steps.append(.cancelTimer(timer)) }
             case .fail(let tasks, let error):
                 if !tasks.isEmpty { steps.append(.fail(tasks, error)) }
+            case .settle(let task, let error):
+                if let notify = task.settle(error) { steps.append(.notify(notify)) }
+            case .wakeRoomWaiters(let ids):
+                steps.append(.resume(ids.compactMap { locked.roomWaiters.removeValue(forKey: $0) }, nil))
+            case .refuseRoomWaiters(let ids):
+                steps.append(.resume(ids.compactMap { locked.roomWaiters.removeValue(forKey: $0) }, PebbleError.notRunning))
             }
-        }
-        if !locked.roomWaiters.isEmpty {
-            let room = locked.machine.room
-            if room > 0 { steps.append(.wake(locked.roomWaiters.popFirst(room))) }
         }
         return steps
     }
@@ -64,25 +71,34 @@ extension ProcessPoolCore {
     func perform(_ steps: [Step]) {
         for step in steps {
             switch step {
-            case .send(let worker):
-                worker.flush()
-            case .taskTaken(let worker, let timer):
-                timer?.resume()
-                worker.output?.taskStarting()   // diagnostics hold this task's stderr only
+            case .flushFeed:
+                feed.flush()
+            case .startTimer(let timer):
+                timer.resume()
+            case .cancelTimer(let timer):
+                timer.cancel()
+            case .checkTakes(let after):
+                timerQueue.asyncAfter(deadline: after.deadlineFromNow) { [weak self] in
+                    guard let self else { return }
+                    self.feed.flush()
+                    self.perform(self.decide { $0.checkTakes() })
+                }
             case .spawn(let backoff?):
                 timerQueue.asyncAfter(deadline: backoff.deadlineFromNow) { self.spawnWorker() }
             case .spawn(nil):
                 spawnWorker()
-            case .retire(let worker):
-                worker.retire()
             case .kill(let worker):
                 kill(worker)
-            case .cancelTimer(let timer):
-                timer.cancel()
+            case .retire(let worker):
+                worker.signal(SIGKILL)
             case .fail(let tasks, let error):
                 for task in tasks { task.fail(error) }
-            case .wake(let waiters):
+            case .notify(let notify):
+                notify()
+            case .resume(let waiters, nil):
                 for waiter in waiters { waiter.resume() }
+            case .resume(let waiters, let error?):
+                for waiter in waiters { waiter.resume(throwing: error) }
             }
         }
     }
@@ -97,7 +113,8 @@ extension ProcessPoolCore {
         return timer
     }
 
-    /// SIGKILL at once, or SIGTERM and SIGKILL after the grace period.
+    /// SIGKILL at once, or SIGTERM and SIGKILL after the grace period. A worker stopped by a
+    /// signal (SIGSTOP) ends either way: SIGKILL does not wait for SIGCONT.
     func kill(_ worker: WorkerProcess) {
         guard let grace = configuration.terminationGracePeriod else {
             return worker.signal(SIGKILL)

@@ -8,30 +8,37 @@ import Musl
 import Synchronization
 
 /// The owner behind a ``ProcessPool``: its ``ProcessPoolStateMachine`` and the live objects the
-/// machine refers to by pid (worker processes, timeout timers), all under one lock. Every event
-/// goes through ``decide(_:)``: the machine decides under the lock, the bookkeeping that must be
-/// atomic with the decision (entering `liveWorkers` for a spawn, keeping timers) happens under it
-/// too, and the ``Step``s (sends, kills, spawns, failed futures) are performed after it is released.
+/// machine refers to by pid or number (worker processes, timeout timers, waiting `run` calls), all
+/// under one lock, plus the pool's task feed and task board. Every event goes through
+/// ``decide(_:)``: the machine decides under the lock, the bookkeeping that must be atomic with the
+/// decision (entering `liveWorkers` for a spawn, keeping timers, completing a withdrawn future)
+/// happens under it too, and the ``Step``s (sends, kills, spawns, failed futures) are performed
+/// after it is released. The core decides nothing itself.
 final class ProcessPoolCore: WorkerEvents {
     struct Locked {
         var machine: ProcessPoolStateMachine
         var processes: [pid_t: WorkerProcess] = [:]
-        var timers: [pid_t: any DispatchSourceTimer] = [:]
-        /// Async `run` calls waiting for room in a full queue, oldest first.
-        var roomWaiters = RoomWaiters<CheckedContinuation<Void, any Error>>()
+        /// Timeout timers of taken tasks, by offering sequence.
+        var timers: [UInt64: any DispatchSourceTimer] = [:]
+        /// Async `run` calls waiting for room in a full queue, by id (the machine keeps their order).
+        var roomWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var nextWaiterID: UInt64 = 0
     }
 
     let configuration: ProcessPool.Configuration
-    /// The hello message every new worker gets: the message limit, the ``WorkerSettings`` and the
-    /// initializer, if any.
-    let hello: [UInt8]
+    /// The hello every new worker gets, around its ``WorkerIdentity``: the message limit and the
+    /// ``WorkerSettings`` before it, the initializer (if any) after it.
+    let helloHead: [UInt8]
+    let helloTail: [UInt8]
+    let feed: TaskFeed
+    let board: ClaimBoard
     // Locked holds DispatchSource timers, which are not Sendable in corelibs-dispatch; they are
     // only created, resumed and cancelled, which Dispatch allows from any thread.
     let state: StateLock<Locked>
     /// Entered for every worker from the moment its spawn is decided until it is reaped.
     let liveWorkers = DispatchGroup()
-    /// Timeouts, deadlines, spawn backoffs and kill escalations fire here: never on a global
-    /// queue, which blocked user code could starve, and never on a worker's queue.
+    /// Timeouts, deadlines, take checks, spawn backoffs and kill escalations fire here: never on a
+    /// global queue, which blocked user code could starve, and never on a worker's queue.
     let timerQueue = DispatchQueue(label: "pebble.process-pool.timers")
     /// Where every worker's queue runs: the pool's replies and exits are handled one at a time on
     /// one thread, so the handlers of two workers never contend for the pool's lock (measured:
@@ -40,12 +47,23 @@ final class ProcessPoolCore: WorkerEvents {
     let counters = StateLock(OutcomeCounters())
     let events = EventBroadcaster<ProcessPool.Event>()
 
-    init(configuration: ProcessPool.Configuration, hello: [UInt8]) {
+    init(configuration: ProcessPool.Configuration, helloHead: [UInt8], helloTail: [UInt8]) throws {
         self.configuration = configuration
-        self.hello = hello
-        state = StateLock(Locked(machine: ProcessPoolStateMachine(settings: .init(
+        self.helloHead = helloHead
+        self.helloTail = helloTail
+        let settings = ProcessPoolStateMachine.Settings(
             maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
-            hasInitializer: configuration.initializer != nil, maxPending: configuration.maxPending))))
+            hasInitializer: configuration.initializer != nil, maxPending: configuration.maxPending)
+        feed = try TaskFeed(inlineLimit: settings.inlineLimit)
+        board = try ClaimBoard()
+        state = StateLock(Locked(machine: ProcessPoolStateMachine(settings: settings, board: board)))
+    }
+
+    /// The hello for the worker at board index `index`.
+    func hello(index: Int) -> [UInt8] {
+        var body = helloHead
+        WorkerIdentity(index: index, maxTasks: configuration.maxTasks).encode(into: &body)
+        return Frame.make(.hello, body + helloTail)
     }
 
     // MARK: - Calls from the pool
@@ -71,7 +89,6 @@ final class ProcessPoolCore: WorkerEvents {
     /// The part of ``stop()`` that does not wait.
     func beginStop() {
         perform(decide { $0.stop() })
-        state.withLock { $0.roomWaiters.failAll() }.forEach { $0.resume(throwing: PebbleError.notRunning) }
     }
 
     func join(timeout: Duration?) throws {
@@ -83,6 +100,10 @@ final class ProcessPoolCore: WorkerEvents {
             throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
         }
         state.withLock { $0.machine.joined() }
+        // Every worker is gone and none starts any more: the feed and the board's memfd close now,
+        // not whenever the last reference to the pool goes.
+        feed.close()
+        board.closeDescriptor()
         events.finish()
     }
 
@@ -90,30 +111,19 @@ final class ProcessPoolCore: WorkerEvents {
 
     var isActive: Bool { state.withLock { $0.machine.lifecycle.runsQueuedWork } }
 
-    /// Takes `task` out of its worker for `reason`: as the stop handler of its future when it is
-    /// cancelled, at its timeout, or at its deadline. A task the worker had not taken is revoked and
-    /// never runs; a taken one has its worker stopped, and fails at the worker's exit. A cancel or a
-    /// revocation completes the future under the pool's lock, so a reply arriving after it cannot
-    /// win. `true` if the future completed (or will) because of this call.
+    /// Takes `task` back for `reason`: as the stop handler of its future when it is cancelled, at
+    /// its timeout, or at its deadline; the machine decides how (``ProcessPoolStateMachine/withdraw(_:reason:)``).
+    /// `true` if the future completed because of this call.
     @discardableResult
     func withdraw(_ task: any AnyProcessTask, reason: ProcessPoolStateMachine.StopReason) -> Bool {
-        let outcome: (notify: (@Sendable () -> Void)?, steps: [Step])? = state.withLock { locked in
+        let steps: [Step]? = state.withLock { locked in
             switch locked.machine.withdraw(task, reason: reason) {
-            case .notSent:
-                // Cancelled just as its worker died (or gave it back): queued again, it is cancelled as
-                // a queued task; a deadline removes it from the queue.
-                guard locked.machine.removePending(task), let settled = task.settle(reason.error) else { return nil }
-                return (settled, prepare([], &locked))
-            case .revoked(let actions):
-                return (task.settle(reason.error), prepare(actions, &locked))
-            case .stopping(let actions):
-                let settled = reason.isCancel ? task.settle(CancellationError()) : nil
-                return (settled, prepare(actions, &locked))
+            case .notFound, .finishing: return nil
+            case .withdrawn(let actions): return prepare(actions, &locked)
             }
         }
-        guard let outcome else { return false }
-        outcome.notify?()
-        perform(outcome.steps)
+        guard let steps else { return false }
+        perform(steps)
         return true
     }
 

@@ -24,46 +24,56 @@ extension ProcessPoolStateMachine {
         case cancelled
         case stopped
         case protocolError(PebbleError)
+        /// It did not take a task offered while it was idle (stopped by a signal, or wedged).
+        case unresponsive
 
         var error: any Error {
             switch self {
             case .timeout(let timeout): TimeoutError(timeout: timeout)
-            case .cancelled, .stopped: CancellationError()
+            case .cancelled, .stopped, .unresponsive: CancellationError()
             case .protocolError(let error): error
             }
-        }
-
-        var isCancel: Bool {
-            if case .cancelled = self { true } else { false }
         }
 
         var exitReason: WorkerExitReason {
             switch self {
             case .timeout: .timedOut
             case .cancelled: .cancelled
-            case .stopped, .protocolError: .stopped
+            case .stopped, .protocolError, .unresponsive: .stopped
             }
         }
     }
 
-    /// A task sent to a worker: the slot of the worker's claim board it was offered in, and its
-    /// number among the tasks sent to that worker (unique, so a claim word names one sending).
-    struct SentTask {
+    /// A task waiting in the queue, and how many times it was offered before (it goes back to the
+    /// queue when its offering is revoked for a re-offer).
+    struct Queued {
+        let task: any AnyProcessTask
+        var reoffers = 0
+    }
+
+    /// One offering of a task on the feed: the slot of the task board it is offered in and its
+    /// sequence number (unique, so a board word names one offering).
+    struct Offer {
         let task: any AnyProcessTask
         let slot: Int
         let sequence: UInt64
+        let offeredAt: ContinuousClock.Instant
+        /// How many offerings of this task were revoked before this one, for a re-offer.
+        let reoffers: Int
+        /// What it counts against ``Settings/feedBytes``.
+        let feedBytes: Int
     }
 
     enum WorkerPhase {
         /// Spawned; waiting for its ready message (after the initializer ran).
         case starting
-        /// Takes tasks: idle when its window is empty.
+        /// Takes tasks from the feed.
         case serving
-        /// On its way out by itself (its channel closed, or it said it exits after its reply).
+        /// On its way out: it takes no more tasks (it said so, or it reached `maxTasks`, or the
+        /// pool closed and it was idle).
         case retiring(WorkerExitReason)
-        /// Signalled to die for `reason`. The task it is found to have taken at its exit fails
-        /// with the reason's error if it is `target` (or if there is no target: a pool stop);
-        /// another taken task was killed with it and fails with the death.
+        /// Signalled to die for `reason`. The task the kill was claimed for (`target`) fails with the
+        /// reason's error; with no target (a pool stop), every task it holds does.
         case stopping(StopReason, target: UInt64?)
 
         /// Starting or serving: a worker that takes tasks, as opposed to one on its way out.
@@ -75,65 +85,67 @@ extension ProcessPoolStateMachine {
         }
     }
 
-    /// A class, not a struct: the machine reads every worker's record on each event, and copying
-    /// a record (its window, slots and claim board) cost retains and releases on every read
-    /// (2–3% of the parent's samples in the M3 benchmark). Only the machine holds records.
-    final class WorkerRecord {
+    /// One worker, as the machine knows it: a value, changed only by the machine's own events.
+    struct WorkerRecord {
         var phase: WorkerPhase
-        /// The worker's claim board.
-        let claims: any TaskClaims
-        /// Tasks sent and neither answered nor revoked, in the order sent: the worker runs them in
-        /// this order, so each reply is the first one's. The first is running or about to.
-        var window: [SentTask] = []
-        /// Bytes of the requests in `window`.
-        var windowBytes = 0
-        /// Slots of the claim board not used by `window`.
-        var freeSlots: [Int]
+        /// Its index on the task board (what it writes into a word it takes).
+        let index: Int
+        /// The offerings it took and whose outcome has not been handled, in the order taken: the
+        /// first is the one its next reply answers.
+        var held: [Offer] = []
         var tasksDone = 0
-        /// Tasks sent to the worker so far.
-        var tasksSent: UInt64 = 0
         /// Set when the worker announced it exits after its current reply.
         var retireReason: WorkerExitReason?
-        /// Since when the first task of `window` is the worker's (roughly when the worker took it).
-        var firstTaskSince: ContinuousClock.Instant?
-        /// The first task ran past ``Settings/overdueAfter``: the worker gave back the tasks behind
-        /// it and takes no more until it is done.
-        var isOverdue = false
-
-        init(phase: WorkerPhase, claims: any TaskClaims, windowSize: Int) {
-            self.phase = phase
-            self.claims = claims
-            freeSlots = Array((0..<min(windowSize, claims.slots)).reversed())
-        }
+        /// Since when it holds nothing (ready, or its last outcome handled).
+        var idleSince: ContinuousClock.Instant
 
         var isIdle: Bool {
-            if case .serving = phase { window.isEmpty } else { false }
+            if case .serving = phase { held.isEmpty } else { false }
         }
     }
 
-    /// How a task left a worker's window when the pool withdrew it.
+    /// How a withdrawal (cancel, timeout, deadline) went.
     enum Withdrawal {
-        /// Not in any window (queued, or done).
-        case notSent
-        /// Revoked before the worker took it: it never runs; the caller completes its future.
-        case revoked([Action])
-        /// The worker took it: the worker is being stopped; its exit fails the task.
-        case stopping([Action])
+        /// The task is not the pool's any more (done, or never known): nothing happened.
+        case notFound
+        /// Its worker finished it just before: its outcome is on the way; nothing is killed.
+        case finishing
+        /// Withdrawn: the actions complete its future now (and kill its worker when it was running it).
+        case withdrawn([Action])
     }
 
-    /// What an event decided; the owner performs it after releasing its lock.
+    /// What the async `run` waiting for room is told.
+    enum RoomDecision: Equatable {
+        /// There is room now: schedule.
+        case proceed
+        /// Wait until woken (``Action/wakeRoomWaiters(_:)``) or until its deadline.
+        case wait
+        /// The pool takes no more work.
+        case refuse
+    }
+
+    /// What an event decided; the owner performs it after releasing its lock, except ``settle``,
+    /// which it performs under the lock (a reply arriving later then cannot win).
     enum Action {
-        /// Send these requests to the worker, in this order (their slots are offered already).
-        case send(worker: pid_t, [SentTask])
-        /// Arm the timeout of the worker's first task, which it is taking now.
-        case arm(worker: pid_t, SentTask)
+        /// Put these offerings on the feed, in this order (their words are offered already).
+        case offer([Offer])
+        /// Start the timeout of a task a worker took.
+        case armTimeout(Offer)
+        /// Cancel the timeout timer of offering `sequence`, if it has one.
+        case disarm(sequence: UInt64)
+        /// Look at the feed again after this long (``ProcessPoolStateMachine/checkTakes()``).
+        case checkTakes(after: Duration)
         case spawn(after: Duration?)
-        /// Close the worker's channel: it reads end-of-file and exits.
+        /// Make an idle worker (or one done with its last task) exit: it holds no task.
         case retire(worker: pid_t)
         /// Signal the worker to die (SIGKILL, or SIGTERM then SIGKILL after the grace period).
         case kill(worker: pid_t)
-        /// Cancel the worker's timeout timer, if it has one.
-        case disarm(worker: pid_t)
         case fail([any AnyProcessTask], any Error)
+        /// Complete the task's future now, under the lock.
+        case settle(any AnyProcessTask, any Error)
+        /// Resume these async `run` calls waiting for room: there is room for them.
+        case wakeRoomWaiters([UInt64])
+        /// Fail these async `run` calls waiting for room: the pool takes no more work.
+        case refuseRoomWaiters([UInt64])
     }
 }

@@ -5,25 +5,30 @@ import Glibc
 import Musl
 #endif
 
-/// Every decision of a ``ProcessPool``, as a value: the lifecycle, the queue of pending tasks, the
-/// phase of each worker and the counters. Each method takes an event (a task scheduled, a worker
-/// ready, a reply, an exit…) and returns the ``Action``s that follow; it sends nothing, arms no
-/// timer, takes no lock and makes no system call. ``ProcessPoolCore`` holds it under its one lock
-/// and performs the actions after releasing it, so the machine is unit-tested without processes.
+/// Every decision of a ``ProcessPool``, as a value: the lifecycle, the queue, the offerings on the
+/// feed, each worker's record, the async `run` calls waiting for room, and the counters. Each
+/// method takes an event (a task scheduled, a worker ready, replies, an exit, a timer…) and returns
+/// the ``Action``s that follow; it sends nothing, arms no timer, takes no lock and makes no system
+/// call. ``ProcessPoolCore`` holds it under its one lock and performs the actions.
 ///
-/// Each worker holds a window of tasks (``Settings/windowSize``): they wait in its channel while it
-/// runs the first, so it never waits for the pool between tasks. Every sent task is offered in a
-/// slot of the worker's claim board (``TaskClaims``); the worker takes it before running it, and
-/// the pool can revoke it until then: a cancelled or timed-out task that was sent but not taken
-/// never runs, a worker's death fails only the task it took and gives the rest back to the queue,
-/// and an idle worker takes back half of a busy one's waiting tasks.
+/// Dispatch is a pull model. Tasks leave the queue in order onto one feed that every worker reads
+/// (a `SOCK_SEQPACKET` socket: each message goes whole to exactly one reader, in the order sent),
+/// and a worker reads the next message only once it is done with its task. So an idle worker takes
+/// the oldest waiting task (FIFO start, work-conserving) and nothing waits behind a long task. Each
+/// offering is a word of the pool's ``TaskBoard``: the worker takes it before running it, and marks
+/// it done before sending the outcome; the pool revokes what no one took (a cancel, a deadline), and
+/// claims a worker's kill only while that worker still runs the task the kill is for. The machine
+/// reads the board to learn who took what (``refresh()``): `isRunning`, `statistics` and the room
+/// for `maxPending` count what workers took, not what was sent.
 ///
-/// The only outside calls are those atomic claims, and a task's own (``AnyProcessTask/start(on:)``,
-/// ``AnyProcessTask/requeue()``): starting a task and cancelling it are one transition of its
-/// future, so exactly one of them wins.
+/// A message a worker received but did not take (it died, or was stopped, in between) is gone from
+/// the feed. The machine then revokes every untaken offering and offers it again under a new
+/// sequence number (stale copies fail their take and are skipped): at the death of a worker that
+/// ran nothing, and when an offering waits past ``Settings/takeTimeout`` while a worker is idle;
+/// idle workers that still take nothing after that are killed and replaced.
 ///
 /// ```swift
-/// var machine = ProcessPoolStateMachine(settings: .init(maxWorkers: 1))
+/// var machine = ProcessPoolStateMachine(settings: .init(maxWorkers: 1), board: board)
 /// let actions = try machine.enqueue([task])     // [.spawn(after: nil)]
 /// ```
 struct ProcessPoolStateMachine {
@@ -32,25 +37,42 @@ struct ProcessPoolStateMachine {
         var maxTasks = 0
         var hasInitializer = false
         var maxPending: Int?
-        /// The most tasks a worker holds at once (sent, not yet answered): the one it runs and
-        /// those waiting behind it in its channel.
-        var windowSize = 16
-        /// Requests that make a worker's window hold more bytes than this wait for an empty one,
-        /// so a send into a window never waits on a worker busy with a task: it fits in the
-        /// channel's buffer.
-        var windowBytes = 64 * 1024
-        /// A worker whose current task has run this long gives back the tasks waiting behind it
-        /// (at the next event: another worker's reply, an exit, a timer) and takes no more until
-        /// that task is done: a long task never holds short ones hostage.
-        var overdueAfter = Duration.milliseconds(10)
+        /// The most offerings on the feed that no worker took yet: enough that a worker never
+        /// waits for the pool between tasks, few enough that the feed's socket never fills.
+        var feedLimit = 64
+        /// The most bytes those offerings may count (``feedCost(of:)``).
+        var feedBytes = 96 * 1024
+        /// The feed is refilled, up to ``feedLimit``, once it holds this many untaken offerings or
+        /// fewer: refills come in batches (one `sendmmsg` for many messages), and an idle worker
+        /// still always finds the next task there.
+        var feedLowWater = 32
+        /// Requests this large or larger travel in a memfd, not in the feed message.
+        var inlineLimit = 32 * 1024
+        /// How long an offering may wait untaken while a worker is idle before the pool re-offers
+        /// it; after as long again, the idle workers that still took nothing are replaced.
+        var takeTimeout = Duration.milliseconds(500)
         /// The machine's clock (a test's own, in the unit tests).
         var now: @Sendable () -> ContinuousClock.Instant = { .now }
     }
 
     let settings: Settings
+    let board: any TaskBoard
     private(set) var lifecycle = Lifecycle.running
-    private(set) var pending = FIFO<any AnyProcessTask>()
+    private(set) var pending = FIFO<Queued>()
+    /// Offerings on the feed that no worker had taken when the board was last read, in order.
+    private(set) var offered: [Offer] = []
     private(set) var workers: [pid_t: WorkerRecord] = [:]
+    /// The worker behind each board index in use.
+    private var workerAt: [Int: pid_t] = [:]
+    private var freeIndexes: [Int] = []
+    private var nextIndex = 0
+    private var freeSlots: [Int]
+    private var nextSequence: UInt64 = 1
+    private var offeredBytes = 0
+    private var takeCheckArmed = false
+    /// Tasks whose board word was found corrupted (``refresh()``); failed by the next dispatch.
+    private var corrupted: [any AnyProcessTask] = []
+    private(set) var roomWaiters = RoomWaiters<UInt64>()
     /// Spawns requested and not yet finished.
     private(set) var spawning = 0
     /// Workers that died before they were ready, in a row.
@@ -62,8 +84,10 @@ struct ProcessPoolStateMachine {
     private(set) var workersStarted = 0
     private(set) var workersExited = 0
 
-    init(settings: Settings) {
+    init(settings: Settings, board: any TaskBoard, slots: Int = ClaimBoard.slots) {
         self.settings = settings
+        self.board = board
+        freeSlots = Array((0..<slots).reversed())
     }
 
     /// Consecutive deaths before ready that break a pool with an initializer once a worker was
@@ -79,65 +103,65 @@ struct ProcessPoolStateMachine {
         switch lifecycle {
         case .running: break
         case .broken(let error): throw error
-        case .closed, .stopped, .joined:
-            throw PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
+        case .closed, .stopped, .joined: throw PebbleError.notRunning
         }
         if let maxPending = settings.maxPending, room < count {
-            throw PebbleError(.queueFull, "the pool holds \(pending.count + waitingInWindows) of at most \(maxPending) pending tasks; \(count) more do not fit")
+            throw PebbleError(.queueFull, "the pool holds \(waiting) of at most \(maxPending) pending tasks; \(count) more do not fit")
         }
     }
 
-    /// How many more tasks fit in the queue now (`Int.max` without `maxPending`). A task counts
-    /// until a worker takes it: queued, or waiting in a worker's window. Tasks that were cancelled
-    /// or failed while queued take no room: they are dropped when the queue looks full.
+    /// How many more tasks fit (`Int.max` without `maxPending`). A task counts until a worker takes
+    /// it: queued, or offered. Tasks cancelled while queued take no room.
     var room: Int {
         mutating get {
             guard let maxPending = settings.maxPending else { return .max }
-            if pending.count >= maxPending { pending.removeAll { $0.isDone } }
-            return max(0, maxPending - pending.count - waitingInWindows)
+            refresh()
+            if pending.count + offered.count >= maxPending { pending.removeAll { $0.task.isDone } }
+            return max(0, maxPending - pending.count - offered.count)
         }
     }
 
-    /// Tasks sent to workers that have not taken them yet.
-    var waitingInWindows: Int {
-        workers.values.reduce(0) { count, record in
-            count + record.window.count { !record.claims.isTaken(slot: $0.slot, sequence: $0.sequence) }
+    /// Tasks no worker has taken: queued (and not cancelled), or offered.
+    var waiting: Int {
+        mutating get {
+            refresh()
+            return pending.count { !$0.task.isDone } + offered.count
         }
     }
 
-    /// Removes `task` from the queue if it waits there (a deadline passed); `true` if it did.
-    mutating func removePending(_ task: any AnyProcessTask) -> Bool {
-        let before = pending.count
-        pending.removeAll { $0 === task }
-        return pending.count < before
+    /// Tasks workers took and have not finished.
+    var running: Int {
+        mutating get {
+            refresh()
+            return workers.values.reduce(0) { count, record in
+                count + record.held.count { if case .done = board.state(slot: $0.slot, sequence: $0.sequence) { false } else { true } }
+            }
+        }
     }
 
     mutating func enqueue(_ tasks: [any AnyProcessTask]) throws -> [Action] {
         try checkAcceptsWork(adding: tasks.count)
-        for task in tasks { pending.append(task) }
+        for task in tasks { pending.append(Queued(task: task)) }
         return dispatchWork()
     }
 
     mutating func close() -> [Action] {
         guard lifecycle == .running else { return [] }
         lifecycle = .closed
-        return dispatchWork()
+        return dispatchWork() + refuseRoomWaiters()
     }
 
-    /// Stops every worker; the dropped pending tasks, and the tasks sent but not taken (revoked
-    /// here), are failed by the returned actions.
+    /// Stops every worker; the queued tasks and the offerings no worker took fail here, the taken
+    /// ones at their worker's exit.
     mutating func stop() -> [Action] {
         switch lifecycle {
         case .stopped, .joined: return []
         default: lifecycle = .stopped
         }
-        var actions: [Action] = []
-        for pid in workers.keys {
-            actions += revokeWaiting(on: pid, keeping: 0).map { .fail([$0.task], CancellationError()) }
-            actions += stopWorker(pid, reason: .stopped, target: nil) ?? []
-        }
-        actions.append(.fail(pending.removeAll(), CancellationError()))
-        return actions
+        var actions = [Action.fail(revokeOffered().map(\.task), CancellationError())]
+        for pid in workers.keys { actions += stopWorker(pid, reason: .stopped, target: nil) }
+        actions.append(.fail(pending.removeAll().map(\.task), CancellationError()))
+        return actions + refuseRoomWaiters()
     }
 
     /// After `join` saw every worker gone.
@@ -145,48 +169,89 @@ struct ProcessPoolStateMachine {
         if lifecycle == .closed || lifecycle == .stopped { lifecycle = .joined }
     }
 
-    /// Takes `task` out of the worker that holds it, for `reason` (a cancel, a timeout, a
-    /// deadline): revoked if the worker has not taken it, else its worker is stopped.
+    /// Takes `task` back for `reason` (a cancel, a timeout, a deadline). Queued: removed. Offered:
+    /// revoked, so it never runs. Taken: its worker is killed, but only if it still runs this task
+    /// (the kill is claimed on the board); a task done meanwhile is left to its outcome. Whatever
+    /// is withdrawn completes now, with the reason's error.
     mutating func withdraw(_ task: any AnyProcessTask, reason: StopReason) -> Withdrawal {
-        guard let (pid, index) = locate(task) else { return .notSent }
-        let sent = workers[pid]!.window[index]
-        guard workers[pid]!.claims.revoke(slot: sent.slot, sequence: sent.sequence) else {
-            return .stopping(stopWorker(pid, reason: reason, target: sent.sequence) ?? [])
+        if let index = offered.firstIndex(where: { $0.task === task }) {
+            let offer = offered[index]
+            if board.revoke(slot: offer.slot, sequence: offer.sequence) {
+                offered.remove(at: index)
+                offeredBytes -= offer.feedBytes
+                release(offer)
+                return .withdrawn([.settle(task, reason.error)] + dispatchWork())
+            }
+            refresh()   // a worker took it just now
         }
-        return .revoked(removeFromWindow(pid, at: index) + dispatchWork())
+        for (pid, record) in workers {
+            guard let offer = record.held.first(where: { $0.task === task }) else { continue }
+            if case .stopping = record.phase { return .withdrawn([.settle(task, reason.error)]) }
+            guard board.stop(slot: offer.slot, sequence: offer.sequence, worker: record.index) else { return .finishing }
+            return .withdrawn([.settle(task, reason.error)] + stopWorker(pid, reason: reason, target: offer.sequence))
+        }
+        let before = pending.count
+        pending.removeAll { $0.task === task }
+        guard pending.count < before else { return .notFound }
+        // Queued again after its offering was revoked (a worker died): removed, it never runs.
+        return .withdrawn([.settle(task, reason.error)])
     }
 
-    /// The worker holding `task` and its place in that worker's window.
-    func locate(_ task: any AnyProcessTask) -> (pid: pid_t, index: Int)? {
-        for (pid, record) in workers {
-            if let index = record.window.firstIndex(where: { $0.task === task }) { return (pid, index) }
-        }
-        return nil
+    // MARK: - Async `run` waiting for room
+
+    /// The async `run` call `id` found the queue full: it waits (at the front when it had its turn
+    /// and lost the room to another caller), or proceeds when there is room after all.
+    mutating func waitForRoom(_ id: UInt64, atFront: Bool) -> RoomDecision {
+        guard lifecycle.acceptsWork else { return .refuse }
+        if room > 0 && (roomWaiters.isEmpty || atFront) { return .proceed }
+        roomWaiters.add(id, id, atFront: atFront)
+        return .wait
+    }
+
+    /// Waiter `id` leaves (cancelled, or past its deadline); `true` if it was still waiting.
+    mutating func stopWaitingForRoom(_ id: UInt64) -> Bool {
+        roomWaiters.remove(id) != nil
+    }
+
+    /// The waiters that fit in the room there is now, oldest first.
+    mutating func wakeRoomWaiters() -> [Action] {
+        guard !roomWaiters.isEmpty, lifecycle.acceptsWork else { return refuseRoomWaiters() }
+        let woken = roomWaiters.popFirst(room)
+        return woken.isEmpty ? [] : [.wakeRoomWaiters(woken)]
+    }
+
+    private mutating func refuseRoomWaiters() -> [Action] {
+        let refused = roomWaiters.failAll()
+        return refused.isEmpty ? [] : [.refuseRoomWaiters(refused)]
     }
 
     // MARK: - Worker events
 
-    /// A spawned worker registered with its claim board; `false` when the pool stopped meanwhile
-    /// and it must be killed.
-    mutating func workerSpawned(_ pid: pid_t, claims: any TaskClaims) -> Bool {
+    /// A spawned worker registered; returns its board index, or `nil` when the pool stopped
+    /// meanwhile and it must be killed.
+    mutating func workerSpawned(_ pid: pid_t) -> Int? {
         spawning -= 1
         workersStarted += 1
+        let index = freeIndexes.popLast() ?? { nextIndex += 1; return nextIndex - 1 }()
+        precondition(index < ClaimBoard.workerIndexes, "more live workers than the task board can name")
+        workerAt[index] = pid
         let wanted = lifecycle.runsQueuedWork
-        workers[pid] = WorkerRecord(phase: wanted ? .starting : .stopping(.stopped, target: nil),
-                                    claims: claims, windowSize: settings.windowSize)
-        return wanted
+        workers[pid] = WorkerRecord(phase: wanted ? .starting : .stopping(.stopped, target: nil), index: index,
+                                    idleSince: settings.now())
+        return wanted ? index : nil
     }
 
     /// A spawn failed: with no worker alive and none coming, nothing would ever run the queue.
     mutating func spawnFailed(_ error: PebbleError) -> [Action] {
         spawning -= 1
         guard workers.isEmpty && spawning == 0 else { return [] }
-        return [.fail(pending.removeAll(), error)]
+        return [.fail(revokeOffered().map(\.task) + pending.removeAll().map(\.task), error)]
     }
 
     mutating func workerReady(_ pid: pid_t) -> [Action] {
         guard case .starting? = workers[pid]?.phase else { return [] }
         workers[pid]!.phase = .serving
+        workers[pid]!.idleSince = settings.now()
         failedStarts = 0
         everReady = true
         spawnBackoff = nil
@@ -208,114 +273,213 @@ struct ProcessPoolStateMachine {
         workers[pid]?.retireReason = reason
     }
 
-    /// A reply arrived: it is the first task's of the worker's window. Returns that task (to
-    /// resolve outside the lock), if any.
-    mutating func taskFinished(on pid: pid_t) -> (task: (any AnyProcessTask)?, actions: [Action]) {
-        let (tasks, actions) = tasksFinished(on: pid, count: 1)
-        return (tasks[0], actions)
+    /// Worker `pid` took offering `sequence` and said so (it does for tasks with a timeout): the
+    /// timeout starts.
+    mutating func taskTaken(on pid: pid_t, sequence: UInt64) -> [Action] {
+        refresh()
+        guard case .serving? = workers[pid]?.phase,
+              let offer = workers[pid]!.held.first(where: { $0.sequence == sequence }), offer.task.timeout != nil else { return [] }
+        return [.armTimeout(offer)]
     }
 
-    /// `count` replies arrived together (one read): the first `count` tasks of the window, in
-    /// order, with one dispatch after them all.
+    /// `count` outcomes arrived together from worker `pid` (one read): they answer the first
+    /// `count` tasks it holds, in order. Returns those tasks (to resolve outside the lock).
     mutating func tasksFinished(on pid: pid_t, count: Int) -> (tasks: [(any AnyProcessTask)?], actions: [Action]) {
+        refresh()
         var tasks: [(any AnyProcessTask)?] = []
         tasks.reserveCapacity(count)
         var actions: [Action] = []
-        var dispatch = false
         for _ in 0..<count {
-            let answer = answerFirstTask(on: pid)
-            tasks.append(answer.task)
-            actions += answer.actions
-            dispatch = dispatch || answer.dispatch
+            // No copy of the record is kept across the changes: its arrays would be copied on write.
+            guard workers[pid] != nil else {
+                tasks.append(nil)
+                continue
+            }
+            guard !workers[pid]!.held.isEmpty else {
+                tasks.append(nil)
+                actions += stopWorker(pid, reason: .protocolError(
+                    PebbleError(.protocolViolation, "worker \(pid) sent an outcome with no task running")), target: nil)
+                continue
+            }
+            let answered = workers[pid]!.held.removeFirst()
+            release(answered)
+            if answered.task.timeout != nil { actions.append(.disarm(sequence: answered.sequence)) }
+            tasks.append(answered.task)
+            guard case .serving = workers[pid]!.phase else { continue }   // the reply beat the kill, or the exit
+            workers[pid]!.tasksDone += 1
+            if let reason = workers[pid]!.retireReason {
+                workers[pid]!.phase = .retiring(reason)
+            } else if settings.maxTasks > 0 && workers[pid]!.tasksDone >= settings.maxTasks {
+                // The worker exits by itself after its last task; the pool makes sure it does.
+                workers[pid]!.phase = .retiring(.retired)
+                actions.append(.retire(worker: pid))
+            }
         }
-        return (tasks, dispatch ? actions + dispatchWork() : actions)
-    }
-
-    /// Takes the first task out of worker `pid`'s window for its reply; `dispatch` when the pool
-    /// should hand out work afterwards.
-    private mutating func answerFirstTask(on pid: pid_t) -> (task: (any AnyProcessTask)?, actions: [Action], dispatch: Bool) {
-        guard let record = workers[pid] else { return (nil, [], false) }
-        guard let answered = record.window.first else {
-            return (nil, stopWorker(pid, reason: .protocolError(
-                PebbleError(.protocolViolation, "worker \(pid) sent a reply with no task running")), target: nil) ?? [], false)
-        }
-        let actions = removeFromWindow(pid, at: 0)
-        guard case .serving = record.phase else {
-            // The reply beat the kill (or the exit): the task did finish, unless a cancel already
-            // completed it.
-            return (answered.task, actions, false)
-        }
-        record.tasksDone += 1
-        if let reason = record.retireReason {
-            record.phase = .retiring(reason)
-        } else if settings.maxTasks > 0 && record.tasksDone >= settings.maxTasks {
-            record.phase = .retiring(.retired)
-            return (answered.task, actions + [.retire(worker: pid)], true)
-        }
-        return (answered.task, actions, true)
+        if workers[pid]?.held.isEmpty == true { workers[pid]!.idleSince = settings.now() }
+        return (tasks, actions + dispatchWork())
     }
 
     mutating func brokeProtocol(_ pid: pid_t, _ error: PebbleError) -> [Action] {
-        stopWorker(pid, reason: .protocolError(error), target: nil) ?? []
+        stopWorker(pid, reason: .protocolError(error), target: nil)
     }
 
-    /// Worker `pid` exited. The task its claim board shows it took fails (with the death, or with
-    /// why the pool stopped it); the tasks it had not taken go back to the head of the queue.
-    /// Returns the exit's reason for the events.
+    /// Worker `pid` exited. The tasks it took fail (with the death, or with why the pool stopped
+    /// it). If it was running nothing, it may have received a message it never took: every
+    /// untaken offering is revoked and offered again. Returns the exit's reason for the events.
     mutating func workerExited(_ pid: pid_t, death: ProcessExpired) -> (reason: WorkerExitReason, actions: [Action]) {
+        refresh()
         guard let record = workers.removeValue(forKey: pid) else { return (.diedIdle, []) }
+        workerAt[record.index] = nil
+        freeIndexes.append(record.index)
         workersExited += 1
-        var actions: [Action] = [.disarm(worker: pid)]
-        var taken: [SentTask] = [], waiting: [SentTask] = []
-        for sent in record.window {
-            if record.claims.isTaken(slot: sent.slot, sequence: sent.sequence) { taken.append(sent) } else { waiting.append(sent) }
+        var actions: [Action] = []
+        for offer in record.held {
+            release(offer)
+            if offer.task.timeout != nil { actions.append(.disarm(sequence: offer.sequence)) }
         }
+        let held = record.held.map(\.task)
         let reason: WorkerExitReason
+        var mayHaveSwallowed = false
         switch record.phase {
         case .serving:
-            reason = taken.isEmpty ? .diedIdle : .crashed
-            if !taken.isEmpty { actions.append(.fail(taken.map(\.task), death)) }
+            reason = held.isEmpty ? .diedIdle : .crashed
+            mayHaveSwallowed = held.isEmpty
+            if !held.isEmpty { actions.append(.fail(held, death)) }
         case .stopping(let stopReason, let target):
             reason = stopReason.exitReason
-            for sent in taken {
-                // A task taken after the one the stop was for was killed with it: it fails with the death.
-                let error = target == nil || target == sent.sequence ? stopReason.error : death
-                actions.append(.fail([sent.task], error))
+            mayHaveSwallowed = target == nil
+            for offer in record.held {
+                actions.append(.fail([offer.task], target == nil || target == offer.sequence ? stopReason.error : death))
             }
         case .starting:
             reason = .diedIdle
             actions += diedBeforeReady(death)
         case .retiring(let retireReason):
             reason = retireReason
-            if !taken.isEmpty { actions.append(.fail(taken.map(\.task), death)) }
+            if !held.isEmpty { actions.append(.fail(held, death)) }
+            // Retired idle by `close` (not at its last task, nor over its memory limit): it was
+            // reading the feed when it was killed.
+            mayHaveSwallowed = held.isEmpty && record.retireReason == nil
+                && !(settings.maxTasks > 0 && record.tasksDone >= settings.maxTasks)
         }
-        return (reason, actions + giveBack(waiting.map(\.task)) + dispatchWork())
+        if mayHaveSwallowed { actions += giveBack(revokeOffered()) }
+        return (reason, actions + dispatchWork())
+    }
+
+    /// The timer of ``Action/checkTakes(after:)`` fired. If the oldest offering waited past the
+    /// take timeout while a worker was idle, it was lost (received by a worker that stopped before
+    /// taking it) or the idle workers are wedged: the first time, every untaken offering is offered
+    /// again; if a re-offered one waits as long again, the workers idle all along are replaced.
+    mutating func checkTakes() -> [Action] {
+        takeCheckArmed = false
+        refresh()
+        guard let oldest = offered.first, lifecycle.runsQueuedWork else { return dispatchWork() }
+        let now = settings.now()
+        guard now - oldest.offeredAt >= settings.takeTimeout else { return dispatchWork() }
+        let idle = workers.filter { $0.value.isIdle && now - $0.value.idleSince >= settings.takeTimeout }.map(\.key)
+        guard !idle.isEmpty else { return dispatchWork() }   // every worker is busy: the wait is the queue's
+        var actions: [Action] = []
+        if oldest.reoffers > 0 {
+            for pid in idle { actions += stopWorker(pid, reason: .unresponsive, target: nil) }
+        }
+        return actions + giveBack(revokeOffered()) + dispatchWork()
     }
 
     // MARK: - Decisions
 
-    /// Fills the windows of serving workers from the queue, lets idle workers take back waiting
-    /// tasks from busy ones, retires workers no longer needed, and asks for spawns.
-    private mutating func dispatchWork() -> [Action] {
-        var actions: [Action] = []
-        if lifecycle.runsQueuedWork {
-            if workers.count > 1 { takeBackFromOverdueWorkers() }
-            actions += fillWindows()
-            if pending.isEmpty && stealForIdleWorkers() { actions += fillWindows() }
+    /// Moves the offerings workers took from ``offered`` to their workers' records, in the order
+    /// taken (a worker takes in sequence order, one task at a time).
+    ///
+    /// Only a prefix of ``offered`` is read: workers receive messages in feed order and take each
+    /// at once, so an offering still untaken ahead of a taken one was received by a worker that has
+    /// not taken it yet (or stopped, or died, before it did), at most one per worker. Past more
+    /// untaken offerings than there are workers, nothing is taken yet.
+    ///
+    /// The board is memory the workers' jobs could scribble on: a word the pool never wrote (a
+    /// revoked or moved offering still listed, an unknown worker) loses that offering, whose task
+    /// fails with `.protocolViolation` at the next dispatch (``corrupted``) instead of crashing
+    /// the pool.
+    private mutating func refresh() {
+        guard !offered.isEmpty else { return }
+        var kept = 0, untaken = 0, position = 0
+        while position < offered.count && untaken <= workers.count {
+            let offer = offered[position]
+            position += 1
+            let state = board.state(slot: offer.slot, sequence: offer.sequence)
+            if state == .offered {
+                if kept != position - 1 { offered[kept] = offer }
+                kept += 1
+                untaken += 1
+                continue
+            }
+            offeredBytes -= offer.feedBytes
+            guard let index = state.worker, let pid = workerAt[index] else {
+                release(offer)
+                corrupted.append(offer.task)
+                continue
+            }
+            if let later = workers[pid]!.held.firstIndex(where: { $0.sequence > offer.sequence }) {
+                workers[pid]!.held.insert(offer, at: later)
+            } else {
+                workers[pid]!.held.append(offer)
+            }
         }
-        for pid in workers.keys where workers[pid]!.isIdle && !lifecycle.acceptsWork
-            && (pending.isEmpty || !lifecycle.runsQueuedWork) {
-            workers[pid]!.phase = .retiring(.retired)
-            actions.append(.retire(worker: pid))
+        if kept < position { offered.removeSubrange(kept..<position) }
+    }
+
+    /// Offers queued tasks in order while the feed has room, retires workers no longer needed,
+    /// asks for spawns, and arms the take check while offerings wait.
+    private mutating func dispatchWork() -> [Action] {
+        refresh()
+        let refill = !pending.isEmpty && offered.count <= settings.feedLowWater
+        assert(offered.isEmpty == (offeredBytes == 0), "the feed's byte count drifted: \(offeredBytes) for \(offered.count) offerings")
+        var actions: [Action] = []
+        if !corrupted.isEmpty {
+            actions.append(.fail(corrupted, PebbleError(.protocolViolation, "a task's word on the pool's task board was overwritten")))
+            corrupted.removeAll()
+        }
+        if refill && lifecycle.runsQueuedWork && workers.values.contains(where: { $0.phase.servesTasks }) {
+            var batch: [Offer] = []
+            let now = settings.now()
+            while offered.count < settings.feedLimit && offeredBytes < settings.feedBytes, let queued = pending.popFirst() {
+                guard !queued.task.isDone else { continue }
+                guard let slot = freeSlots.popLast() else {
+                    pending.prepend(queued)
+                    break
+                }
+                guard queued.task.offer(slot: slot, sequence: nextSequence, on: board) else {
+                    freeSlots.append(slot)
+                    continue
+                }
+                let offer = Offer(task: queued.task, slot: slot, sequence: nextSequence, offeredAt: now,
+                                  reoffers: queued.reoffers, feedBytes: feedCost(of: queued.task))
+                nextSequence += 1
+                board.offer(slot: slot, sequence: offer.sequence)
+                offered.append(offer)
+                offeredBytes += offer.feedBytes
+                batch.append(offer)
+            }
+            if !batch.isEmpty { actions.append(.offer(batch)) }
+        }
+        if !lifecycle.acceptsWork && (pending.isEmpty && offered.isEmpty || !lifecycle.runsQueuedWork) {
+            for pid in workers.keys where workers[pid]!.isIdle {
+                workers[pid]!.phase = .retiring(.retired)
+                actions.append(.retire(worker: pid))
+            }
+        }
+        if !offered.isEmpty && !takeCheckArmed && lifecycle.runsQueuedWork {
+            takeCheckArmed = true
+            actions.append(.checkTakes(after: settings.takeTimeout))
         }
         guard lifecycle.runsQueuedWork else { return actions }
         // While running, the pool keeps maxWorkers workers from the first task on, and replaces a
         // dying one at once (it no longer counts); once closed, it starts workers only for queued tasks.
         let serving = workers.values.count { $0.phase.servesTasks } + spawning
         let starting = workers.values.count { if case .starting = $0.phase { true } else { false } }
+        let queued = pending.count + offered.count
         let wanted = lifecycle.acceptsWork
             ? settings.maxWorkers
-            : min(settings.maxWorkers, serving + max(0, pending.count - starting - spawning))
+            : min(settings.maxWorkers, serving + max(0, queued - starting - spawning))
         for _ in serving..<max(serving, wanted) {
             spawning += 1
             actions.append(.spawn(after: spawnBackoff))
@@ -323,140 +487,59 @@ struct ProcessPoolStateMachine {
         return actions
     }
 
-    /// Hands queued tasks, in order, to the serving workers with the most room, and returns one
-    /// send per worker (plus the timeout of a task that went to an empty window). A worker is
-    /// refilled once its window is down to half, then up to full: replies and sends come in
-    /// batches, and a burst costs a fraction of a send per task.
-    private mutating func fillWindows() -> [Action] {
-        var batches: [(pid: pid_t, wasEmpty: Bool, tasks: [SentTask])] = []
-        var refilling: [pid_t] = []
-        while let task = pending.popFirst() {
-            if task.isDone { continue }
-            guard let pid = workerWithMostRoom(for: task, refilling: refilling) else {
-                pending.prepend(task)
-                break
-            }
-            guard task.start(on: pid) else { continue }
-            let wasEmpty = workers[pid]!.window.isEmpty
-            let sent = place(task, on: pid)
-            if let index = batches.firstIndex(where: { $0.pid == pid }) {
-                batches[index].tasks.append(sent)
+    /// What an offering of `task` counts against ``Settings/feedBytes``: its bytes when it travels
+    /// in the message, and the kernel's overhead of a message either way.
+    func feedCost(of task: any AnyProcessTask) -> Int {
+        (task.request.count < settings.inlineLimit ? task.request.count : 0) + 1024
+    }
+
+    /// The slot of an offering that is answered, failed or revoked is free again.
+    private mutating func release(_ offer: Offer) {
+        freeSlots.append(offer.slot)
+    }
+
+    /// Revokes every offering no worker took, in order, and returns them; those taken meanwhile
+    /// go to their workers.
+    private mutating func revokeOffered() -> [Offer] {
+        var revoked: [Offer] = []
+        var kept: [Offer] = []
+        for offer in offered {
+            if board.revoke(slot: offer.slot, sequence: offer.sequence) {
+                offeredBytes -= offer.feedBytes
+                release(offer)
+                revoked.append(offer)
             } else {
-                batches.append((pid, wasEmpty, [sent]))
-                refilling.append(pid)
+                kept.append(offer)
             }
-            if wasEmpty { workers[pid]!.firstTaskSince = settings.now() }
         }
-        return batches.flatMap { batch -> [Action] in
-            (batch.wasEmpty ? [.arm(worker: batch.pid, batch.tasks[0])] : []) + [.send(worker: batch.pid, batch.tasks)]
-        }
+        offered = kept
+        refresh()
+        return revoked
     }
 
-    /// The serving worker that should get `task`: the one with the fewest tasks among those with
-    /// room. A worker with tasks takes more only once down to half its window (or while it is
-    /// being refilled), and only requests that keep it under ``Settings/windowBytes``.
-    private func workerWithMostRoom(for task: any AnyProcessTask, refilling: [pid_t]) -> pid_t? {
-        var best: (pid: pid_t, count: Int)?
-        for (pid, record) in workers {
-            guard case .serving = record.phase, !record.freeSlots.isEmpty, !record.isOverdue else { continue }
-            let count = record.window.count
-            if settings.maxTasks > 0 && record.tasksDone + count >= settings.maxTasks { continue }
-            if count > 0 {
-                guard count <= record.freeSlots.count || refilling.contains(pid) else { continue }
-                guard record.windowBytes + task.request.count <= settings.windowBytes else { continue }
-            }
-            if best == nil || count < best!.count { best = (pid, count) }
-        }
-        return best?.pid
-    }
-
-    /// Offers `task` in a free slot of worker `pid`'s claim board and adds it to the window.
-    private mutating func place(_ task: any AnyProcessTask, on pid: pid_t) -> SentTask {
-        workers[pid]!.tasksSent += 1
-        let sent = SentTask(task: task, slot: workers[pid]!.freeSlots.removeLast(), sequence: workers[pid]!.tasksSent)
-        workers[pid]!.claims.offer(slot: sent.slot, sequence: sent.sequence)
-        workers[pid]!.window.append(sent)
-        workers[pid]!.windowBytes += task.request.count
-        return sent
-    }
-
-    /// Takes the task at `index` out of worker `pid`'s window (answered or revoked). When it was
-    /// the first, its timer goes, and the next task, which the worker takes now, gets its own.
-    private mutating func removeFromWindow(_ pid: pid_t, at index: Int) -> [Action] {
-        let sent = workers[pid]!.window.remove(at: index)
-        workers[pid]!.windowBytes -= sent.task.request.count
-        workers[pid]!.freeSlots.append(sent.slot)
-        guard index == 0 else { return [] }
-        workers[pid]!.isOverdue = false
-        guard case .serving = workers[pid]!.phase, let next = workers[pid]!.window.first else { return [.disarm(worker: pid)] }
-        workers[pid]!.firstTaskSince = settings.now()
-        return [.disarm(worker: pid), .arm(worker: pid, next)]
-    }
-
-    /// Revokes the tasks waiting behind the first `keeping` of worker `pid`'s window, from the
-    /// last, until the worker turns out to have taken one; returns them in window order.
-    private mutating func revokeWaiting(on pid: pid_t, keeping: Int, atMost limit: Int = .max) -> [SentTask] {
-        var revoked: [SentTask] = []
-        var index = workers[pid]!.window.count - 1
-        while index >= keeping && revoked.count < limit {
-            let sent = workers[pid]!.window[index]
-            guard workers[pid]!.claims.revoke(slot: sent.slot, sequence: sent.sequence) else { break }
-            _ = removeFromWindow(pid, at: index)
-            revoked.append(sent)
-            index -= 1
-        }
-        return revoked.reversed()
-    }
-
-    /// Workers whose current task has run longer than ``Settings/overdueAfter`` give back the tasks
-    /// waiting behind it, to the head of the queue, and take no more until that task is done.
-    private mutating func takeBackFromOverdueWorkers() {
-        let now = settings.now()
-        for (pid, record) in workers where record.window.count >= 2 && !record.isOverdue {
-            guard case .serving = record.phase, let since = record.firstTaskSince, now - since > settings.overdueAfter else { continue }
-            workers[pid]!.isOverdue = true
-            let revoked = revokeWaiting(on: pid, keeping: 1)
-            for sent in revoked.reversed() where sent.task.requeue() { pending.prepend(sent.task) }
-        }
-    }
-
-    /// With the queue empty, each idle worker takes back half of the tasks waiting behind the
-    /// running one of the busiest worker, so a long task never holds short ones hostage. They go
-    /// to the head of the queue; `true` if any did.
-    private mutating func stealForIdleWorkers() -> Bool {
-        var stole = false
-        for _ in 0..<workers.values.count(where: { $0.isIdle }) {
-            let busiest = workers.filter { if case .serving = $0.value.phase { $0.value.window.count >= 2 } else { false } }
-                .max { $0.value.window.count < $1.value.window.count }
-            guard let (pid, record) = busiest else { break }
-            let stolen = revokeWaiting(on: pid, keeping: 1, atMost: record.window.count / 2)
-            for sent in stolen.reversed() where sent.task.requeue() { pending.prepend(sent.task) }
-            stole = stole || !stolen.isEmpty
-        }
-        return stole
-    }
-
-    /// Tasks a worker had not taken: back to the head of the queue, in order, while the pool
-    /// runs queued work; failed otherwise.
-    private mutating func giveBack(_ tasks: [any AnyProcessTask]) -> [Action] {
-        guard !tasks.isEmpty else { return [] }
+    /// Revoked offerings: back to the head of the queue, in order, while the pool runs queued
+    /// work; failed otherwise.
+    private mutating func giveBack(_ offers: [Offer]) -> [Action] {
+        guard !offers.isEmpty else { return [] }
         switch lifecycle {
         case .running, .closed:
-            for task in tasks.reversed() where task.requeue() { pending.prepend(task) }
+            for offer in offers.reversed() where offer.task.requeue() {
+                pending.prepend(Queued(task: offer.task, reoffers: offer.reoffers + 1))
+            }
             return []
         case .broken(let error):
-            return [.fail(tasks, error)]
+            return [.fail(offers.map(\.task), error)]
         case .stopped, .joined:
-            return [.fail(tasks, CancellationError())]
+            return [.fail(offers.map(\.task), CancellationError())]
         }
     }
 
-    /// Marks worker `pid` as stopping for `reason` (aimed at task `target`, if any).
-    private mutating func stopWorker(_ pid: pid_t, reason: StopReason, target: UInt64?) -> [Action]? {
-        guard let record = workers[pid] else { return nil }
-        if case .stopping = record.phase { return nil }
+    /// Marks worker `pid` as stopping for `reason` (aimed at offering `target`, if any).
+    private mutating func stopWorker(_ pid: pid_t, reason: StopReason, target: UInt64?) -> [Action] {
+        guard let record = workers[pid] else { return [] }
+        if case .stopping = record.phase { return [] }
         workers[pid]!.phase = .stopping(reason, target: target)
-        return [.disarm(worker: pid), .kill(worker: pid)]
+        return [.kill(worker: pid)]
     }
 
     /// A worker died before it was ready. With an initializer, that is the initializer's failure:
@@ -479,6 +562,6 @@ struct ProcessPoolStateMachine {
     private mutating func breakPool(_ error: PebbleError) -> [Action] {
         guard lifecycle.runsQueuedWork else { return [] }
         lifecycle = .broken(error)
-        return [.fail(pending.removeAll(), error)]
+        return [.fail(revokeOffered().map(\.task) + pending.removeAll().map(\.task), error)] + refuseRoomWaiters()
     }
 }

@@ -12,9 +12,9 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     let request: [UInt8]
     let timeout: Duration?
     private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
-    /// Takes this task back from its worker when its future is cancelled after it was sent: the
-    /// pool's `withdraw`, holding the pool weakly. Not bound to a worker: an idle worker may take
-    /// the task over before it starts.
+    /// Takes this task back when its future is cancelled after it was offered: the pool's
+    /// `withdraw`, holding the pool weakly. Not bound to a worker: whichever worker takes the
+    /// offering runs it.
     private let stopRunning: @Sendable (any AnyProcessTask) -> Bool
 
     init(request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
@@ -25,11 +25,17 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
         self.decodeValue = decodeValue
     }
 
-    func start(on pid: pid_t) -> Bool {
-        future.markRunning { [weak self, stopRunning] in
-            guard let self else { return false }
-            return stopRunning(self)
-        }
+    func offer(slot: Int, sequence: UInt64, on board: any TaskBoard) -> Bool {
+        // Strong: the future holds the handler only while it runs, and every running future
+        // completes (or goes back to pending), which drops the handler and the cycle with it. A
+        // weak capture would give every task a side table, and every retain of it the slow path.
+        future.markRunning(stopHandler: { [self, stopRunning] in stopRunning(self) }, hasStarted: {
+            switch board.state(slot: slot, sequence: sequence) {
+            case .offered, .revoked: false
+            // Taken, done, being stopped, or answered (the slot moved on) while still unresolved.
+            case .taken, .done, .stopping, .moved: true
+            }
+        })
     }
 
     var isDone: Bool { future.isDone }

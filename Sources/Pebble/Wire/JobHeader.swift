@@ -1,39 +1,44 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// The head of a job message: the frame's length, the kind, and where the task sits on the
-/// worker's claim board (its slot and sequence number). The pool writes it at send time, in front
-/// of the request encoded at `schedule` (job name and job), so a request is never copied to be
-/// sent; the worker reads it to take the task (``TaskClaims``).
+/// The head of a job message on a pool's task feed (one `SOCK_SEQPACKET` record): the kind, the
+/// offering's slot and sequence on the task board, and flags. The request (job name and job,
+/// encoded at `schedule`) follows in the same record, or travels in a memfd attached to it. The
+/// worker reads the head to take the task (``TaskBoard``).
 struct JobHeader: Equatable {
-    static let size = Frame.headerSize + 1 + 2 + 8
-    /// Bytes of the body that are this header's, not the request's.
-    static let bodyOverhead = size - Frame.headerSize
+    static let size = 1 + 2 + 8 + 1
+
+    /// The worker says when it takes the task (a ``MessageKind/started`` message): the pool
+    /// starts the task's timeout then.
+    static let announceTake: UInt8 = 1
+    /// The request is in the memfd attached to the message.
+    static let requestInDescriptor: UInt8 = 2
 
     let slot: Int
     let sequence: UInt64
+    var flags: UInt8 = 0
 
-    /// Appends the header of a job message whose request is `requestSize` bytes.
-    func append(requestSize: Int, to bytes: inout [UInt8]) {
-        Frame.appendLength(UInt64(Self.bodyOverhead + requestSize), to: &bytes)
+    /// Appends the header.
+    func append(to bytes: inout [UInt8]) {
         bytes.append(MessageKind.job.rawValue)
         bytes.append(UInt8(truncatingIfNeeded: slot))
         bytes.append(UInt8(truncatingIfNeeded: slot >> 8))
         withUnsafeBytes(of: sequence.littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(flags)
     }
 
-    /// Reads the slot and sequence from a job message's body (after its kind byte); `nil` when
-    /// the body is too short.
-    init?(body: ArraySlice<UInt8>) {
-        guard body.count >= 10 else { return nil }
-        let start = body.startIndex
-        slot = Int(body[start]) | Int(body[start + 1]) << 8
+    /// Reads the header at the start of a job message; `nil` when it is not one.
+    init?(message: UnsafeRawBufferPointer) {
+        guard message.count >= Self.size, message[0] == MessageKind.job.rawValue else { return nil }
+        slot = Int(message[1]) | Int(message[2]) << 8
         var sequence: UInt64 = 0
-        for index in 0..<8 { sequence |= UInt64(body[start + 2 + index]) << (8 * index) }
+        for index in 0..<8 { sequence |= UInt64(message[3 + index]) << (8 * index) }
         self.sequence = sequence
+        flags = message[11]
     }
 
-    init(slot: Int, sequence: UInt64) {
+    init(slot: Int, sequence: UInt64, flags: UInt8 = 0) {
         self.slot = slot
         self.sequence = sequence
+        self.flags = flags
     }
 }

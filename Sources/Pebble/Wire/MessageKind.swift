@@ -10,13 +10,14 @@ import Musl
 /// then the body, whose first byte is one of these kinds.
 enum MessageKind: UInt8 {
     // Parent to worker.
-    /// u64 max message size, the ``WorkerSettings`` (48 bytes), then an optional initializer job
-    /// (u16 name length, name, job). With ``WorkerOutput/capture``, the write ends of the worker's
-    /// stdout and stderr pipes come attached to it (SCM_RIGHTS).
+    /// u64 max message size, the ``WorkerSettings`` (48 bytes), the ``WorkerIdentity`` (the
+    /// worker's board index and `maxTasks`), then an optional initializer job (u16 name length,
+    /// name, job). Attached (SCM_RIGHTS): the pool's task feed and task board, then, with
+    /// ``WorkerOutput/capture``, the write ends of the worker's stdout and stderr pipes.
     case hello = 0x48            // "H"
-    /// The task's claim-board slot (u16) and sequence number (u64), written at send time
-    /// (``JobHeader``); then the request: u16 name length, mangled job type name, the job in the
-    /// binary format (BinaryFormat.swift).
+    /// On the task feed, not the channel: the offering's board slot (u16), sequence number (u64)
+    /// and flags (``JobHeader``); then the request (u16 name length, mangled job type name, the job
+    /// in the binary format, BinaryFormat.swift), or a memfd holding it.
     case job = 0x4A              // "J"
     // Worker to parent.
     /// Started (and initialized); ready for a job.
@@ -35,8 +36,11 @@ enum MessageKind: UInt8 {
     case tooLarge = 0x54         // "T"
     /// Sent just before a task's outcome: the worker exits after it; a ``WorkerRetirement``.
     case retiring = 0x51         // "Q"
+    /// The worker took the offering whose sequence number (u64) follows: sent for tasks with a
+    /// timeout (``JobHeader/announceTake``), whose timeout starts then.
+    case started = 0x53          // "S"
 
-    /// A task's outcome, answering the first task of the worker's window.
+    /// A task's outcome, answering the oldest task the worker took and the pool has not seen answered.
     var isReply: Bool {
         switch self {
         case .value, .error, .decodingFailed, .encodingFailed, .tooLarge: true

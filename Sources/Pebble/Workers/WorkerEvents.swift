@@ -10,6 +10,7 @@ import _PebbleShim
 
 /// What a worker process reports to its pool. Called on the worker's serial queue.
 protocol WorkerEvents: AnyObject, Sendable {
+    /// A message that is not a task's outcome (ready, started, retiring…).
     func worker(_ worker: WorkerProcess, sent kind: MessageKind, body: ArraySlice<UInt8>)
     /// Task outcomes (``MessageKind/isReply``) that came in one read, in order.
     func worker(_ worker: WorkerProcess, answered replies: [(kind: MessageKind, body: ArraySlice<UInt8>)])

@@ -4,19 +4,26 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import _PebbleShim
 
-/// The worker's reading end of its channel: one `read` takes whatever the channel holds (a whole
-/// window of job messages, often) into one buffer, which is then cut into frames. A frame larger
-/// than the buffer is read straight into an array of its announced size, once that size passed the
-/// limit check. Used by the worker loop's thread only.
+/// The worker's reading end of its pool's task feed: each receive takes one whole job message, the
+/// oldest the feed holds, and blocks while the feed is empty (the kernel wakes one idle worker per
+/// message). A request too large for a message arrives as a memfd, read once the task is taken.
+/// Used by the worker loop's thread only.
 final class WorkerInput {
     private let fd: Int32
-    /// The largest frame body accepted; larger ones end the input.
-    var limit: Int
+    /// The largest request accepted; a larger one ends the input.
+    let limit: Int
     private let buffer: UnsafeMutableRawBufferPointer
-    /// The unread bytes are `buffer[start..<end]`.
-    private var start = 0
-    private var end = 0
+
+    /// One job message: its header and where its request is.
+    struct Message {
+        let header: JobHeader
+        /// The request when it came inside the message.
+        let inline: ArraySlice<UInt8>
+        /// The memfd holding the request, when it came attached (close it with ``request(of:)``).
+        let descriptor: Int32
+    }
 
     init(fd: Int32, limit: Int, capacity: Int = 64 * 1024) {
         self.fd = fd
@@ -26,62 +33,48 @@ final class WorkerInput {
 
     deinit { buffer.deallocate() }
 
-    /// Whether a whole frame is already buffered: the next ``next()`` will not read.
-    var hasFrame: Bool {
-        guard let length = bufferedLength else { return false }
-        return end - start - Frame.headerSize >= length
+    /// The next job message; `nil` when the pool is gone or sent something that is not one.
+    func next() -> Message? {
+        var passed: Int32 = -1
+        // An empty feed is often refilled within microseconds: one yield lets the pool run first,
+        // and saves this worker a sleep and a wake-up.
+        var got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, true)
+        if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            sched_yield()
+            got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, false)
+        }
+        guard got > 0, let header = JobHeader(message: UnsafeRawBufferPointer(rebasing: buffer[..<got])) else {
+            if passed >= 0 { close(passed) }
+            return nil
+        }
+        if header.flags & JobHeader.requestInDescriptor != 0 {
+            guard passed >= 0 else { return nil }
+            return Message(header: header, inline: [], descriptor: passed)
+        }
+        if passed >= 0 { close(passed) }
+        let request = Array(UnsafeRawBufferPointer(rebasing: buffer[JobHeader.size..<got]))
+        return Message(header: header, inline: request[...], descriptor: -1)
     }
 
-    /// The next frame's body (its kind byte first); `nil` at end of file, on a read error, or for
-    /// a frame over `limit`.
-    func next() -> [UInt8]? {
-        while end - start < Frame.headerSize {
-            guard fill() else { return nil }
-        }
-        let length = bufferedLength!
-        guard length >= 1 && length <= limit else { return nil }
-        guard Frame.headerSize + length <= buffer.count else { return readLarge(length) }
-        while end - start - Frame.headerSize < length {
-            guard fill() else { return nil }
-        }
-        let bodyStart = start + Frame.headerSize
-        start = bodyStart + length
-        return Array(UnsafeRawBufferPointer(rebasing: buffer[bodyStart..<start]))
-    }
-
-    private var bufferedLength: Int? {
-        guard end - start >= Frame.headerSize else { return nil }
-        return Frame.readLength(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
-    }
-
-    /// Moves the unread bytes to the front, then reads as much as fits; `false` at end of file.
-    private func fill() -> Bool {
-        if start > 0 {
-            if end > start { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: end - start) }
-            end -= start
-            start = 0
-        }
-        while true {
-            let got = read(fd, buffer.baseAddress! + end, buffer.count - end)
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { return false }
-            end += got
-            return true
-        }
-    }
-
-    /// A frame too large for the buffer: what is buffered of it, then the rest read in place.
-    private func readLarge(_ length: Int) -> [UInt8]? {
-        let buffered = end - start - Frame.headerSize
+    /// The request of `message`: read from its memfd (then closed) when it came in one; `nil`
+    /// when that cannot be read or is over the limit.
+    func request(of message: Message) -> ArraySlice<UInt8>? {
+        guard message.descriptor >= 0 else { return message.inline }
+        defer { close(message.descriptor) }
+        let size = Int(lseek(message.descriptor, 0, SEEK_END))
+        guard size > 0 && size <= limit else { return nil }
         var complete = false
-        let body = [UInt8](unsafeUninitializedCapacity: length) { body, initialized in
-            let destination = UnsafeMutableRawBufferPointer(body)
-            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[(start + Frame.headerSize)..<end]))
-            initialized = ChannelIO.readFully(fd, into: destination, from: buffered)
-            complete = initialized == length
+        let body = [UInt8](unsafeUninitializedCapacity: size) { body, initialized in
+            var offset = 0
+            while offset < size {
+                let got = pread(message.descriptor, body.baseAddress! + offset, size - offset, off_t(offset))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { break }
+                offset += got
+            }
+            initialized = offset
+            complete = offset == size
         }
-        start = 0
-        end = 0
-        return complete ? body : nil
+        return complete ? body[...] : nil
     }
 }

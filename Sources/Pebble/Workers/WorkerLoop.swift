@@ -11,10 +11,6 @@ import PebbleCodec
 
 struct WorkerLoop {
     let channel: Int32
-    /// Shared with the pool: one word per slot of the worker's window. The worker takes a task
-    /// there before running it; a task the pool revoked first is skipped, and a task not taken when
-    /// the worker dies never ran, so the pool gives it to another worker.
-    let claimBoard: UnsafeMutablePointer<UInt64>?
     let executor = InlineExecutor()
     /// Until the hello arrives, a bound that only stops a runaway read.
     var limit = Int(UInt32.max)
@@ -22,13 +18,19 @@ struct WorkerLoop {
     mutating func run() {
         var passed: [Int32] = []
         let settingsStart = 1 + Frame.headerSize
-        let bodyStart = settingsStart + WorkerSettings.encodedSize
+        let identityStart = settingsStart + WorkerSettings.encodedSize
+        let bodyStart = identityStart + WorkerIdentity.encodedSize
         guard let hello = ChannelIO.readFrame(channel, limit: limit, receiving: &passed),
-              hello.first == MessageKind.hello.rawValue, hello.count >= bodyStart,
-              let settings = WorkerSettings(decoding: hello[settingsStart..<bodyStart]) else { Self.exitWithGroup() }
+              hello.first == MessageKind.hello.rawValue, hello.count >= bodyStart, passed.count >= 2,
+              let settings = WorkerSettings(decoding: hello[settingsStart..<identityStart]),
+              let identity = WorkerIdentity(decoding: hello[identityStart..<bodyStart]) else { Self.exitWithGroup() }
         limit = hello.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[1...])) }
+        // The pool's task feed and task board come first; the output pipes, if any, after them.
+        let feed = passed[0]
+        guard let board = pebble_map_task_board(passed[1]) else { Self.exitWithGroup() }
+        close(passed[1])
         // Before the initializer: it runs under the same output and limits as every task.
-        WorkerOutputRedirection.apply(settings.output, passed: passed)
+        WorkerOutputRedirection.apply(settings.output, passed: Array(passed.dropFirst(2)))
         WorkerLimits.apply(settings.limits)
         WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
         if hello.count > bodyStart, let failure = initialize(hello[bodyStart...]) {
@@ -36,24 +38,39 @@ struct WorkerLoop {
             Self.exitWithGroup()
         }
         send(Frame.make(.ready, []))
-        // The jobs: one read takes every job message the channel holds; each is answered at once,
-        // so a reply is never lost with a later job's crash.
-        let input = WorkerInput(fd: channel, limit: limit + JobHeader.bodyOverhead)
-        while let frame = input.next() {
-            guard frame.first == MessageKind.job.rawValue, let header = JobHeader(body: frame[1...]) else { Self.exitWithGroup() }
-            // Revoked (cancelled, past its deadline, or taken over by an idle worker): never runs.
-            guard pebble_claim_take(claimBoard, Int32(header.slot), header.sequence) else { continue }
+        // The jobs: whenever idle, the worker receives the oldest message on the feed and takes
+        // its task on the board; one the pool revoked first (cancelled, past its deadline, offered
+        // again) is skipped. Each outcome is sent at once, so it is never lost with a later crash.
+        let input = WorkerInput(fd: feed, limit: limit)
+        let index = Int32(identity.index)
+        var taken = 0
+        while let message = input.next() {
+            let header = message.header
+            guard pebble_claim_take(board, Int32(header.slot), header.sequence, index) else {
+                if message.descriptor >= 0 { close(message.descriptor) }
+                continue
+            }
+            if header.flags & JobHeader.announceTake != 0 {
+                withUnsafeBytes(of: header.sequence.littleEndian) { send(Frame.make(.started, Array($0))) }
+            }
+            taken += 1
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
-            let reply = execute(frame[JobHeader.bodyOverhead...])
+            let reply = input.request(of: message).map(execute)
+                ?? Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8))
             // What the job printed reaches the pool's (or the captured) stdout before its outcome.
             pebble_flush_stdout()
+            // The pool is killing this worker for this task (a cancel, a timeout or a deadline):
+            // it takes nothing more.
+            guard pebble_claim_finish(board, Int32(header.slot), header.sequence, index) else { Self.exitWithGroup() }
             if let threshold = settings.maxResidentMemory, let resident = WorkerLimits.residentBytes(), resident > threshold {
-                // Announced first, so the pool sends no further task; then the outcome, then the exit.
+                // Announced first, so the pool counts on this worker no more; then the outcome, then the exit.
                 send(Frame.make(.retiring, WorkerRetirement.memoryLimit(residentBytes: resident).encoded))
                 send(reply)
                 Self.exitWithGroup()
             }
             send(reply)
+            // maxTasks: the worker never takes one more.
+            if identity.maxTasks > 0 && taken >= identity.maxTasks { Self.exitWithGroup() }
         }
         Self.exitWithGroup()
     }

@@ -29,8 +29,6 @@ final class WorkerProcess: Sendable {
     // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
     // init and then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let readSource: any DispatchSourceRead
-    /// The worker's claim board, shared with it: which tasks of its window it has taken.
-    let claims: ClaimBoard
     /// The receive buffer for small frames (large ones are read into their own), used only on
     /// `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
@@ -48,7 +46,8 @@ final class WorkerProcess: Sendable {
                            queue: queue, killsGroupAtExit: true)
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
-        claims = ClaimBoard(fd: spawned.claimBoard)
+        // The per-worker page of the start methods is unused: the pool's task board serves all workers.
+        if spawned.claimBoard >= 0 { Glibc.close(spawned.claimBoard) }
         self.events = events
         readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
@@ -75,19 +74,11 @@ final class WorkerProcess: Sendable {
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool { channel.send(frame) }
 
-    /// Queues the job messages of `tasks`, in order (called under the pool's lock); ``flush()``
-    /// sends them.
-    func post(_ tasks: [ProcessPoolStateMachine.SentTask]) {
-        for sent in tasks { channel.post(JobHeader(slot: sent.slot, sequence: sent.sequence), sent.task.request) }
-    }
-
-    /// Sends every job message posted so far, in the order posted.
-    func flush() { channel.flush() }
-
-    /// Sends the hello, with the worker's ends of its output pipes when the pool captures output.
-    func sendHello(_ hello: [UInt8]) {
-        guard let output else { return _ = send(hello) }
-        if !output.passWriteEnds({ channel.send(hello, passing: $0) }) { send(hello) }
+    /// Sends the hello with `shared` attached (the pool's task feed and board), then the worker's
+    /// ends of its output pipes when the pool captures output.
+    func sendHello(_ hello: [UInt8], passing shared: [Int32]) {
+        guard let output else { return _ = channel.send(hello, passing: shared) }
+        if !output.passWriteEnds({ channel.send(hello, passing: shared + $0) }) { channel.send(hello, passing: shared) }
     }
 
     /// The error for the task this worker was running when it died with wait status `status`,

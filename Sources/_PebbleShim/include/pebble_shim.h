@@ -20,26 +20,62 @@ int pebble_pidfd_exit_status(int pidfd, int *status);
 int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 int pebble_usable_cpu_count(void);
-/// A worker's claim board: a shared page (memfd) with one 64-bit word per slot of the worker's
-/// window of tasks. The pool offers a task in a slot before sending it; the worker takes it before
-/// running it; the pool may revoke it (a cancel, a deadline, a steal) while it is only offered.
-/// Exactly one of take and revoke succeeds. -1 on failure.
+/// The per-worker page every start method still creates at spawn (the zygote and posix_spawn pass
+/// it as the worker's descriptor 4). The pool's dispatch uses one task board per pool instead.
 #define PEBBLE_CLAIM_BOARD_BYTES 4096
-#define PEBBLE_CLAIM_BOARD_SLOTS 512
-enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 2 };
 int pebble_create_claim_board(void);
-/// Maps the board behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
+/// Maps the page behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
 unsigned long long *pebble_map_claim_board(int fd);
 void pebble_unmap_claim_board(unsigned long long *board);
+
+/// A pool's task board: a shared memfd with one 64-bit word per slot, shared by the pool and all its
+/// workers. A word is `sequence << 16 | worker << 3 | state`: the sequence names one offering of one
+/// task (a claim aimed at an earlier occupant of the slot cannot succeed), the worker is the index of
+/// the worker that took it. The pool offers; a worker takes (offered → taken) before running the task
+/// and finishes (taken → done) before sending its outcome; the pool revokes (offered → revoked) or
+/// stops (taken → stopping, then kills that worker). Each transition is one compare-and-swap, so
+/// exactly one of take and revoke, and exactly one of finish and stop, succeeds.
+#define PEBBLE_TASK_BOARD_BYTES (64 * 1024)
+#define PEBBLE_TASK_BOARD_SLOTS 8192
+#define PEBBLE_TASK_BOARD_WORKERS 8192
+enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 2, PEBBLE_CLAIM_DONE = 3,
+       PEBBLE_CLAIM_STOPPING = 4 };
+/// A new task board (memfd, close-on-exec); -1 on failure.
+int pebble_create_task_board(void);
+/// Maps the board behind `fd` (which stays open); NULL on failure.
+unsigned long long *pebble_map_task_board(int fd);
+void pebble_unmap_task_board(unsigned long long *board);
 /// Publishes task `sequence` as offered in `slot` (before its message is sent).
 void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence);
-/// The worker takes task `sequence` in `slot`; false if it was revoked. Always true without a board.
-bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence);
-/// The pool revokes task `sequence` in `slot`; false if the worker took it (or without a board).
+/// Worker `worker` takes task `sequence` in `slot`; false if it was revoked (or the slot moved on).
+bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+/// Worker `worker` finished task `sequence`; false when the pool is stopping it for that task.
+bool pebble_claim_finish(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+/// The pool revokes task `sequence` in `slot`; false if a worker took it.
 bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence);
-/// The state of task `sequence` in `slot` (PEBBLE_CLAIM_*), or -1 when the slot holds another
-/// task. Without a board every task counts as taken.
-int pebble_claim_state(const unsigned long long *board, int slot, unsigned long long sequence);
+/// The pool claims the kill of worker `worker` for task `sequence`; false if the worker finished it.
+bool pebble_claim_stop(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+/// `worker << 3 | state` of task `sequence` in `slot`, or -1 when the slot holds another task.
+int pebble_claim_read(const unsigned long long *board, int slot, unsigned long long sequence);
+
+/// One message for a pool's task feed: `head` then `body` as one SOCK_SEQPACKET record, with
+/// descriptor `fd` attached (SCM_RIGHTS) when it is not -1.
+struct pebble_feed_message {
+    const void *head;
+    size_t head_length;
+    const void *body;
+    size_t body_length;
+    int fd;
+};
+/// Sends `count` messages in order without blocking (sendmmsg). Returns how many went out (fewer
+/// when the socket is full), or -1 when the socket is broken.
+int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int count);
+/// Receives one feed message into `buffer` (a descriptor that came with it into `*passed`, else -1).
+/// Returns its size; 0 at end of file; -1 on error (errno EAGAIN: empty, with `nonblocking`);
+/// -2 when the message was larger than `capacity`.
+long pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, bool nonblocking);
+/// A memfd holding `length` bytes of `bytes`, for a request too large for one feed message; -1 on failure.
+int pebble_memfd_holding(const void *bytes, size_t length);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
 int pebble_send_frames(int fd, struct iovec *iov, int count);

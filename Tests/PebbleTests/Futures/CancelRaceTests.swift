@@ -11,15 +11,19 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
-/// Appends "id start-time" to a marker file as its first act, then returns `id`.
+/// Appends "id start-time" to a marker file as its first act, works `workNanoseconds`, then
+/// returns `id`.
 struct MarkStart: ProcessJob {
     let id: Int
     let path: String
+    var workNanoseconds: UInt64 = 0
     func run() async throws -> Int {
-        let line = "\(id) \(monotonicNanoseconds())\n"
+        let start = monotonicNanoseconds()
+        let line = "\(id) \(start)\n"
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         _ = line.withCString { write(fd, $0, strlen($0)) }
         close(fd)
+        while monotonicNanoseconds() - start < workNanoseconds {}
         return id
     }
 }
@@ -69,7 +73,11 @@ struct CancelRaceTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-cancel-\(UUID().uuidString)").path
         defer { unlink(path) }
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
-        let futures = try (0..<Self.taskCount).map { try pool.schedule(MarkStart(id: $0, path: path)) }
+        // Each task works ~100 µs: idle workers take the next task from the feed at once, so with
+        // instant tasks they run ahead of the chasing thread and no cancel lands before a start.
+        let futures = try (0..<Self.taskCount).map {
+            try pool.schedule(MarkStart(id: $0, path: path, workNanoseconds: 5 * Self.workNanoseconds))
+        }
         let cancelledAt = Self.chaseTheHead(futures)
         pool.close()
         try pool.join()

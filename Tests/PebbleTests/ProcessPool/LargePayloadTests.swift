@@ -55,8 +55,24 @@ struct LargePayloadTests {
         }
     }
 
-    @Test func aLargeOutputOverTheLimitIsRefusedAndThePoolGoesOn() throws {
-        let pool = try ProcessPool(maxWorkers: 1, maxMessageSize: 1 << 20)
+    /// Requests around the size at which they leave the feed message for a memfd, in a burst
+    /// (several on the feed at once), and each alone.
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func requestsAroundTheInlineLimitArriveIntact(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
+        defer { pool.stop() }
+        let limit = ProcessPoolStateMachine.Settings(maxWorkers: 1).inlineLimit
+        let sizes = (-40..<40).map { limit + $0 * 3 } + [1, 0, 4 * limit, 200_000]
+        let burst = try sizes.enumerated().map { try pool.schedule(EchoByteArray(bytes: pattern($0.element, seed: $0.offset))) }
+        for (index, future) in burst.enumerated() { #expect(try future.result() == pattern(sizes[index], seed: index)) }
+        for (index, size) in sizes.enumerated().reversed() {
+            #expect(try pool.schedule(EchoByteArray(bytes: pattern(size, seed: index))).result() == pattern(size, seed: index))
+        }
+    }
+
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func aLargeOutputOverTheLimitIsRefusedAndThePoolGoesOn(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 1, maxMessageSize: 1 << 20, startMethod: startMethod)
         defer { pool.stop() }
         #expect(try pool.schedule(EchoByteArray(bytes: [])).result().isEmpty)
         let error = try pool.schedule(RepeatBytes(count: 2 << 20)).error()

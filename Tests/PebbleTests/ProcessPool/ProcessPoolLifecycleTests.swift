@@ -13,8 +13,15 @@ import Musl
 /// API.md Part 2 "Async lifecycle" on the process pool.
 @Suite(.timeLimit(.minutes(2)))
 struct ProcessPoolLifecycleTests {
-    @Test func asyncJoinWaitsForQueuedJobsAndWorkers() async throws {
-        let pool = try ProcessPool(maxWorkers: 2)
+    static func configuration(_ maxWorkers: Int, _ startMethod: ProcessPool.StartMethod) -> ProcessPool.Configuration {
+        var configuration = ProcessPool.Configuration(maxWorkers: maxWorkers)
+        configuration.startMethod = startMethod
+        return configuration
+    }
+
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func asyncJoinWaitsForQueuedJobsAndWorkers(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         await #expect { try await pool.join() } throws: { pebbleCode($0) == .poolStillRunning }
         let futures = try (0..<4).map { try pool.schedule(AddOne(x: $0)) }
         let slow = try pool.schedule(SleepJob(seconds: 0.3))
@@ -26,8 +33,9 @@ struct ProcessPoolLifecycleTests {
         #expect(pool.statistics.workers == 0)
     }
 
-    @Test func asyncStopFailsUnfinishedFuturesAndReapsEveryWorker() async throws {
-        let pool = try ProcessPool(maxWorkers: 2)
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func asyncStopFailsUnfinishedFuturesAndReapsEveryWorker(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         let pids = try await [pool.run(WorkerPid()), pool.run(WorkerPid())]
         let running = try (0..<2).map { _ in try pool.schedule(SleepJob(seconds: 60)) }
         let queued = try pool.schedule(AddOne(x: 1))
@@ -39,16 +47,18 @@ struct ProcessPoolLifecycleTests {
         try await pool.join()
     }
 
-    @Test func shutdownLetsShortJobsFinish() async throws {
-        let pool = try ProcessPool(maxWorkers: 2)
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func shutdownLetsShortJobsFinish(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         let futures = try (0..<6).map { try pool.schedule(AddOne(x: $0)) }
         await pool.shutdown(gracePeriod: .seconds(20))
         for (n, future) in futures.enumerated() { #expect(try await future.value == n + 1) }
         #expect(!pool.isActive)
     }
 
-    @Test func shutdownStopsJobsStillRunningAfterTheGracePeriod() async throws {
-        let pool = try ProcessPool(maxWorkers: 1)
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func shutdownStopsJobsStillRunningAfterTheGracePeriod(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let pid = try await pool.run(WorkerPid())
         let hung = try pool.schedule(SleepJob(seconds: 60))
         let queued = try pool.schedule(AddOne(x: 1))
@@ -62,8 +72,9 @@ struct ProcessPoolLifecycleTests {
         #expect(kill(pid, 0) == -1)
     }
 
-    @Test func withProcessPoolClosesAndJoinsOnReturn() async throws {
-        let futures = try await withProcessPool(configuration: .init(maxWorkers: 2)) { pool in
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func withProcessPoolClosesAndJoinsOnReturn(_ startMethod: ProcessPool.StartMethod) async throws {
+        let futures = try await withProcessPool(configuration: Self.configuration(2, startMethod)) { pool in
             try (0..<5).map { try pool.schedule(AddOne(x: $0)) }
         }
         for (n, future) in futures.enumerated() {
@@ -72,11 +83,12 @@ struct ProcessPoolLifecycleTests {
         }
     }
 
-    @Test func withProcessPoolStopsOnThrow() async throws {
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func withProcessPoolStopsOnThrow(_ startMethod: ProcessPool.StartMethod) async throws {
         let futures = Box<[Future<Int32>]>([])
         let escaped = Box<ProcessPool?>(nil)
         await #expect(throws: TestFailure.self) {
-            try await withProcessPool(configuration: .init(maxWorkers: 1)) { pool in
+            try await withProcessPool(configuration: Self.configuration(1, startMethod)) { pool in
                 escaped.value = pool
                 futures.value = try (0..<3).map { _ in try pool.schedule(SleepJob(seconds: 60)) }
                 throw TestFailure(reason: "body failed")
@@ -86,11 +98,12 @@ struct ProcessPoolLifecycleTests {
         #expect(escaped.value?.statistics.workers == 0)
     }
 
-    @Test func withProcessPoolStopsWhenItsTaskIsCancelled() async throws {
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func withProcessPoolStopsWhenItsTaskIsCancelled(_ startMethod: ProcessPool.StartMethod) async throws {
         let future = Box<Future<Int32>?>(nil)
         let scheduled = AsyncEventCounter()
         let task = Task {
-            try await withProcessPool(configuration: .init(maxWorkers: 1)) { pool in
+            try await withProcessPool(configuration: Self.configuration(1, startMethod)) { pool in
                 future.value = try pool.schedule(SleepJob(seconds: 60))
                 scheduled.record()
                 try await Task.sleep(for: .seconds(60))
@@ -105,8 +118,9 @@ struct ProcessPoolLifecycleTests {
     /// As for the thread pool: 50 joins and 50 shutdowns awaited from a TaskGroup while a job runs;
     /// a blocking one would starve the 2-thread cooperative pool, and the `stop()` that ends the
     /// job could never run (the test would hit its time limit).
-    @Test func fiftyConcurrentJoinsAndShutdownsDoNotBlockTheCooperativePool() async throws {
-        let pool = try ProcessPool(maxWorkers: 1)
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func fiftyConcurrentJoinsAndShutdownsDoNotBlockTheCooperativePool(_ startMethod: ProcessPool.StartMethod) async throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let job = try pool.schedule(SleepJob(seconds: 60))
         pool.close()
         try await withThrowingTaskGroup(of: Void.self) { group in

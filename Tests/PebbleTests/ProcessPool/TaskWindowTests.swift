@@ -16,9 +16,9 @@ import Musl
 struct TaskWindowTests {
     static let startMethods: [ProcessPool.StartMethod] = [.zygote, .spawn]
 
-    /// Tasks in `pool`'s windows that no worker took yet.
-    static func waitingInWindows(_ pool: ProcessPool) -> Int {
-        pool.core.state.withLock { $0.machine.waitingInWindows }
+    /// Tasks of `pool` that no worker took yet (queued or offered on the feed).
+    static func waiting(_ pool: ProcessPool) -> Int {
+        pool.core.state.withLock { $0.machine.waiting }
     }
 
     static func release(_ gate: ReadyFifo) {
@@ -38,7 +38,7 @@ struct TaskWindowTests {
             let blocker = try pool.schedule(GateJob(gate: gate.path))
             let victim = try pool.schedule(TouchFile(path: directory.appendingPathComponent("\(round)").path))
             // The victim waits in the worker's window behind the blocked job: sent, not taken.
-            #expect(Self.waitingInWindows(pool) >= 1)
+            #expect(Self.waiting(pool) >= 1)
             #expect(victim.cancel(), "round \(round)")
             #expect(victim.isCancelled)
             Self.release(gate)
@@ -57,7 +57,7 @@ struct TaskWindowTests {
         _ = try pool.schedule(WorkerPid()).result()
         let crashing = try pool.schedule(GateJob(gate: gate.path, crash: true))
         let behind = try (0..<8).map { try pool.schedule(AddOne(x: $0)) }
-        #expect(Self.waitingInWindows(pool) >= behind.count, "the eight tasks wait in the dying worker's window")
+        #expect(Self.waiting(pool) >= behind.count, "the eight tasks wait in the dying worker's window")
         Self.release(gate)
         #expect(try crashing.error(timeout: .seconds(60)) is ProcessExpired)
         for (index, future) in behind.enumerated() {

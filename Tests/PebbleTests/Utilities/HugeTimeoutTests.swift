@@ -17,8 +17,9 @@ struct HugeTimeoutTests {
         #expect(deadline(after: duration) == .distantFuture)
     }
 
-    @Test func processPoolAPIsWaitInsteadOfTimingOut() throws {
-        let pool = try ProcessPool(maxWorkers: 1)
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func processPoolAPIsWaitInsteadOfTimingOut(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let future = try pool.schedule(AddOneAfter(x: 1, seconds: 0.2), timeout: Self.forever)
         #expect(try future.result(timeout: Self.forever) == 2, "the job ran and returned")
         #expect(try pool.schedule(AddOneAfter(x: 1, seconds: 0.1)).error(timeout: Self.forever) == nil)
@@ -28,11 +29,12 @@ struct HugeTimeoutTests {
         try pool.join(timeout: Self.forever)
     }
 
-    @Test func hugeGracePeriodSendsNoEarlySIGKILL() throws {
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func hugeGracePeriodSendsNoEarlySIGKILL(_ startMethod: ProcessPool.StartMethod) throws {
         let fifo = try ReadyFifo()
         let marker = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-grace-\(UUID())").path
         defer { unlink(marker) }
-        let pool = try ProcessPool(maxWorkers: 1, terminationGracePeriod: Self.forever)
+        let pool = try ProcessPool(maxWorkers: 1, terminationGracePeriod: Self.forever, startMethod: startMethod)
         let future = try pool.schedule(OutliveSIGTERM(readyFifo: fifo.path, marker: marker, milliseconds: 300))
         #expect(fifo.waitForReady(1, seconds: 60))
         #expect(future.cancel())

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import _PebbleShim
+
+/// A pool's task feed: one `SOCK_SEQPACKET` socket pair. The pool sends job messages on one end;
+/// every worker receives the other end with its hello and reads it whenever it is idle. Each
+/// message goes whole to exactly one reader, in the order sent, so idle workers take the oldest
+/// task first.
+///
+/// Job messages are posted under the pool's lock, in the order the machine offered them, and sent
+/// by whoever flushes next: a flush takes everything posted so far under the send lock, so two
+/// threads flushing at once never reorder messages. Sends never block: the machine keeps what is
+/// offered and untaken well below the socket's buffer, and what does not fit stays posted for the
+/// next flush. A request of ``ProcessPoolStateMachine/Settings/inlineLimit`` bytes or more goes in
+/// a memfd attached to its message.
+final class TaskFeed: Sendable {
+    /// The end the pool sends on, and the end every worker reads (passed with each hello); -1
+    /// once closed. Sends hold this lock, so a descriptor is never closed under one.
+    private let ends: StateLock<(send: Int32, worker: Int32)>
+    private let inlineLimit: Int
+    private let outbox = StateLock<[(header: JobHeader, request: [UInt8])]>([])
+
+    init(inlineLimit: Int) throws {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw PebbleError(.spawnFailed, "could not create the task feed: \(String(cString: strerror(errno)))")
+        }
+        ends = StateLock((fds[0], fds[1]))
+        self.inlineLimit = inlineLimit
+        var size: Int32 = 4 << 20
+        _ = setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { close() }
+
+    /// Runs `body` with the workers' end (-1 once closed), which stays open meanwhile.
+    func withWorkerEnd<R>(_ body: (Int32) -> R) -> R {
+        ends.withLock { body($0.worker) }
+    }
+
+    /// Closes both ends (the pool is joined: no worker reads any more).
+    func close() {
+        ends.withLock { ends in
+            if ends.send >= 0 { Glibc.close(ends.send) }
+            if ends.worker >= 0 { Glibc.close(ends.worker) }
+            ends = (-1, -1)
+        }
+    }
+
+    /// Queues the job messages of `offers`, in order; ``flush()`` sends them.
+    func post(_ offers: [ProcessPoolStateMachine.Offer]) {
+        outbox.withLock { outbox in
+            for offer in offers {
+                var flags: UInt8 = offer.task.timeout == nil ? 0 : JobHeader.announceTake
+                if offer.task.request.count >= inlineLimit { flags |= JobHeader.requestInDescriptor }
+                outbox.append((JobHeader(slot: offer.slot, sequence: offer.sequence, flags: flags), offer.task.request))
+            }
+        }
+    }
+
+    var hasPosted: Bool { outbox.withLock { !$0.isEmpty } }
+
+    /// Sends what was posted, in order, without blocking; what the socket cannot take now stays
+    /// posted, ahead of anything posted later.
+    func flush() {
+        ends.withLock { ends in
+            let messages = outbox.withLock { outbox in
+                defer { outbox.removeAll(keepingCapacity: true) }
+                return outbox
+            }
+            guard !messages.isEmpty, ends.send >= 0 else { return }
+            let sent = send(messages, on: ends.send)
+            if sent < messages.count {
+                outbox.withLock { $0.insert(contentsOf: messages[sent...], at: 0) }
+            }
+        }
+    }
+
+    /// Sends `messages`; returns how many went out.
+    private func send(_ messages: [(header: JobHeader, request: [UInt8])], on sendFD: Int32) -> Int {
+        // Every inline message, header and request, is copied into one buffer: one allocation
+        // for the batch, one sendmmsg for up to 64 messages.
+        var buffer: [UInt8] = []
+        var ranges: [(start: Int, end: Int, fd: Int32)] = []
+        ranges.reserveCapacity(messages.count)
+        var descriptors: [Int32] = []
+        defer { for fd in descriptors { Glibc.close(fd) } }
+        for (header, request) in messages {
+            let start = buffer.count
+            header.append(to: &buffer)
+            var fd: Int32 = -1
+            if header.flags & JobHeader.requestInDescriptor != 0 {
+                fd = request.withUnsafeBytes { pebble_memfd_holding($0.baseAddress!, $0.count) }
+                guard fd >= 0 else { break }
+                descriptors.append(fd)
+            } else {
+                buffer += request
+            }
+            ranges.append((start, buffer.count, fd))
+        }
+        return buffer.withUnsafeBytes { bytes in
+            let feed = ranges.map { range in
+                pebble_feed_message(head: bytes.baseAddress! + range.start, head_length: range.end - range.start,
+                                    body: nil, body_length: 0, fd: range.fd)
+            }
+            let sent = feed.withUnsafeBufferPointer { pebble_feed_send(sendFD, $0.baseAddress!, Int32($0.count)) }
+            // A broken feed (cannot happen while the pool holds both ends) drops nothing silently:
+            // the take check re-offers what no worker took.
+            return max(0, Int(sent))
+        }
+    }
+}

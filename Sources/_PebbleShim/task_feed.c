@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+#define _GNU_SOURCE
+#include "pebble_shim.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+// MARK: - Task board
+
+int pebble_create_task_board(void) {
+    int fd = memfd_create("pebble-task-board", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, PEBBLE_TASK_BOARD_BYTES) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+unsigned long long *pebble_map_task_board(int fd) {
+    if (fd < 0) return NULL;
+    void *page = mmap(NULL, PEBBLE_TASK_BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return page == MAP_FAILED ? NULL : (unsigned long long *)page;
+}
+
+void pebble_unmap_task_board(unsigned long long *board) {
+    if (board) munmap(board, PEBBLE_TASK_BOARD_BYTES);
+}
+
+static unsigned long long board_word(unsigned long long sequence, int worker, unsigned state) {
+    return (sequence << 16) | ((unsigned long long)(worker & 0x1FFF) << 3) | state;
+}
+
+static bool board_exchange(unsigned long long *board, int slot, unsigned long long from, unsigned long long to) {
+    return __atomic_compare_exchange_n(&board[slot], &from, to, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence) {
+    __atomic_store_n(&board[slot], board_word(sequence, 0, PEBBLE_CLAIM_OFFERED), __ATOMIC_RELEASE);
+}
+
+bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
+    if (slot < 0 || slot >= PEBBLE_TASK_BOARD_SLOTS) return false;
+    return board_exchange(board, slot, board_word(sequence, 0, PEBBLE_CLAIM_OFFERED),
+                          board_word(sequence, worker, PEBBLE_CLAIM_TAKEN));
+}
+
+bool pebble_claim_finish(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
+    return board_exchange(board, slot, board_word(sequence, worker, PEBBLE_CLAIM_TAKEN),
+                          board_word(sequence, worker, PEBBLE_CLAIM_DONE));
+}
+
+bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence) {
+    return board_exchange(board, slot, board_word(sequence, 0, PEBBLE_CLAIM_OFFERED),
+                          board_word(sequence, 0, PEBBLE_CLAIM_REVOKED));
+}
+
+bool pebble_claim_stop(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
+    return board_exchange(board, slot, board_word(sequence, worker, PEBBLE_CLAIM_TAKEN),
+                          board_word(sequence, worker, PEBBLE_CLAIM_STOPPING));
+}
+
+int pebble_claim_read(const unsigned long long *board, int slot, unsigned long long sequence) {
+    unsigned long long word = __atomic_load_n(&board[slot], __ATOMIC_ACQUIRE);
+    return (word >> 16) == (sequence & 0xFFFFFFFFFFFFull) ? (int)(word & 0xFFFF) : -1;
+}
+
+// MARK: - Task feed
+
+int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int count) {
+    enum { batch = 64 };
+    struct mmsghdr headers[batch];
+    struct iovec iov[batch][2];
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control[batch];
+    int sent = 0;
+    while (sent < count) {
+        int n = count - sent > batch ? batch : count - sent;
+        memset(headers, 0, sizeof(struct mmsghdr) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            const struct pebble_feed_message *message = &messages[sent + i];
+            iov[i][0] = (struct iovec){ .iov_base = (void *)message->head, .iov_len = message->head_length };
+            iov[i][1] = (struct iovec){ .iov_base = (void *)message->body, .iov_len = message->body_length };
+            headers[i].msg_hdr.msg_iov = iov[i];
+            headers[i].msg_hdr.msg_iovlen = message->body_length > 0 ? 2 : 1;
+            if (message->fd >= 0) {
+                memset(control[i].buffer, 0, sizeof(control[i].buffer));
+                headers[i].msg_hdr.msg_control = control[i].buffer;
+                headers[i].msg_hdr.msg_controllen = sizeof(control[i].buffer);
+                struct cmsghdr *cmsg = CMSG_FIRSTHDR(&headers[i].msg_hdr);
+                cmsg->cmsg_level = SOL_SOCKET;
+                cmsg->cmsg_type = SCM_RIGHTS;
+                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cmsg), &message->fd, sizeof(int));
+            }
+        }
+        int done = sendmmsg(fd, headers, (unsigned)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (done < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return sent;
+            return -1;
+        }
+        sent += done;
+        if (done < n) return sent;
+    }
+    return sent;
+}
+
+long pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, bool nonblocking) {
+    *passed = -1;
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = { .iov_base = buffer, .iov_len = capacity };
+    while (true) {
+        struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
+                                  .msg_controllen = sizeof(control.buffer) };
+        ssize_t got = recvmsg(fd, &message, MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -1;
+        for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message); cmsg; cmsg = CMSG_NXTHDR(&message, cmsg)) {
+            if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+            size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; i++) {
+                int passedFD;
+                memcpy(&passedFD, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+                if (*passed < 0) *passed = passedFD; else close(passedFD);
+            }
+        }
+        if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+            if (*passed >= 0) close(*passed);
+            *passed = -1;
+            return -2;
+        }
+        return (long)got;
+    }
+}
+
+int pebble_memfd_holding(const void *bytes, size_t length) {
+    int fd = memfd_create("pebble-request", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t written = 0;
+    while (written < length) {
+        ssize_t n = write(fd, (const char *)bytes + written, length - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        written += (size_t)n;
+    }
+    return fd;
+}
