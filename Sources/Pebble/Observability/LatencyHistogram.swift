@@ -21,7 +21,10 @@ struct LatencyHistogram: Sendable {
     }
 
     mutating func record(_ duration: Duration) {
-        let nanoseconds = UInt64(max(0, duration.clampedNanoseconds))
+        record(nanoseconds: UInt64(max(0, duration.clampedNanoseconds)))
+    }
+
+    @inline(__always) mutating func record(nanoseconds: UInt64) {
         counts[Self.bucket(of: nanoseconds)] &+= 1
         count += 1
         if nanoseconds > maxNanoseconds { maxNanoseconds = nanoseconds }
