@@ -128,9 +128,10 @@ public final class ThreadPool: Sendable {
     /// Schedules `work` and returns its future.
     ///
     /// - Parameter deadline: when set, a task not finished by then fails with ``TimeoutError``: if
-    ///   it is still queued it leaves the queue and never runs; if it is running, the closure runs
-    ///   on (a thread cannot be stopped) but its future fails at the deadline. The error's
-    ///   `timeout` is the deadline's distance from this call (zero for a deadline already past).
+    ///   it is still queued it leaves the queue and never runs (``TimeoutError/wasRunning`` is
+    ///   `false`); if it is running, the closure runs on (a thread cannot be stopped) but its
+    ///   future fails at the deadline (`wasRunning` is `true`). The error's `timeout` is the
+    ///   deadline's distance from this call (zero for a deadline already past).
     ///   One Dispatch timer per deadline, on the pool's own queue.
     /// - Throws: ``PebbleError`` `.queueFull` when `maxPending` tasks are already queued (nothing
     ///   is enqueued), `.poolNotRunning` after `close()` or `stop()`, `.initializerFailed` after
