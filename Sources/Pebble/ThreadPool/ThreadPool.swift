@@ -281,7 +281,7 @@ public final class ThreadPool: Sendable {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         if activeDrains.wait(timeout: deadline(after: timeout)) == .timedOut {
-            throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
+            throw PebbleError.joinTimedOut(after: timeout)
         }
         state.withLock { $0.machine.joined() }
     }

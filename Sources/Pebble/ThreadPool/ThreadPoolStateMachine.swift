@@ -150,7 +150,7 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         case .running: break
         case .broken(let message): return PebbleError(.initializerFailed, message)
         case .closed, .stopped, .joined:
-            return PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
+            return PebbleError.poolNotRunning
         }
         // Waiting `run` calls are ahead in line.
         if let maxPending, !waiters.isEmpty || !hasRoom(for: count, started: started) {
@@ -222,7 +222,7 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         case .running: break
         case .broken(let message): return .refused(PebbleError(.initializerFailed, message))
         case .closed, .stopped, .joined:
-            return .refused(PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work"))
+            return .refused(PebbleError.poolNotRunning)
         }
         if isCancelled { return .refused(CancellationError()) }
         if waiters.isEmpty && hasRoom(for: 1, started: started) {
