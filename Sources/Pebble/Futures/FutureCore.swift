@@ -34,6 +34,15 @@ class FutureCore: @unchecked Sendable {
         /// offered on the feed waits there until one does); without one it runs from the hand-over.
         case running(stopHandler: (@Sendable () -> Bool)?, hasStarted: (@Sendable () -> Bool)?)
         case done(cancelled: Bool)
+
+        /// Whether the task had not been handed over yet; `nil` once done.
+        var wasPending: Bool? {
+            switch self {
+            case .pending: true
+            case .running: false
+            case .done: nil
+            }
+        }
     }
 
     /// What a future ended with: the value (boxed once) or the error.
@@ -197,23 +206,9 @@ class FutureCore: @unchecked Sendable {
     /// the caller then calls ``finish(_:)`` outside it.
     final func settle(_ outcome: Outcome, cancelled: Bool = false) -> Settled? {
         state.withLock { state in
-            let wasPending: Bool
-            switch state.phase {
-            case .done: return nil
-            case .pending: wasPending = true
-            case .running: wasPending = false
-            }
-            let failure = outcome.failure
-            state.phase = .done(cancelled: cancelled || (failure.map { $0 is CancellationError } ?? false))
-            self.outcome = outcome
-            let owner = state.owner
-            state.owner = nil
-            owner?.recordCompletion(failure: failure, wasPending: wasPending)
-            recordCompletion(failure: failure, wasPending: wasPending)
-            let (old, _) = signal.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent)
-            defer { state.observers = [] }
-            return Settled(observers: state.observers, owner: owner, wasPending: wasPending,
-                           wakeSleepers: old & Self.sleepingBit != 0)
+            guard let wasPending = state.phase.wasPending else { return nil }
+            return settle(&state, outcome, wasPending: wasPending,
+                          cancelled: cancelled || (outcome.failure.map { $0 is CancellationError } ?? false))
         }
     }
 
@@ -221,24 +216,26 @@ class FutureCore: @unchecked Sendable {
     /// task had started (read under the same lock as the transition); `nil` when it was done.
     final func settleTimedOut(_ timeout: Duration) -> Settled? {
         state.withLock { state in
-            let wasPending: Bool
-            switch state.phase {
-            case .done: return nil
-            case .pending: wasPending = true
-            case .running: wasPending = false
-            }
-            let failure = TimeoutError(timeout: timeout, wasRunning: !wasPending)
-            state.phase = .done(cancelled: false)
-            self.outcome = .failure(failure)
-            let owner = state.owner
-            state.owner = nil
-            owner?.recordCompletion(failure: failure, wasPending: wasPending)
-            recordCompletion(failure: failure, wasPending: wasPending)
-            let (old, _) = signal.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent)
-            defer { state.observers = [] }
-            return Settled(observers: state.observers, owner: owner, wasPending: wasPending,
-                           wakeSleepers: old & Self.sleepingBit != 0)
+            guard let wasPending = state.phase.wasPending else { return nil }
+            return settle(&state, .failure(TimeoutError(timeout: timeout, wasRunning: !wasPending)),
+                          wasPending: wasPending, cancelled: false)
         }
+    }
+
+    /// The one transition to done, under `state`'s lock: records the outcome, counts it, marks
+    /// the signal word, and hands back what ``finish(_:)`` does outside the lock.
+    private func settle(_ state: inout State, _ outcome: Outcome, wasPending: Bool, cancelled: Bool) -> Settled {
+        let failure = outcome.failure
+        state.phase = .done(cancelled: cancelled)
+        self.outcome = outcome
+        let owner = state.owner
+        state.owner = nil
+        owner?.recordCompletion(failure: failure, wasPending: wasPending)
+        recordCompletion(failure: failure, wasPending: wasPending)
+        let (old, _) = signal.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent)
+        defer { state.observers = [] }
+        return Settled(observers: state.observers, owner: owner, wasPending: wasPending,
+                       wakeSleepers: old & Self.sleepingBit != 0)
     }
 
     /// Completes the future with ``TimeoutError`` (see ``settleTimedOut(_:)``); the first
@@ -283,16 +280,7 @@ class FutureCore: @unchecked Sendable {
             case .done: return .refuse
             case .running(let stop, _): return stop.map(CancelDecision.stopRunning) ?? .refuse
             case .pending:
-                state.phase = .done(cancelled: true)
-                self.outcome = .failure(CancellationError())
-                let owner = state.owner
-                state.owner = nil
-                owner?.recordCompletion(failure: CancellationError(), wasPending: true)
-                recordCompletion(failure: CancellationError(), wasPending: true)
-                let (old, _) = signal.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent)
-                defer { state.observers = [] }
-                return .cancelledPending(Settled(observers: state.observers, owner: owner, wasPending: true,
-                                                 wakeSleepers: old & Self.sleepingBit != 0))
+                return .cancelledPending(settle(&state, .failure(CancellationError()), wasPending: true, cancelled: true))
             }
         }
         switch decision {

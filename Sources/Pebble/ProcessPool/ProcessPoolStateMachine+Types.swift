@@ -27,9 +27,14 @@ extension ProcessPoolStateMachine {
         /// It did not take a task offered while it was idle (stopped by a signal, or wedged).
         case unresponsive
 
-        var error: any Error {
+        /// The error of a task a worker took (it ran, and was stopped).
+        var error: any Error { error(wasRunning: true) }
+
+        /// The error of a task withdrawn for this reason; `wasRunning` is false for one no worker
+        /// took (it never ran).
+        func error(wasRunning: Bool) -> any Error {
             switch self {
-            case .timeout(let timeout): TimeoutError(timeout: timeout)
+            case .timeout(let timeout): TimeoutError(timeout: timeout, wasRunning: wasRunning)
             case .cancelled, .stopped, .unresponsive: CancellationError()
             case .protocolError(let error): error
             }

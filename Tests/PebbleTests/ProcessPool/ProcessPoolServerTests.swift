@@ -79,7 +79,7 @@ struct ProcessPoolServerTests {
         let started = ContinuousClock.now
         let late = try pool.schedule(MarkStart(id: 1, path: path), deadline: .now + .milliseconds(200))
         let error = try late.error(timeout: .seconds(10))
-        #expect(error is TimeoutError)
+        #expect((error as? TimeoutError)?.wasRunning == false, "it expired before any worker took it")
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(pool.statistics.pending == 0)
         sleeper.cancel()
@@ -103,7 +103,8 @@ struct ProcessPoolServerTests {
         #expect(try await pool.run(AddOne(x: 0)) == 1)   // the worker is ready: the deadline passes while the job runs
         let started = ContinuousClock.now
         let hung = try pool.schedule(SleepJob(seconds: 600), timeout: .seconds(900), deadline: .now + .milliseconds(300))
-        await #expect(throws: TimeoutError.self) { try await hung.value }
+        let error = await #expect(throws: TimeoutError.self) { try await hung.value }
+        #expect(error?.wasRunning == true, "a worker took it and was stopped")
         // Wide: async tests can wait for a cooperative thread while the suite's blocking tests run.
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(try await pool.run(AddOne(x: 1)) == 2)
