@@ -310,7 +310,7 @@ public final class ProcessPool: Sendable {
     /// ```swift
     /// pool.stop()
     /// ```
-    @available(*, noasync, message: "blocks the thread until every worker is reaped; use 'await pool.stop()'")
+    @available(*, noasync, renamed: "stop()", message: "blocks the thread until every worker is reaped")
     public func stop() { core.stop() }
 
     /// Waits, after ``close()`` or ``stop()``, until every task is done and every worker has exited.
@@ -321,7 +321,7 @@ public final class ProcessPool: Sendable {
     /// pool.close()
     /// try pool.join(timeout: .seconds(30))
     /// ```
-    @available(*, noasync, message: "blocks the thread; use 'try await pool.join(timeout:)'")
+    @available(*, noasync, renamed: "join(timeout:)", message: "blocks the thread")
     public func join(timeout: Duration? = nil) throws {
         try validateTimeout(timeout)
         try core.join(timeout: timeout)

@@ -6,7 +6,9 @@ import Glibc
 import Musl
 #endif
 
-/// Runs `body` with a new process pool, then closes it and waits for its tasks and workers.
+/// Runs `body` with a new process pool: when it returns, closes the pool and waits for its tasks; when it
+/// throws, stops the pool (unfinished futures fail) and waits, then rethrows. The blocking twin of
+/// the async ``withProcessPool(configuration:isolation:_:)``.
 ///
 /// ```swift
 /// let outputs = try withProcessPool(maxWorkers: 2) { pool in
@@ -16,9 +18,16 @@ import Musl
 @available(*, noasync, renamed: "withProcessPool(configuration:_:)", message: "blocks the thread")
 public func withProcessPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ProcessPool) throws -> R) throws -> R {
     let pool = try ProcessPool(maxWorkers: maxWorkers)
-    defer {
-        pool.close()
+    let result: R
+    do {
+        result = try body(pool)
+    } catch {
+        // As the async twin does: a body that throws leaves nothing running behind it.
+        pool.stop()
         try? pool.join()
+        throw error
     }
-    return try body(pool)
+    pool.close()
+    try? pool.join()
+    return result
 }

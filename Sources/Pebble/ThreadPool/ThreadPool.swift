@@ -271,7 +271,7 @@ public final class ThreadPool: Sendable {
     /// pool.close()
     /// try pool.join(timeout: .seconds(30))
     /// ```
-    @available(*, noasync, message: "blocks the thread; use 'try await pool.join(timeout:)'")
+    @available(*, noasync, renamed: "join(timeout:)", message: "blocks the thread")
     public func join(timeout: Duration? = nil) throws {
         try validateTimeout(timeout)
         if state.withLock({ $0.machine.lifecycle == .running }) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 
-/// Runs `body` with a new thread pool, then closes it and waits for its tasks.
+/// Runs `body` with a new thread pool: when it returns, closes the pool and waits for its tasks; when it
+/// throws, stops the pool (unfinished futures fail) and waits, then rethrows. The blocking twin of
+/// the async ``withThreadPool(configuration:isolation:_:)``.
 ///
 /// ```swift
 /// let total = try withThreadPool(maxWorkers: 4) { pool in
@@ -11,9 +13,16 @@ import Dispatch
 @available(*, noasync, renamed: "withThreadPool(configuration:_:)", message: "blocks the thread")
 public func withThreadPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ThreadPool) throws -> R) throws -> R {
     let pool = try ThreadPool(maxWorkers: maxWorkers)
-    defer {
-        pool.close()
+    let result: R
+    do {
+        result = try body(pool)
+    } catch {
+        // As the async twin does: a body that throws leaves nothing running behind it.
+        pool.stop()
         try? pool.join()
+        throw error
     }
-    return try body(pool)
+    pool.close()
+    try? pool.join()
+    return result
 }

@@ -36,6 +36,21 @@ struct ProcessPoolTests {
         }
     }
 
+    /// The blocking `withProcessPool` keeps its async twin's rule: a body that throws stops the
+    /// pool (a running job is stopped, its future fails) instead of waiting for its work.
+    @Test func blockingWithProcessPoolStopsThePoolWhenTheBodyThrows() throws {
+        let started = ContinuousClock.now
+        let job = Box<Future<Int32>?>(nil)
+        #expect(throws: TestFailure.self) {
+            try withProcessPool(maxWorkers: 1) { pool in
+                job.value = try pool.schedule(SleepJob(seconds: 60))
+                throw TestFailure(reason: "the body failed")
+            }
+        }
+        #expect(throws: CancellationError.self) { try job.value?.result(timeout: .seconds(1)) }
+        #expect(ContinuousClock.now - started < .seconds(30), "the pool waited for the job")
+    }
+
     @Test(arguments: startMethods)
     func callbackAddedAfterThePoolEndedStillReceivesTheValue(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)

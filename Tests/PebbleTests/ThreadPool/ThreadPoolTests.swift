@@ -143,6 +143,24 @@ struct ThreadPoolTests {
         #expect(escaped?.isActive == false)
     }
 
+    /// The blocking `withThreadPool` keeps its async twin's rule: a body that throws stops the
+    /// pool, so queued tasks never run and their futures fail.
+    @Test func blockingWithThreadPoolStopsThePoolWhenTheBodyThrows() throws {
+        let gate = Gate()
+        let queued = Box<Future<Int>?>(nil)
+        #expect(throws: TestFailure.self) {
+            try withThreadPool(maxWorkers: 1) { pool in
+                _ = try pool.schedule { gate.wait() }
+                let future = try pool.schedule { 1 }
+                queued.value = future
+                // The stop fails the queued task; only then may the running one end (join waits for it).
+                future.whenComplete { _ in gate.open() }
+                throw TestFailure(reason: "the body failed")
+            }
+        }
+        #expect(throws: CancellationError.self) { try queued.value?.result(timeout: .seconds(5)) }
+    }
+
     @Test func closeRunsEveryQueuedTask() throws {
         let pool = try ThreadPool(maxWorkers: 1)
         let futures = try (0..<10).map { n in try pool.schedule { n } }
