@@ -30,9 +30,6 @@ extension Duration {
 
     /// Raw Dispatch times from 2^62 on are not uptimes.
     static let largestUptime: UInt64 = 1 << 62
-
-    /// The time interval Dispatch timers take.
-    var dispatchInterval: DispatchTimeInterval { .nanoseconds(clampedNanoseconds) }
 }
 
 /// Throws `.invalidArgument` naming `name` when `timeout` is negative.

@@ -18,8 +18,8 @@ extension ChannelIO {
         return sent == bytes.count || sendAll(fd, Array(bytes[sent...]))
     }
 
-    /// Reads one frame body like ``readFrame(_:limit:)``, and appends to `fds` the descriptors that
-    /// came attached to its header (opened close-on-exec).
+    /// Reads one frame body (`nil` at end of file, on error, or for a frame over `limit`), and
+    /// appends to `fds` the descriptors that came attached to its header (opened close-on-exec).
     static func readFrame(_ fd: Int32, limit: Int, receiving fds: inout [Int32]) -> [UInt8]? {
         var header = [UInt8](repeating: 0, count: Frame.headerSize)
         var received = [Int32](repeating: -1, count: Int(PEBBLE_MAX_PASSED_FDS))

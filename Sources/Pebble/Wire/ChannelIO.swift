@@ -66,12 +66,4 @@ enum ChannelIO {
         }
         return offset
     }
-
-    /// Reads one frame body; `nil` at end of file, on error, or for a frame over `limit`.
-    static func readFrame(_ fd: Int32, limit: Int) -> [UInt8]? {
-        guard let header = readExactly(fd, Frame.headerSize) else { return nil }
-        let length = header.withUnsafeBytes(Frame.readLength)
-        guard length >= 1 && length <= limit else { return nil }
-        return readExactly(fd, length)
-    }
 }
