@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "Pebble", dependencies: ["_PebbleShim", "PebbleCodec"]),
         .executableTarget(name: "Playground", dependencies: ["Pebble"], path: "Playground"),
         .executableTarget(name: "PebbleBench", dependencies: ["Pebble", "PebbleCodec", "_PebbleShim"], path: "Benchmarks",
-                          exclude: ["peers", "compare.sh"]),
+                          exclude: ["peers", "compare.sh", "README.md"]),
         .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
         // Jobs and helpers shared by the test targets (a job type may live in any module of the
         // test binary: workers are the same binary).

@@ -27,7 +27,7 @@ struct CrashingInitializerTests {
         configuration.startMethod = startMethod
         let pool = try ProcessPool(configuration: configuration)
         #expect(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)) == 2)
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let pending = try (0..<3).map { try pool.schedule(AddOne(x: $0)) }
         // A replacement worker may have run the initializer before the file appeared: its one task
         // succeeds. Every other future fails with .initializerFailed, and none hangs.
