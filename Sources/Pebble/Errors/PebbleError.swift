@@ -177,4 +177,12 @@ public struct PebbleError: Error, Hashable, Sendable, CustomStringConvertible {
     static func invalidArgument(_ name: String, _ problem: String) -> PebbleError {
         PebbleError(.invalidArgument, "invalid argument '\(name)': \(problem)")
     }
+
+    /// What `schedule`, `map` and `run` throw once a pool takes no more work.
+    static let poolNotRunning = PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
+
+    /// What a pool's `join(timeout:)` throws when `timeout` passed with tasks still running.
+    static func joinTimedOut(after timeout: Duration?) -> PebbleError {
+        PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
+    }
 }

@@ -234,6 +234,39 @@ class FutureCore: @unchecked Sendable {
         }
     }
 
+    /// Fails the future with ``TimeoutError`` of `timeout`, whose `wasRunning` says whether the
+    /// task had started (read under the same lock as the transition); `nil` when it was done.
+    final func settleTimedOut(_ timeout: Duration) -> Settled? {
+        state.withLock { state in
+            let wasPending: Bool
+            switch state.phase {
+            case .done: return nil
+            case .pending: wasPending = true
+            case .running: wasPending = false
+            }
+            let failure = TimeoutError(timeout: timeout, wasRunning: !wasPending)
+            state.phase = .done(cancelled: false)
+            self.outcome = .failure(failure)
+            let owner = state.owner
+            state.owner = nil
+            owner?.recordCompletion(failure: failure, wasPending: wasPending)
+            recordCompletion(failure: failure, wasPending: wasPending)
+            let (old, _) = signal.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent)
+            defer { state.observers = [] }
+            return Settled(observers: state.observers, owner: owner, wasPending: wasPending,
+                           wakeSleepers: old & Self.sleepingBit != 0)
+        }
+    }
+
+    /// Completes the future with ``TimeoutError`` (see ``settleTimedOut(_:)``); the first
+    /// completion wins. Returns whether this call completed it.
+    @discardableResult
+    final func completeTimedOut(_ timeout: Duration) -> Bool {
+        guard let settled = settleTimedOut(timeout) else { return false }
+        finish(settled)
+        return true
+    }
+
     /// The second half of a completion, outside every lock: the owner's and the subclass's
     /// `didComplete`, then sleeping waiters, then observers.
     final func finish(_ settled: Settled) {

@@ -21,7 +21,11 @@ struct LatencyHistogram: Sendable {
     }
 
     mutating func record(_ duration: Duration) {
-        let nanoseconds = UInt64(max(0, duration.clampedNanoseconds))
+        record(nanoseconds: UInt64(max(0, duration.clampedNanoseconds)))
+    }
+
+    /// Records a duration given in nanoseconds (no `Duration` to build on the hot path).
+    @inline(__always) mutating func record(nanoseconds: UInt64) {
         counts[Self.bucket(of: nanoseconds)] &+= 1
         count += 1
         if nanoseconds > maxNanoseconds { maxNanoseconds = nanoseconds }

@@ -22,7 +22,7 @@ extension ProcessPool {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
         guard try await core.liveWorkers.waitAsync(timeout: timeout, cancellable: true) else {
-            throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
+            throw PebbleError.joinTimedOut(after: timeout)
         }
         // Every worker is gone, so this returns at once; it marks the pool joined.
         try core.join(timeout: .zero)

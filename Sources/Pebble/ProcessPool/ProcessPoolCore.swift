@@ -103,7 +103,7 @@ final class ProcessPoolCore: WorkerEvents {
             throw PebbleError(.poolStillRunning, "join() needs close() or stop() first")
         }
         if liveWorkers.wait(timeout: deadline(after: timeout)) == .timedOut {
-            throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
+            throw PebbleError.joinTimedOut(after: timeout)
         }
         state.withLock { $0.machine.joined() }
         // Every worker is gone and none starts any more: the feed and the board's memfd close now,
@@ -146,6 +146,6 @@ final class ProcessPoolCore: WorkerEvents {
 
 extension PebbleError {
     static var notRunning: PebbleError {
-        PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
+        PebbleError.poolNotRunning
     }
 }

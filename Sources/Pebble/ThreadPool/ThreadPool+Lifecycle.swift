@@ -25,7 +25,7 @@ extension ThreadPool {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         guard try await activeDrains.waitAsync(timeout: timeout, cancellable: true) else {
-            throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
+            throw PebbleError.joinTimedOut(after: timeout)
         }
         state.withLock { $0.machine.joined() }
     }

@@ -16,6 +16,18 @@ extension ThreadPool {
     struct State {
         var machine: Machine
         var queues: [DispatchQueue]
+        /// Schedule → start, and start → the closure's return, of every task that started
+        /// (see ``Latencies``).
+        var waitTimes = LatencyHistogram()
+        var runTimes = LatencyHistogram()
+    }
+
+    /// `CLOCK_MONOTONIC` in nanoseconds: the clock of the wait and run times (the clock
+    /// `ContinuousClock` reads on Linux, without building an `Instant`).
+    @inline(__always) static func monotonicNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 
     /// Drains to dispatch once the lock is released: the slots ``Machine/DrainStarts`` names,
@@ -252,19 +264,46 @@ extension ThreadPool {
     private func nextStep(slot index: Int, executed: Int, canSpin: Bool) -> Machine.DrainStep {
         state.lock()
         let state = self.state.value
+        latencies.move(index, into: state)
         let step = state.pointee.machine.nextStep(slot: index, executed: executed, canSpin: canSpin, isPending: \.isPending)
         switch step {
-        case .retire:
+        case .retire(let restart):
             state.pointee.queues[index] = Self.makeWorkerQueue()
             spinners.base[index].idleSince = spinners.base[index].now()
+            if !restart && idleTimer != nil { armIdleTimer(slot: index, state) }
         case .idle:
             // Under the lock: once it is released, the slot's next drain may start and read it.
             spinners.base[index].idleSince = spinners.base[index].now()
+            if idleTimer != nil { armIdleTimer(slot: index, state) }
         case .spin(let seen): spin.appended.store(seen, ordering: .relaxed)
         case .initialize, .run: break
         }
         self.state.unlock()
         return step
+    }
+
+    /// With the lock held, after the drain of `slot` ended (with `idleTimeout`): its worker's idle
+    /// time starts, and the idle timer is armed if the machine says so. Armed under the lock, so
+    /// that two drains ending at once arm it in the machine's order.
+    private func armIdleTimer(slot index: Int, _ state: UnsafeMutablePointer<State>) {
+        let now = ContinuousClock.now
+        if let deadline = state.pointee.machine.wentIdle(slot: index, now: now), let idleTimer {
+            idleTimer.timer.schedule(deadline: (deadline - now).deadlineFromNow)
+        }
+    }
+
+    /// The idle timer fired: the workers idle for `idleTimeout` end (above `minWorkers`), and the
+    /// timer is armed again for the next idle worker that may end.
+    func idleTimerFired() {
+        let (ended, next) = state.withLock { state in
+            let now = ContinuousClock.now
+            let decision = state.machine.idleTimerFired(now: now)
+            if let next = decision.next, let idleTimer {
+                idleTimer.timer.schedule(deadline: (next - now).deadlineFromNow)
+            }
+            return decision
+        }
+        idleWorkersEnded.withLock { $0 }?(ended, next != nil)
     }
 
     /// The drain of a worker that has its id: the initializer if asked, then batches, until the
@@ -298,6 +337,10 @@ extension ThreadPool {
                 // Each task is marked running only now, so one cancelled while it waited in the
                 // batch (by `cancel()` or `stop()`) or stolen by another drain never starts here.
                 var executed = 0
+                // One clock reading per task: the end of one task is the start of the next (the
+                // drain turns to it at once), so a task's wait runs until the worker turned to it,
+                // behind the tasks before it in the batch.
+                var turnedTo = Self.monotonicNanoseconds()
                 for task in batch where task.start(on: counters) {
                     // The last completion's second half (waking its waiter, running its
                     // observers) waits until the drain has asked for its next step: when the
@@ -305,6 +348,11 @@ extension ThreadPool {
                     // next task finds the thread free instead of Dispatch waking another.
                     if let (task, settled) = last { task.finish(settled) }
                     last = task.execute().map { (task, $0) }
+                    let done = Self.monotonicNanoseconds()
+                    if latencies.isFull(index) { state.withLock { latencies.move(index, into: &$0) } }
+                    latencies.append(index, wait: turnedTo > task.scheduledAt ? turnedTo &- task.scheduledAt : 0,
+                                     run: done &- turnedTo)
+                    turnedTo = done
                     executed += 1
                 }
                 // Only this slot's drain writes its `finished`: a store, not a read-modify-write.

@@ -11,6 +11,10 @@ import Dispatch
 /// scheduling thread never blocks. With `maxTasks > 0` a worker is retired after that many tasks:
 /// its slot gets a fresh queue, and the next worker there runs the `initializer` again.
 ///
+/// With ``Configuration/idleTimeout``, a worker idle that long ends (never below
+/// ``Configuration/minWorkers``): its slot's next task starts a new worker, with a new id and the
+/// initializer run again.
+///
 /// Blocking closures: a worker's queue runs on Dispatch's overcommit root queue (the default
 /// target of a serial queue), which gives a work item a new thread when its threads are all busy.
 /// A closure that blocks therefore holds a thread of its own, never one of the few threads of
@@ -48,8 +52,15 @@ public final class ThreadPool: Sendable {
     let spinners: Spinners
     /// The counters behind ``statistics``.
     let tally: Tally
+    /// Each slot's wait and run times not yet in the histograms.
+    let latencies: Latencies
     /// Called each time an async `run` starts waiting for room (a seam for tests; off the hot path).
     let roomWaiterAdded = StateLock<(@Sendable () -> Void)?>(nil)
+    /// With `idleTimeout`: the one timer that ends idle workers (see ``idleTimerFired()``).
+    let idleTimer: SendableTimer?
+    /// Called with the ids of the workers each firing of the idle timer ended, and whether it
+    /// was armed again (a seam for tests; off the hot path).
+    let idleWorkersEnded = StateLock<(@Sendable (_ ended: [Int], _ rearmed: Bool) -> Void)?>(nil)
 
     /// Creates a pool.
     ///
@@ -85,10 +96,23 @@ public final class ThreadPool: Sendable {
         self.isBounded = configuration.maxPending != nil
         self.tally = Tally(workers: configuration.maxWorkers)
         self.spinners = Spinners(count: configuration.maxWorkers)
+        self.latencies = Latencies(slots: configuration.maxWorkers, capacity: Self.batchSize)
         let machine = Machine(maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
                               maxPending: configuration.maxPending, hasInitializer: configuration.initializer != nil,
-                              batchSize: Self.batchSize)
+                              batchSize: Self.batchSize, minWorkers: configuration.minWorkers,
+                              idleTimeout: configuration.idleTimeout)
         self.state = PoolMonitor(State(machine: machine, queues: (0..<configuration.maxWorkers).map { _ in Self.makeWorkerQueue() }))
+        // Never scheduled until a worker goes idle: an active timer without a deadline never fires.
+        self.idleTimer = configuration.idleTimeout == nil ? nil
+            : SendableTimer(timer: DispatchSource.makeTimerSource(queue: timerQueue))
+        if let idleTimer {
+            idleTimer.timer.setEventHandler { [weak self] in self?.idleTimerFired() }
+            idleTimer.timer.activate()
+        }
+    }
+
+    deinit {
+        idleTimer?.timer.cancel()
     }
 
     /// `true` while the pool accepts or still runs work: before `join` completes after `close()`,
@@ -104,9 +128,10 @@ public final class ThreadPool: Sendable {
     /// Schedules `work` and returns its future.
     ///
     /// - Parameter deadline: when set, a task not finished by then fails with ``TimeoutError``: if
-    ///   it is still queued it leaves the queue and never runs; if it is running, the closure runs
-    ///   on (a thread cannot be stopped) but its future fails at the deadline. The error's
-    ///   `timeout` is the deadline's distance from this call (zero for a deadline already past).
+    ///   it is still queued it leaves the queue and never runs (``TimeoutError/wasRunning`` is
+    ///   `false`); if it is running, the closure runs on (a thread cannot be stopped) but its
+    ///   future fails at the deadline (`wasRunning` is `true`). The error's `timeout` is the
+    ///   deadline's distance from this call (zero for a deadline already past).
     ///   One Dispatch timer per deadline, on the pool's own queue.
     /// - Throws: ``PebbleError`` `.queueFull` when `maxPending` tasks are already queued (nothing
     ///   is enqueued), `.poolNotRunning` after `close()` or `stop()`, `.initializerFailed` after
@@ -256,7 +281,7 @@ public final class ThreadPool: Sendable {
             throw PebbleError(.wouldDeadlock, "join() was called from one of this pool's own tasks; it would wait for itself")
         }
         if activeDrains.wait(timeout: deadline(after: timeout)) == .timedOut {
-            throw PebbleError(.waitTimedOut, "tasks are still running after \(timeout ?? .zero)")
+            throw PebbleError.joinTimedOut(after: timeout)
         }
         state.withLock { $0.machine.joined() }
     }

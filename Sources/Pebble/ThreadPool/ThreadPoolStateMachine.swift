@@ -15,6 +15,11 @@
 /// thread never blocks on it. A task scheduled while every permit is taken simply waits in the
 /// queue for a running drain.
 ///
+/// **Idle workers.** With `idleTimeout`, a worker (a slot's id and initializer state) whose slot
+/// has had no drain for that long ends, never below `minWorkers`: its slot's next drain starts a
+/// new worker (new id, the initializer again), as a retirement after `maxTasks` does. One timer
+/// for the pool, armed when a worker goes idle and none is armed.
+///
 /// Generic over the task and the waiter so that tests can drive it with plain values; the pool
 /// uses it with its `ThreadTask` and its continuations (specialised inside the module).
 struct ThreadPoolStateMachine<Task, Waiter> {
@@ -43,6 +48,8 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         /// The tasks the drain took last; `stop()` cancels those not started yet and an idle
         /// drain may steal from them.
         var batch: [Task] = []
+        /// When its drain last ended (with `idleTimeout` only): its worker ends once idle that long.
+        var idleSince: ContinuousClock.Instant?
     }
 
     /// Drains to dispatch, one per slot listed (the first without an array: most decisions start
@@ -92,6 +99,13 @@ struct ThreadPoolStateMachine<Task, Waiter> {
     let hasInitializer: Bool
     /// Most tasks a drain takes from the queue under one lock.
     let batchSize: Int
+    /// Idle workers never end below this many.
+    let minWorkers: Int
+    /// How long a worker stays idle before it ends; `nil`: workers are kept.
+    let idleTimeout: Duration?
+    /// When the pool's idle timer fires, if it is armed (one timer for every slot: slots go idle
+    /// in time order, so the earliest deadline is always the one armed).
+    private(set) var idleTimerDeadline: ContinuousClock.Instant?
 
     private(set) var lifecycle = Lifecycle.running
     private(set) var pending = FIFO<Task>()
@@ -114,8 +128,11 @@ struct ThreadPoolStateMachine<Task, Waiter> {
     private var waiterOrder = FIFO<Int>()
     private var nextWaiterID = 0
 
-    init(maxWorkers: Int, maxTasks: Int = 0, maxPending: Int? = nil, hasInitializer: Bool = false, batchSize: Int = 16) {
-        precondition(maxWorkers >= 1 && maxTasks >= 0 && batchSize >= 1)
+    init(maxWorkers: Int, maxTasks: Int = 0, maxPending: Int? = nil, hasInitializer: Bool = false, batchSize: Int = 16,
+         minWorkers: Int = 0, idleTimeout: Duration? = nil) {
+        precondition(maxWorkers >= 1 && maxTasks >= 0 && batchSize >= 1 && (0...maxWorkers).contains(minWorkers))
+        self.minWorkers = minWorkers
+        self.idleTimeout = idleTimeout
         self.maxWorkers = maxWorkers
         self.maxTasks = maxTasks
         self.maxPending = maxPending
@@ -133,7 +150,7 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         case .running: break
         case .broken(let message): return PebbleError(.initializerFailed, message)
         case .closed, .stopped, .joined:
-            return PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work")
+            return PebbleError.poolNotRunning
         }
         // Waiting `run` calls are ahead in line.
         if let maxPending, !waiters.isEmpty || !hasRoom(for: count, started: started) {
@@ -205,7 +222,7 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         case .running: break
         case .broken(let message): return .refused(PebbleError(.initializerFailed, message))
         case .closed, .stopped, .joined:
-            return .refused(PebbleError(.poolNotRunning, "the pool was closed or stopped; create a new pool to schedule more work"))
+            return .refused(PebbleError.poolNotRunning)
         }
         if isCancelled { return .refused(CancellationError()) }
         if waiters.isEmpty && hasRoom(for: 1, started: started) {
@@ -346,6 +363,57 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         active -= 1
         idleSlots.append(index)
         return step
+    }
+
+    // MARK: - Idle workers (idleTimeout)
+
+    /// Workers that exist: slots whose worker has its id (and its initializer state), busy or idle.
+    var liveWorkers: Int { slots.reduce(0) { $0 + ($1.workerID == nil ? 0 : 1) } }
+
+    /// The drain of `slot` ended at `now` (the step was `.idle` or `.retire`), with `idleTimeout`
+    /// set: its worker's idle time starts. Returns when to fire the idle timer if it must be
+    /// armed now (it is not, and this worker may end), else `nil`.
+    mutating func wentIdle(slot index: Int, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard let idleTimeout, !slots[index].draining, slots[index].workerID != nil else { return nil }
+        slots[index].idleSince = now
+        guard idleTimerDeadline == nil, liveWorkers > minWorkers else { return nil }
+        let deadline = now + idleTimeout
+        idleTimerDeadline = deadline
+        return deadline
+    }
+
+    /// The idle timer fired at `now`: the workers idle for `idleTimeout`, longest idle first, end
+    /// (their slots keep no id and no initializer state: the next drain there starts a new worker)
+    /// as long as more than `minWorkers` are left. Returns their ids, and when to fire the timer
+    /// next (the earliest idle worker that may still end), or `nil` to leave it disarmed.
+    mutating func idleTimerFired(now: ContinuousClock.Instant) -> (ended: [Int], next: ContinuousClock.Instant?) {
+        idleTimerDeadline = nil
+        guard let idleTimeout else { return ([], nil) }
+        switch lifecycle {
+        case .running, .closed: break
+        case .stopped, .joined, .broken: return ([], nil)
+        }
+        var live = liveWorkers
+        var ended: [Int] = []
+        let idle = slots.indices
+            .filter { !slots[$0].draining && slots[$0].workerID != nil && slots[$0].idleSince != nil }
+            .sorted { slots[$0].idleSince! < slots[$1].idleSince! }
+        var next: ContinuousClock.Instant?
+        for index in idle where live > minWorkers {
+            let deadline = slots[index].idleSince! + idleTimeout
+            guard deadline <= now else {
+                next = deadline
+                break
+            }
+            ended.append(slots[index].workerID!)
+            slots[index].workerID = nil
+            slots[index].initialized = false
+            slots[index].tasksDone = 0
+            slots[index].idleSince = nil
+            live -= 1
+        }
+        idleTimerDeadline = next
+        return (ended, next)
     }
 
     // MARK: - Lifecycle

@@ -36,12 +36,15 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     let bounded: Bool
     /// The deadline, when there is one: kept out of line so that a task without one stays small.
     let deadline: TaskDeadline?
+    /// When it was scheduled (``ThreadPool/monotonicNanoseconds()``), the start of its wait time.
+    let scheduledAt: UInt64
 
     init(pool: ThreadPool, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil, weight: Int = 1) {
         self.timeout = timeout
         self.pool = pool
         self.weight = weight
         self.bounded = pool.isBounded
+        self.scheduledAt = ThreadPool.monotonicNanoseconds()
         if let deadline {
             // TimeoutError carries a duration: the deadline's distance from schedule time.
             let budget = max(.zero, deadline - ContinuousClock.now)
@@ -51,7 +54,8 @@ class ThreadTask: FutureCore, @unchecked Sendable {
             super.init()
             // A cycle (task → timer → handler → task) that the timer's cancellation breaks: at
             // completion (`didComplete`) or when the pool refuses the task.
-            timer.setEventHandler { [self] in complete(.failure(TimeoutError(timeout: budget))) }
+            // Its `wasRunning` says whether a worker had taken the task when it fired.
+            timer.setEventHandler { [self] in completeTimedOut(budget) }
         } else {
             self.deadline = nil
             super.init()
@@ -67,6 +71,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         self.weight = 1
         self.bounded = pool.isBounded
         self.deadline = nil
+        self.scheduledAt = ThreadPool.monotonicNanoseconds()
         super.init()
     }
 
@@ -84,7 +89,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     final func start(on counters: ThreadPool.Tally.Counters) -> Bool {
         // A worker may reach the task before its timer fires: a deadline already past wins.
         if let deadline, ThreadPool.Machine.start(deadline: deadline.instant, now: .now) == .pastDeadline {
-            complete(.failure(TimeoutError(timeout: deadline.budget)))
+            complete(.failure(TimeoutError(timeout: deadline.budget, wasRunning: false)))
             return false
         }
         guard markRunning() else { return false }

@@ -91,7 +91,7 @@ struct ThreadPoolWorkerThreadTests {
 
     /// Closures that block hold threads of their own (the workers' queues run on Dispatch's
     /// overcommit root queue): with more of them blocked than there are CPUs, work on
-    /// `DispatchQueue.global()` and a `Task` still run at once.
+    /// `DispatchQueue.global()` still runs at once.
     @Test func blockedClosuresDoNotStarveOtherDispatchWork() async throws {
         let workers = 16
         let pool = try ThreadPool(maxWorkers: workers)
@@ -106,10 +106,9 @@ struct ThreadPoolWorkerThreadTests {
         let ranOnGlobal = EventCounter()
         DispatchQueue.global().async { ranOnGlobal.record() }
         #expect(ranOnGlobal.wait(seconds: 3), "global queue work ran at once while the pool's closures block")
-        let start = ContinuousClock.now
-        let value = await Task.detached { 42 }.value
-        #expect(value == 42)
-        #expect(ContinuousClock.now - start < .seconds(3), "a Task ran while the pool's closures block")
+        // (No such check for a Task: Swift's cooperative pool is shared with the other suites of
+        // this run, whose blocking waits can hold both of its threads on a 2-core machine; the
+        // pool's queues never run on it, which the global queue's check already shows.)
         gate.open()
         for future in futures { try await future.value }
         pool.close()
