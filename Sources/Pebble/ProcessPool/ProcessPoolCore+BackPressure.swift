@@ -19,7 +19,7 @@ extension ProcessPoolCore {
         }
         let timer = deadline.map { deadline in
             OneShotTimer(queue: timerQueue, deadline: deadline.dispatchDeadline) { [weak self] in
-                self?.stopWaitingForRoom(id, with: TimeoutError(timeout: budget))
+                self?.stopWaitingForRoom(id, with: TimeoutError(timeout: budget, wasRunning: false))
             }
         }
         defer { timer?.cancel() }

@@ -27,9 +27,13 @@ extension ProcessPoolStateMachine {
         /// It did not take a task offered while it was idle (stopped by a signal, or wedged).
         case unresponsive
 
-        var error: any Error {
+        var error: any Error { error(wasRunning: true) }
+
+        /// The error for a task a worker took (`wasRunning`), or one withdrawn before any did
+        /// (a ``TimeoutError`` then says it never ran).
+        func error(wasRunning: Bool) -> any Error {
             switch self {
-            case .timeout(let timeout): TimeoutError(timeout: timeout)
+            case .timeout(let timeout): TimeoutError(timeout: timeout, wasRunning: wasRunning)
             case .cancelled, .stopped, .unresponsive: CancellationError()
             case .protocolError(let error): error
             }

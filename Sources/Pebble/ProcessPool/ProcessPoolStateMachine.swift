@@ -195,7 +195,7 @@ struct ProcessPoolStateMachine {
                 offered.remove(at: index)
                 offeredBytes -= offer.feedBytes
                 release(offer)
-                return .withdrawn([.settle(task, reason.error)] + dispatchWork())
+                return .withdrawn([.settle(task, reason.error(wasRunning: false))] + dispatchWork())
             }
             refresh()   // a worker took it just now
         }
@@ -209,7 +209,7 @@ struct ProcessPoolStateMachine {
         pending.removeAll { $0.task === task }
         guard pending.count < before else { return .notFound }
         // Queued again after its offering was revoked (a worker died): removed, it never runs.
-        return .withdrawn([.settle(task, reason.error)])
+        return .withdrawn([.settle(task, reason.error(wasRunning: false))])
     }
 
     // MARK: - Async `run` waiting for room

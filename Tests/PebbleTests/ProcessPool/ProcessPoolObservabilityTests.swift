@@ -139,6 +139,18 @@ struct TouchMemory: ProcessJob {
         await pool.stop()
     }
 
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func aTimeoutErrorSaysWhetherTheTaskRan(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
+        defer { pool.stop() }
+        let stopped = try pool.schedule(SleepJob(seconds: 30), timeout: .milliseconds(500))
+        let queued = try pool.schedule(AddOne(x: 1), deadline: .now + .milliseconds(200))
+        let neverRan = try #require(try queued.error(timeout: .seconds(60)) as? TimeoutError)
+        #expect(!neverRan.wasRunning)
+        let ran = try #require(try stopped.error(timeout: .seconds(60)) as? TimeoutError)
+        #expect(ran.wasRunning)
+    }
+
     @Test func elasticSettingsAreValidated() {
         for minWorkers in [-1, 3] {
             var configuration = ProcessPool.Configuration(maxWorkers: 2)
