@@ -14,6 +14,7 @@ struct Metric: Sendable {
         Metric(name: "M2-async", run: asyncRoundTrip),
         Metric(name: "M3", run: { try processThroughput(metric: "M3", workers: 2) }),
         Metric(name: "M3-w4", run: { try processThroughput(metric: "M3-w4", workers: 4) }),
+        Metric(name: "M3-usage", run: { try processThroughput(metric: "M3-usage", workers: 2, recordsResourceUsage: true) }),
         Metric(name: "M9", run: threadThroughput),
         Metric(name: "M4", run: { try mapThroughput(metric: "M4", workers: 2) }),
         Metric(name: "M4-w4", run: { try mapThroughput(metric: "M4-w4", workers: 4) }),
@@ -129,9 +130,12 @@ func awaitBlocking<R: Sendable>(_ body: @escaping @Sendable () async -> R) -> R 
     return slot.value!
 }
 
-/// M3: 20,000 process tasks scheduled at once, then all awaited (M3-w4: on 4 workers).
-func processThroughput(metric: String, workers: Int) throws -> [Measurement] {
-    let pool = try ProcessPool(maxWorkers: workers)
+/// M3: 20,000 process tasks scheduled at once, then all awaited (M3-w4: on 4 workers; M3-usage:
+/// with `recordsResourceUsage`, each task measured in its worker).
+func processThroughput(metric: String, workers: Int, recordsResourceUsage: Bool = false) throws -> [Measurement] {
+    var configuration = ProcessPool.Configuration(maxWorkers: workers)
+    configuration.recordsResourceUsage = recordsResourceUsage
+    let pool = try ProcessPool(configuration: configuration)
     defer { pool.stop() }
     _ = try pool.map(AddOneFunction(), 0..<100).result().values()
     let count = scaled(20_000, quick: 2_000)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 // MARK: - Task board
@@ -46,8 +47,18 @@ void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long 
 
 bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
     if (slot < 0 || slot >= PEBBLE_TASK_BOARD_SLOTS) return false;
-    return board_exchange(board, slot, board_word(sequence, 0, PEBBLE_CLAIM_OFFERED),
-                          board_word(sequence, worker, PEBBLE_CLAIM_TAKEN));
+    if (!board_exchange(board, slot, board_word(sequence, 0, PEBBLE_CLAIM_OFFERED),
+                        board_word(sequence, worker, PEBBLE_CLAIM_TAKEN))) return false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    __atomic_store_n(&board[PEBBLE_TASK_BOARD_SLOTS + slot],
+                     (unsigned long long)now.tv_sec * 1000000000ULL + (unsigned long long)now.tv_nsec, __ATOMIC_RELAXED);
+    return true;
+}
+
+unsigned long long pebble_claim_taken_at(const unsigned long long *board, int slot) {
+    if (slot < 0 || slot >= PEBBLE_TASK_BOARD_SLOTS) return 0;
+    return __atomic_load_n(&board[PEBBLE_TASK_BOARD_SLOTS + slot], __ATOMIC_RELAXED);
 }
 
 bool pebble_claim_finish(unsigned long long *board, int slot, unsigned long long sequence, int worker) {

@@ -13,6 +13,7 @@ final class FakeTask: AnyProcessTask, @unchecked Sendable {
 
     let id: Int
     let timeout: Duration?
+    var scheduledAt: UInt64 = 0
     var phase = Phase.pending
     var request: [UInt8] { [] }
     /// The current offering, for `isRunning`.
@@ -47,7 +48,7 @@ final class FakeTask: AnyProcessTask, @unchecked Sendable {
 
     var isDone: Bool { if case .done = phase { true } else { false } }
 
-    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>) { if !isDone { phase = .done("value") } }
+    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>, usage: ResourceUsage?) { if !isDone { phase = .done("value") } }
     func fail(_ error: any Error) { if !isDone { phase = .done("\(type(of: error))") } }
     func settle(_ error: any Error) -> (@Sendable () -> Void)? {
         guard !isDone else { return nil }
@@ -64,6 +65,11 @@ final class FakeTask: AnyProcessTask, @unchecked Sendable {
 final class FakeBoard: TaskBoard, @unchecked Sendable {
     // @unchecked: each test drives the machine from one thread; nothing here is shared.
     private var words: [Int: (sequence: UInt64, state: ClaimState)] = [:]
+    private var takes: [Int: UInt64] = [:]
+    /// What a take writes as its time (``takenAt(slot:)``).
+    var nanoseconds: UInt64 = 0
+
+    func takenAt(slot: Int) -> UInt64 { takes[slot] ?? 0 }
 
     func offer(slot: Int, sequence: UInt64) { words[slot] = (sequence, .offered) }
 
@@ -89,7 +95,9 @@ final class FakeBoard: TaskBoard, @unchecked Sendable {
 
     // The worker's side.
     func take(slot: Int, sequence: UInt64, worker: Int) -> Bool {
-        exchange(slot, sequence, from: .offered, to: .taken(worker: worker))
+        guard exchange(slot, sequence, from: .offered, to: .taken(worker: worker)) else { return false }
+        takes[slot] = nanoseconds
+        return true
     }
 
     func finish(slot: Int, sequence: UInt64, worker: Int) -> Bool {
@@ -101,6 +109,8 @@ final class FakeBoard: TaskBoard, @unchecked Sendable {
 final class ManualClock: @unchecked Sendable {
     // @unchecked: each test drives the machine from one thread; nothing here is shared.
     var now = ContinuousClock.now
+    /// The latency clock (``ProcessPoolStateMachine/Settings/nanoseconds``), moved by hand too.
+    var nanoseconds: UInt64 = 1_000_000_000
     func advance(by duration: Duration) { now += duration }
 }
 
@@ -111,6 +121,7 @@ enum Decision: Equatable {
     case armTimeout(task: Int)
     case disarm
     case checkTakes
+    case checkIdle
     case spawn(after: Duration?)
     case retire(pid_t)
     case kill(pid_t)
@@ -125,6 +136,7 @@ enum Decision: Equatable {
         case .armTimeout(let offer): [.armTimeout(task: (offer.task as! FakeTask).id)]
         case .disarm: [.disarm]
         case .checkTakes: [.checkTakes]
+        case .checkIdle: [.checkIdle]
         case .spawn(let after): [.spawn(after: after)]
         case .retire(let pid): [.retire(pid)]
         case .kill(let pid): [.kill(pid)]
@@ -137,7 +149,7 @@ enum Decision: Equatable {
 
     var isBookkeeping: Bool {
         switch self {
-        case .armTimeout, .disarm, .checkTakes: true
+        case .armTimeout, .disarm, .checkTakes, .checkIdle: true
         default: false
         }
     }

@@ -23,11 +23,15 @@ struct PoolHarness {
     /// Tasks in the order workers took them.
     private(set) var startOrder: [Int] = []
 
-    init(maxWorkers: Int = 1, maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil, feedLimit: Int = 64) {
+    init(maxWorkers: Int = 1, maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil, feedLimit: Int = 64,
+         idleTimeout: Duration? = nil, minWorkers: Int = 0) {
         let clock = self.clock
         var settings = Machine.Settings(maxWorkers: maxWorkers, maxTasks: maxTasks, hasInitializer: initializer, maxPending: maxPending)
         settings.feedLimit = feedLimit
         settings.now = { clock.now }
+        settings.nanoseconds = { clock.nanoseconds }
+        settings.idleTimeout = idleTimeout
+        settings.minWorkers = minWorkers
         machine = Machine(settings: settings, board: board, slots: 64)
     }
 
@@ -94,7 +98,7 @@ struct PoolHarness {
         let (tasks, actions) = machine.tasksFinished(on: pid, count: 1)
         record(actions)
         let task = tasks[0] as? FakeTask
-        task?.resolve(.value, [])
+        task?.resolve(.value, [], usage: nil)
         return (task?.id, actions.decisions)
     }
 

@@ -35,6 +35,17 @@ public struct ProcessExpired: Error, Hashable, Sendable, CustomStringConvertible
     /// }
     /// ```
     public private(set) var diagnostics: String?
+    /// With ``ProcessPool/Configuration/recordsResourceUsage``: what the dead worker used — its CPU
+    /// time since the end of the last task it reported (over its life if it reported none), and
+    /// its peak resident set over its life — so the input that blew up shows. `nil` with the
+    /// setting off, or where the pool could not learn the dead worker's usage.
+    ///
+    /// ```swift
+    /// if let expired = try future.error() as? ProcessExpired, let usage = expired.resourceUsage {
+    ///     logger.error("worker died at \(usage.peakResidentMemory ?? 0) bytes after \(usage.userTime) of CPU")
+    /// }
+    /// ```
+    public internal(set) var resourceUsage: ResourceUsage?
 
     /// Creates the error for a worker that died.
     ///

@@ -160,6 +160,22 @@ public final class Future<Value: Sendable>: Sendable {
     /// ```
     public var isDone: Bool { core.isDone }
 
+    /// What the task cost its worker: the CPU time the worker used while running it and the peak
+    /// resident set it reached meanwhile (reset at the start of each task). Set for a process task
+    /// that ran and sent its outcome, in a pool with
+    /// ``ProcessPool/Configuration/recordsResourceUsage`` on; `nil` until the future is done, and
+    /// for thread tasks, tasks that never ran, or with the setting off. A task whose worker died
+    /// has its usage in the ``ProcessExpired`` it fails with.
+    ///
+    /// ```swift
+    /// let future = try pool.schedule(Resize(image: upload))
+    /// _ = try await future.value
+    /// if let usage = future.resourceUsage {
+    ///     log.info("resize: cpu \(usage.userTime + usage.systemTime), peak \(usage.peakResidentMemory ?? 0) bytes")
+    /// }
+    /// ```
+    public var resourceUsage: ResourceUsage? { core.resourceUsage }
+
     /// Calls `callback` once with the outcome.
     ///
     /// If the future is already done the callback runs at once on the calling thread. Otherwise it

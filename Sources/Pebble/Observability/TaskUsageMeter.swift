@@ -17,6 +17,9 @@ final class TaskUsageMeter {
     private let clearRefs: Int32
     private let status: Int32
     private var start = pebble_usage_t()
+    /// The process's CPU times over its life at the last ``end()``.
+    private(set) var lifetimeUserTime = Duration.zero
+    private(set) var lifetimeSystemTime = Duration.zero
 
     init() {
         var clearRefs: Int32 = -1, status: Int32 = -1
@@ -40,6 +43,8 @@ final class TaskUsageMeter {
     func end() -> ResourceUsage {
         var now = pebble_usage_t()
         pebble_usage_sample(status, &now)
+        lifetimeUserTime = .nanoseconds(now.user_ns)
+        lifetimeSystemTime = .nanoseconds(now.system_ns)
         return ResourceUsage(userTime: .nanoseconds(now.user_ns - start.user_ns),
                              systemTime: .nanoseconds(now.system_ns - start.system_ns),
                              peakResidentMemory: now.peak_resident_bytes >= 0 ? Int(now.peak_resident_bytes) : nil)

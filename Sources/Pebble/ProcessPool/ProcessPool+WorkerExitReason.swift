@@ -62,5 +62,12 @@ extension ProcessPool {
         /// if reason == .diedIdle { print("an idle worker died; it was replaced") }
         /// ```
         public static let diedIdle = WorkerExitReason("diedIdle")
+        /// It waited for a task longer than the pool's `idleTimeout`, with more than `minWorkers`
+        /// workers serving; the pool starts workers again when work comes.
+        ///
+        /// ```swift
+        /// if reason == .idle { metrics.decrement("pebble.workers") }
+        /// ```
+        public static let idle = WorkerExitReason("idle")
     }
 }

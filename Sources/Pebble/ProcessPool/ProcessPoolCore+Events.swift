@@ -23,8 +23,8 @@ extension ProcessPoolCore {
             var sequence: UInt64 = 0
             for (offset, byte) in body.enumerated() { sequence |= UInt64(byte) << (8 * offset) }
             perform(decide { $0.taskTaken(on: pid, sequence: sequence) })
-        case .value, .error, .decodingFailed, .encodingFailed, .tooLarge:
-            preconditionFailure("outcomes arrive through worker(_:answered:)")
+        case .value, .error, .decodingFailed, .encodingFailed, .tooLarge, .usage:
+            preconditionFailure("outcomes and their usage arrive through worker(_:answered:)")
         case .retiring:
             // Above maxResidentMemory: the outcome follows, then the worker exits by itself.
             guard case .memoryLimit? = WorkerRetirement(decoding: body) else {
@@ -38,6 +38,7 @@ extension ProcessPoolCore {
 
     /// Replies that came in one read, in order: one lock, one dispatch for them all.
     func worker(_ worker: WorkerProcess, answered replies: [(kind: MessageKind, body: ArraySlice<UInt8>)]) {
+        if configuration.recordsResourceUsage { return self.worker(worker, answeredWithUsage: replies) }
         let (tasks, steps): ([(any AnyProcessTask)?], [Step]) = state.withLock { locked in
             let (tasks, actions) = locked.machine.tasksFinished(on: worker.pid, count: replies.count)
             return (tasks, prepare(actions, &locked))
@@ -47,7 +48,43 @@ extension ProcessPoolCore {
         perform(steps)
         // Messages the feed could not take at the last flush go out now that workers took some.
         if feed.hasPosted { feed.flush() }
-        for (task, reply) in zip(tasks, replies) { task?.resolve(reply.kind, reply.body) }
+        for (task, reply) in zip(tasks, replies) { task?.resolve(reply.kind, reply.body, usage: nil) }
+    }
+
+    /// ``worker(_:answered:)`` with `recordsResourceUsage`: each outcome follows the
+    /// ``UsageReport`` of its task (in the same read, or carried over from the previous one).
+    private func worker(_ worker: WorkerProcess, answeredWithUsage frames: [(kind: MessageKind, body: ArraySlice<UInt8>)]) {
+        let pid = worker.pid
+        var replies: [(kind: MessageKind, body: ArraySlice<UInt8>)] = []
+        var usages: [ResourceUsage?] = []
+        replies.reserveCapacity(frames.count)
+        usages.reserveCapacity(frames.count)
+        let decided: (tasks: [(any AnyProcessTask)?], steps: [Step])? = state.withLock { locked in
+            var next = locked.carriedUsage.isEmpty ? nil : locked.carriedUsage.removeValue(forKey: pid)
+            for frame in frames {
+                if frame.kind == .usage {
+                    guard let report = UsageReport(decoding: frame.body) else { return nil }
+                    next = report
+                    locked.lastUsage[pid] = report
+                } else {
+                    replies.append(frame)
+                    usages.append(next?.task)
+                    next = nil
+                }
+            }
+            if let next { locked.carriedUsage[pid] = next }
+            guard !replies.isEmpty else { return ([], []) }
+            let (tasks, actions) = locked.machine.tasksFinished(on: pid, count: replies.count)
+            return (tasks, prepare(actions, &locked))
+        }
+        guard let (tasks, steps) = decided else {
+            return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed usage message"))
+        }
+        guard !replies.isEmpty else { return }
+        worker.output?.taskStarting()
+        perform(steps)
+        if feed.hasPosted { feed.flush() }
+        for index in tasks.indices { tasks[index]?.resolve(replies[index].kind, replies[index].body, usage: usages[index]) }
     }
 
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError) {
@@ -55,10 +92,22 @@ extension ProcessPoolCore {
     }
 
     func worker(_ worker: WorkerProcess, exitedWith status: Int32?) {
+        self.worker(worker, exitedWith: status, usage: nil)
+    }
+
+    /// The worker exited with wait status `status`, having used `lifetime` over its life (`wait4`'s
+    /// rusage; `nil`: unknown). With `recordsResourceUsage`, the tasks it dies holding get that
+    /// usage, less the CPU time it reported before (``UsageReport/deadWorkerUsage(lifetime:reported:)``).
+    func worker(_ worker: WorkerProcess, exitedWith status: Int32?, usage lifetime: ResourceUsage?) {
         // Before the lock: with captured output this reads what is left in the worker's stderr pipe.
-        let death = worker.expired(waitStatus: status)
+        var death = worker.expired(waitStatus: status)
         let (reason, steps): (ProcessPool.WorkerExitReason, [Step]) = state.withLock { locked in
             locked.processes.removeValue(forKey: worker.pid)
+            if configuration.recordsResourceUsage {
+                let reported = locked.lastUsage.removeValue(forKey: worker.pid)
+                locked.carriedUsage.removeValue(forKey: worker.pid)
+                if let lifetime { death.resourceUsage = UsageReport.deadWorkerUsage(lifetime: lifetime, reported: reported) }
+            }
             let (reason, actions) = locked.machine.workerExited(worker.pid, death: death)
             return (reason, prepare(actions, &locked))
         }

@@ -15,6 +15,7 @@ extension ProcessPoolCore {
         case startTimer(any DispatchSourceTimer)
         case cancelTimer(any DispatchSourceTimer)
         case checkTakes(after: Duration)
+        case checkIdle(after: Duration)
         case spawn(after: Duration?)
         case kill(WorkerProcess)
         /// The worker holds no task: SIGKILL at once, whatever the grace period.
@@ -48,6 +49,8 @@ extension ProcessPoolCore {
                 if let timer = locked.timers.removeValue(forKey: sequence) { steps.append(.cancelTimer(timer)) }
             case .checkTakes(let after):
                 steps.append(.checkTakes(after: after))
+            case .checkIdle(let after):
+                steps.append(.checkIdle(after: after))
             case .spawn(let backoff):
                 liveWorkers.enter()
                 steps.append(.spawn(after: backoff))
@@ -82,6 +85,11 @@ extension ProcessPoolCore {
                     guard let self else { return }
                     self.feed.flush()
                     self.perform(self.decide { $0.checkTakes() })
+                }
+            case .checkIdle(let after):
+                timerQueue.asyncAfter(deadline: after.deadlineFromNow) { [weak self] in
+                    guard let self else { return }
+                    self.perform(self.decide { $0.checkIdle() })
                 }
             case .spawn(let backoff?):
                 timerQueue.asyncAfter(deadline: backoff.deadlineFromNow) { self.spawnWorker() }

@@ -23,6 +23,10 @@ final class ProcessPoolCore: WorkerEvents {
         /// Async `run` calls waiting for room in a full queue, by id (the machine keeps their order).
         var roomWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var nextWaiterID: UInt64 = 0
+        /// With `recordsResourceUsage`: each worker's last ``UsageReport`` (for the task it dies
+        /// in, if it does), and a report whose outcome is still to come in a later read.
+        var lastUsage: [pid_t: UsageReport] = [:]
+        var carriedUsage: [pid_t: UsageReport] = [:]
     }
 
     let configuration: ProcessPool.Configuration
@@ -51,9 +55,11 @@ final class ProcessPoolCore: WorkerEvents {
         self.configuration = configuration
         self.helloHead = helloHead
         self.helloTail = helloTail
-        let settings = ProcessPoolStateMachine.Settings(
+        var settings = ProcessPoolStateMachine.Settings(
             maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
             hasInitializer: configuration.initializer != nil, maxPending: configuration.maxPending)
+        settings.idleTimeout = configuration.idleTimeout
+        settings.minWorkers = configuration.minWorkers
         feed = try TaskFeed(inlineLimit: settings.inlineLimit)
         board = try ClaimBoard()
         state = StateLock(Locked(machine: ProcessPoolStateMachine(settings: settings, board: board)))

@@ -140,6 +140,8 @@ extension ProcessPoolStateMachine {
         case disarm(sequence: UInt64)
         /// Look at the feed again after this long (``ProcessPoolStateMachine/checkTakes()``).
         case checkTakes(after: Duration)
+        /// Look for workers idle past the idle timeout after this long (``ProcessPoolStateMachine/checkIdle()``).
+        case checkIdle(after: Duration)
         case spawn(after: Duration?)
         /// Make an idle worker (or one done with its last task) exit: it holds no task.
         case retire(worker: pid_t)

@@ -53,6 +53,13 @@ struct ProcessPoolStateMachine {
         var takeTimeout = Duration.milliseconds(500)
         /// The machine's clock (a test's own, in the unit tests).
         var now: @Sendable () -> ContinuousClock.Instant = { .now }
+        /// ``monotonicNanoseconds()``, the clock of the latency summaries (a test's own, in the
+        /// unit tests): tasks note their schedule time and workers their take time on it.
+        var nanoseconds: @Sendable () -> UInt64 = { monotonicNanoseconds() }
+        /// A serving worker idle this long retires (``checkIdle()``), down to ``minWorkers``;
+        /// `nil`: workers are kept.
+        var idleTimeout: Duration? = nil
+        var minWorkers = 0
     }
 
     let settings: Settings
@@ -83,6 +90,14 @@ struct ProcessPoolStateMachine {
     private(set) var spawnBackoff: Duration?
     private(set) var workersStarted = 0
     private(set) var workersExited = 0
+    /// Schedule → taken, of every task a worker took (a map chunk is one).
+    private(set) var waitTimes = LatencyHistogram()
+    /// Taken → outcome (or the death of its worker), of the same tasks.
+    private(set) var runTimes = LatencyHistogram()
+    private var idleCheckArmed = false
+    /// Workers retired for idleness and not yet gone: nothing is offered meanwhile, so none of
+    /// them can take a task in the instant before its kill.
+    private(set) var idleRetirees: Set<pid_t> = []
 
     init(settings: Settings, board: any TaskBoard, slots: Int = ClaimBoard.slots) {
         self.settings = settings
@@ -255,7 +270,7 @@ struct ProcessPoolStateMachine {
         failedStarts = 0
         everReady = true
         spawnBackoff = nil
-        return dispatchWork()
+        return dispatchWork() + armIdleCheck()
     }
 
     mutating func initializerFailed(_ pid: pid_t, _ message: String) -> [Action] {
@@ -289,6 +304,7 @@ struct ProcessPoolStateMachine {
         var tasks: [(any AnyProcessTask)?] = []
         tasks.reserveCapacity(count)
         var actions: [Action] = []
+        let now = settings.nanoseconds()
         for _ in 0..<count {
             // No copy of the record is kept across the changes: its arrays would be copied on write.
             guard workers[pid] != nil else {
@@ -302,6 +318,7 @@ struct ProcessPoolStateMachine {
                 continue
             }
             let answered = workers[pid]!.held.removeFirst()
+            recordLatency(of: answered, now: now)
             release(answered)
             if answered.task.timeout != nil { actions.append(.disarm(sequence: answered.sequence)) }
             tasks.append(answered.task)
@@ -315,7 +332,10 @@ struct ProcessPoolStateMachine {
                 actions.append(.retire(worker: pid))
             }
         }
-        if workers[pid]?.held.isEmpty == true { workers[pid]!.idleSince = settings.now() }
+        if workers[pid]?.held.isEmpty == true {
+            workers[pid]!.idleSince = settings.now()
+            actions += armIdleCheck()
+        }
         return (tasks, actions + dispatchWork())
     }
 
@@ -332,8 +352,11 @@ struct ProcessPoolStateMachine {
         workerAt[record.index] = nil
         freeIndexes.append(record.index)
         workersExited += 1
+        idleRetirees.remove(pid)
         var actions: [Action] = []
+        let now = settings.nanoseconds()
         for offer in record.held {
+            recordLatency(of: offer, now: now)
             release(offer)
             if offer.task.timeout != nil { actions.append(.disarm(sequence: offer.sequence)) }
         }
@@ -383,6 +406,52 @@ struct ProcessPoolStateMachine {
             for pid in idle { actions += stopWorker(pid, reason: .unresponsive, target: nil) }
         }
         return actions + giveBack(revokeOffered()) + dispatchWork()
+    }
+
+    /// The timer of ``Action/checkIdle(after:)`` fired: serving workers idle for the idle timeout
+    /// retire, longest idle first, while more than `minWorkers` serve and no task waits. Arms the
+    /// next check for the idle worker that reaches the timeout next.
+    mutating func checkIdle() -> [Action] {
+        idleCheckArmed = false
+        guard let idleTimeout = settings.idleTimeout, lifecycle == .running else { return [] }
+        refresh()
+        let now = settings.now()
+        var actions: [Action] = []
+        var serving = workers.values.count { $0.phase.servesTasks } + spawning
+        if pending.isEmpty && offered.isEmpty {
+            let expired = workers.filter { $0.value.isIdle && now - $0.value.idleSince >= idleTimeout }
+                .sorted { $0.value.idleSince < $1.value.idleSince }.map(\.key)
+            for pid in expired where serving > settings.minWorkers {
+                workers[pid]!.phase = .retiring(.idle)
+                idleRetirees.insert(pid)
+                serving -= 1
+                actions.append(.retire(worker: pid))
+            }
+        }
+        return actions + armIdleCheck(now: now)
+    }
+
+    /// Arms the idle check for the idle worker that reaches the idle timeout first, unless one is
+    /// armed or no worker could retire.
+    private mutating func armIdleCheck(now: ContinuousClock.Instant? = nil) -> [Action] {
+        guard let idleTimeout = settings.idleTimeout, !idleCheckArmed, lifecycle == .running,
+              workers.values.count(where: { $0.phase.servesTasks }) + spawning > settings.minWorkers,
+              let oldest = workers.values.lazy.filter(\.isIdle).map(\.idleSince).min() else { return [] }
+        idleCheckArmed = true
+        var delay = oldest + idleTimeout - (now ?? settings.now())
+        // A worker idle past the timeout that could not retire (work is waiting): look again later.
+        if delay <= .zero { delay = idleTimeout }
+        return [.checkIdle(after: delay)]
+    }
+
+    /// Records the wait and the run of a task taken by a worker, whose outcome (or its worker's
+    /// death) is handled at `now`. The take time comes from the board, written by the worker;
+    /// it is bounded by the schedule time and `now`.
+    private mutating func recordLatency(of offer: Offer, now: UInt64) {
+        let scheduled = offer.task.scheduledAt
+        let taken = min(max(board.takenAt(slot: offer.slot), scheduled), max(now, scheduled))
+        waitTimes.record(.nanoseconds(Int64(clamping: taken - scheduled)))
+        runTimes.record(.nanoseconds(Int64(clamping: max(now, scheduled) - taken)))
     }
 
     // MARK: - Decisions
@@ -438,7 +507,7 @@ struct ProcessPoolStateMachine {
             actions.append(.fail(corrupted, PebbleError(.protocolViolation, "a task's word on the pool's task board was overwritten")))
             corrupted.removeAll()
         }
-        if refill && lifecycle.runsQueuedWork && workers.values.contains(where: { $0.phase.servesTasks }) {
+        if refill && lifecycle.runsQueuedWork && idleRetirees.isEmpty && workers.values.contains(where: { $0.phase.servesTasks }) {
             var batch: [Offer] = []
             let now = settings.now()
             while offered.count < settings.feedLimit && offeredBytes < settings.feedBytes, let queued = pending.popFirst() {
@@ -473,13 +542,21 @@ struct ProcessPoolStateMachine {
         }
         guard lifecycle.runsQueuedWork else { return actions }
         // While running, the pool keeps maxWorkers workers from the first task on, and replaces a
-        // dying one at once (it no longer counts); once closed, it starts workers only for queued tasks.
+        // dying one at once (it no longer counts); once closed, it starts workers only for queued
+        // tasks. An elastic pool (idleTimeout) keeps minWorkers and starts more for the tasks
+        // workers hold and the tasks waiting, up to maxWorkers.
         let serving = workers.values.count { $0.phase.servesTasks } + spawning
         let starting = workers.values.count { if case .starting = $0.phase { true } else { false } }
         let queued = pending.count + offered.count
-        let wanted = lifecycle.acceptsWork
-            ? settings.maxWorkers
-            : min(settings.maxWorkers, serving + max(0, queued - starting - spawning))
+        let wanted: Int
+        if !lifecycle.acceptsWork {
+            wanted = min(settings.maxWorkers, serving + max(0, queued - starting - spawning))
+        } else if settings.idleTimeout != nil {
+            let busy = workers.values.count { $0.phase.servesTasks && !$0.held.isEmpty }
+            wanted = min(settings.maxWorkers, max(settings.minWorkers, busy + queued))
+        } else {
+            wanted = settings.maxWorkers
+        }
         for _ in serving..<max(serving, wanted) {
             spawning += 1
             actions.append(.spawn(after: spawnBackoff))

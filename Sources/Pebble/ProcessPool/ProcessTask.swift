@@ -11,6 +11,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     let future = Future<Value>()
     let request: [UInt8]
     let timeout: Duration?
+    let scheduledAt = monotonicNanoseconds()
     private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
     /// Takes this task back when its future is cancelled after it was offered: the pool's
     /// `withdraw`, holding the pool weakly. Not bound to a worker: whichever worker takes the
@@ -49,7 +50,8 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
         return { [future] in future.notify(observers, of: .failure(error)) }
     }
 
-    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>) {
+    func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>, usage: ResourceUsage?) {
+        if let usage { future.core.attachUsage(ResourceUsageBox(usage)) }
         future.complete(Self.outcome(kind, body, decodeValue))
     }
 

@@ -18,6 +18,9 @@ protocol TaskBoard: AnyObject, Sendable {
     func stop(slot: Int, sequence: UInt64, worker: Int) -> Bool
     /// Where offering `sequence` stands.
     func state(slot: Int, sequence: UInt64) -> ClaimState
+    /// When the task in `slot` was taken, in ``monotonicNanoseconds()``, as its taker wrote it
+    /// (read while the slot still holds that task; a value to bound, not to trust).
+    func takenAt(slot: Int) -> UInt64
 }
 
 /// Where one offering of a task stands on the ``TaskBoard``.

@@ -39,6 +39,9 @@ enum MessageKind: UInt8 {
     /// The worker took the offering whose sequence number (u64) follows: sent for tasks with a
     /// timeout (``JobHeader/announceTake``), whose timeout starts then.
     case started = 0x53          // "S"
+    /// With `recordsResourceUsage`: what the task the next outcome answers used, a
+    /// ``UsageReport``; sent in the same write as that outcome, just before it.
+    case usage = 0x55            // "U"
 
     /// A task's outcome, answering the oldest task the worker took and the pool has not seen answered.
     var isReply: Bool {
@@ -47,4 +50,8 @@ enum MessageKind: UInt8 {
         default: false
         }
     }
+
+    /// An outcome, or a ``usage`` frame that goes with the outcome after it: handed over with the
+    /// replies of the same read, in order.
+    var travelsWithReplies: Bool { isReply || self == .usage }
 }

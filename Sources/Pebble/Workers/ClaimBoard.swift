@@ -62,6 +62,10 @@ final class ClaimBoard: TaskBoard, @unchecked Sendable {
         pebble_claim_stop(words, Int32(slot), sequence, Int32(worker))
     }
 
+    func takenAt(slot: Int) -> UInt64 {
+        pebble_claim_taken_at(words, Int32(slot))
+    }
+
     func state(slot: Int, sequence: UInt64) -> ClaimState {
         let word = pebble_claim_read(words, Int32(slot), sequence)
         guard word >= 0 else { return .moved }

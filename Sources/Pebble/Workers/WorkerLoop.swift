@@ -41,6 +41,8 @@ struct WorkerLoop {
         // The jobs: whenever idle, the worker receives the oldest message on the feed and takes
         // its task on the board; one the pool revoked first (cancelled, past its deadline, offered
         // again) is skipped. Each outcome is sent at once, so it is never lost with a later crash.
+        // Opened here, in the worker: its descriptors name this process's /proc entries.
+        let meter = settings.recordsResourceUsage ? TaskUsageMeter() : nil
         let input = WorkerInput(fd: feed, limit: limit)
         let index = Int32(identity.index)
         var taken = 0
@@ -55,8 +57,15 @@ struct WorkerLoop {
             }
             taken += 1
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
-            let reply = input.request(of: message).map(execute)
+            meter?.begin()
+            var reply = input.request(of: message).map(execute)
                 ?? Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8))
+            if let meter {
+                // In the same write as the outcome, just before it: no message of its own.
+                let usage = meter.end()
+                reply = UsageReport(task: usage, lifetimeUserTime: meter.lifetimeUserTime,
+                                    lifetimeSystemTime: meter.lifetimeSystemTime).frame + reply
+            }
             // What the job printed reaches the pool's (or the captured) stdout before its outcome.
             pebble_flush_stdout()
             // The pool is killing this worker for this task (a cancel, a timeout or a deadline):

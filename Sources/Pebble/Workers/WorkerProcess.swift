@@ -150,7 +150,7 @@ final class WorkerProcess: Sendable {
                     guard let kind = MessageKind(rawValue: frame[frame.startIndex]) else {
                         return breakProtocol("the worker sent a message of unknown kind \(frame[frame.startIndex])")
                     }
-                    if kind.isReply {
+                    if kind.travelsWithReplies {
                         replies.append((kind, frame.dropFirst()))
                         continue
                     }

@@ -34,8 +34,10 @@ void pebble_unmap_claim_board(unsigned long long *board);
 /// the worker that took it. The pool offers; a worker takes (offered → taken) before running the task
 /// and finishes (taken → done) before sending its outcome; the pool revokes (offered → revoked) or
 /// stops (taken → stopping, then kills that worker). Each transition is one compare-and-swap, so
-/// exactly one of take and revoke, and exactly one of finish and stop, succeeds.
-#define PEBBLE_TASK_BOARD_BYTES (64 * 1024)
+/// exactly one of take and revoke, and exactly one of finish and stop, succeeds. After the slots'
+/// words, one word per slot holds when its task was taken (`CLOCK_MONOTONIC` nanoseconds), written
+/// by the worker that took it, for the pool's latency summaries.
+#define PEBBLE_TASK_BOARD_BYTES (128 * 1024)
 #define PEBBLE_TASK_BOARD_SLOTS 8192
 #define PEBBLE_TASK_BOARD_WORKERS 8192
 enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 2, PEBBLE_CLAIM_DONE = 3,
@@ -49,6 +51,9 @@ void pebble_unmap_task_board(unsigned long long *board);
 void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence);
 /// Worker `worker` takes task `sequence` in `slot`; false if it was revoked (or the slot moved on).
 bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+/// When the task in `slot` was taken (`CLOCK_MONOTONIC` nanoseconds; written by its taker, so a
+/// value the pool must bound).
+unsigned long long pebble_claim_taken_at(const unsigned long long *board, int slot);
 /// Worker `worker` finished task `sequence`; false when the pool is stopping it for that task.
 bool pebble_claim_finish(unsigned long long *board, int slot, unsigned long long sequence, int worker);
 /// The pool revokes task `sequence` in `slot`; false if a worker took it.
