@@ -9,9 +9,23 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-void pebble_usage_meter_open(int *clear_refs_fd, int *status_fd) {
+void pebble_usage_meter_open(int *clear_refs_fd, int *status_fd, int *statm_fd) {
     *clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
     *status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    *statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+}
+
+int64_t pebble_usage_resident_bytes(int statm_fd) {
+    if (statm_fd < 0) return -1;
+    char text[128];
+    ssize_t count;
+    do { count = pread(statm_fd, text, sizeof text - 1, 0); } while (count < 0 && errno == EINTR);
+    if (count <= 0) return -1;
+    text[count] = 0;
+    char *end = NULL;
+    strtoll(text, &end, 10);                           // "size resident shared text lib data dt"
+    if (end == NULL || *end != ' ') return -1;
+    return strtoll(end + 1, NULL, 10) * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
 int pebble_usage_reset_peak(int clear_refs_fd) {
@@ -46,5 +60,6 @@ void pebble_usage_sample(int status_fd, pebble_usage_t *usage) {
     getrusage(RUSAGE_SELF, &self);
     usage->user_ns = nanoseconds(self.ru_utime);
     usage->system_ns = nanoseconds(self.ru_stime);
+    usage->faults = (int64_t)self.ru_minflt + (int64_t)self.ru_majflt;
     usage->peak_resident_bytes = peak_resident_bytes(status_fd);
 }

@@ -10,16 +10,20 @@ typedef struct pebble_usage {
     int64_t user_ns;
     int64_t system_ns;
     int64_t peak_resident_bytes;
+    /// Minor and major page faults so far (every thread's, the process's life).
+    int64_t faults;
 } pebble_usage_t;
 
-/// Opens /proc/self/clear_refs for writing and /proc/self/status for reading (close-on-exec), in
-/// the process that measures itself: a descriptor opened before a fork would measure the parent.
-/// A descriptor that cannot be opened is -1.
-void pebble_usage_meter_open(int *_Nonnull clear_refs_fd, int *_Nonnull status_fd);
+/// Opens /proc/self/clear_refs for writing, /proc/self/status and /proc/self/statm for reading
+/// (close-on-exec), in the process that measures itself: a descriptor opened before a fork would
+/// measure the parent. A descriptor that cannot be opened is -1.
+void pebble_usage_meter_open(int *_Nonnull clear_refs_fd, int *_Nonnull status_fd, int *_Nonnull statm_fd);
+/// The current resident set in bytes (statm, read with pread from `statm_fd`); -1 when unreadable.
+int64_t pebble_usage_resident_bytes(int statm_fd);
 /// Resets the peak resident set (VmHWM) to the current resident set: clear_refs "5". 0, or -1.
 int pebble_usage_reset_peak(int clear_refs_fd);
-/// This process's CPU times (getrusage RUSAGE_SELF) and its peak resident set (VmHWM, read with
-/// pread from `status_fd`; -1 when unreadable).
+/// This process's CPU times and page faults (getrusage RUSAGE_SELF) and its peak resident set
+/// (VmHWM, read with pread from `status_fd`; -1 when unreadable or `status_fd` is -1).
 void pebble_usage_sample(int status_fd, pebble_usage_t *_Nonnull usage);
 
 #endif

@@ -40,4 +40,26 @@ import Testing
         let smallPeak = try #require(small.peakResidentMemory)
         #expect(smallPeak < peak - (128 << 20), "after freeing 256 MB the next task's peak is its own: \(smallPeak)")
     }
+
+    @Test func memoryFreedBeforeTheTaskEndsStillShowsInItsPeak() throws {
+        let meter = TaskUsageMeter()
+        meter.begin()
+        let size = 256 << 20
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        for page in stride(from: 0, to: size, by: 4096) { block.storeBytes(of: 1, toByteOffset: page, as: UInt8.self) }
+        block.deallocate()
+        let usage = meter.end()
+        #expect(try #require(usage.peakResidentMemory) >= 240 << 20)
+    }
+
+    @Test func aTaskThatTouchesNoNewMemoryReportsTheResidentSetItStartedWith() throws {
+        let meter = TaskUsageMeter()
+        var sum = 0
+        meter.begin()
+        for value in 0..<1_000 { sum &+= value }
+        let usage = meter.end()
+        #expect(sum > 0)
+        let peak = try #require(usage.peakResidentMemory)
+        #expect(peak > 1 << 20 && peak < 1 << 40)
+    }
 }
