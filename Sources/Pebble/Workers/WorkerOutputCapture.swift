@@ -44,7 +44,7 @@ final class WorkerOutputCapture: Sendable {
     /// Where stderr is read to: used only under `standardError`'s lock.
     nonisolated(unsafe) private let errorScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
 
-    /// A capture with new pipes, its read sources running; `nil` when the pipes cannot be created
+    /// A capture with new pipes, its read ends watched; `nil` when the pipes cannot be created
     /// (out of descriptors): the worker then writes to `/dev/null`.
     static func open() -> WorkerOutputCapture? {
         guard let output = makePipe() else { return nil }
