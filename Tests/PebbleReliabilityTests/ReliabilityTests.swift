@@ -231,9 +231,6 @@ final class ReliabilityTests: XCTestCase {
     /// 200 commands of every ending at once (exit, timeout, output limit, missing executable, a
     /// background grandchild), eight at a time: descriptors and children back at the baseline.
     func testMixedCommandsLeaveNothingBehind() throws {
-        #if PEBBLE_TSAN
-        throw XCTSkip("known gap: a command's reaper dies under the thread sanitizer")
-        #endif
         try withoutLeaks("mixed commands") {
             let count = Self.scaled(200)
             let outcomes = Box([String: Int]())
@@ -486,9 +483,6 @@ final class ChildReaperFallbackTests: XCTestCase {
         XCTAssertLessThanOrEqual(after.descriptors, before.descriptors + 2, "at most Dispatch's descriptors for the signal source are new")
     }
     func testCommandsAndWatchExitWithoutPidfd() throws {
-        #if PEBBLE_TSAN
-        throw XCTSkip("known gap: a command's reaper dies under the thread sanitizer")
-        #endif
         let result = try Command("sh", arguments: ["-c", "echo hi; exit 4"]).runBlocking(timeout: .seconds(60))
         XCTAssertEqual(result.status, .exited(4))
         XCTAssertEqual(result.outputText, "hi\n")

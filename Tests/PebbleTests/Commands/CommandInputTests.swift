@@ -20,7 +20,7 @@ private func outcome(within seconds: Double, _ body: @escaping @Sendable () thro
 
 /// Commands that stop reading their input, or never start, never hold the run up; a timeout or a
 /// cancel always ends it. Bad strings are rejected rather than cut at a NUL.
-@Suite(.timeLimit(.minutes(3)), .enabled(if: commandsUnderSanitizer, "the reaper dies under the thread sanitizer"))
+@Suite(.timeLimit(.minutes(3)))
 struct CommandInputTests {
     static let megabyte = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
 
