@@ -145,13 +145,7 @@ final class ReliabilityTests: XCTestCase {
     // MARK: - 2. Chaos
 
     func testChaosKillerNeverLosesAFutureZygote() throws { try chaosKillerNeverLosesAFuture(.zygote) }
-    /// Skipped unless `PEBBLE_SPAWN_CHAOS=1`: under `.spawn` this scenario hangs (a future does not
-    /// complete after random SIGKILLs of spawned workers) — a defect of the spawn path, reported
-    /// in issue 14's note, not yet fixed. Seen again on 2026-12-02: the test waits on a future, no
-    /// worker process is alive (the one child left is the zygote, also named `--pebble-worker`),
-    /// every Dispatch thread is idle and the pool spawns no replacement.
     func testChaosKillerNeverLosesAFutureSpawn() throws {
-        try XCTSkipUnless(ProcessInfo.processInfo.environment["PEBBLE_SPAWN_CHAOS"] == "1", "hangs under .spawn: see issue 14")
         try chaosKillerNeverLosesAFuture(.spawn)
     }
 
