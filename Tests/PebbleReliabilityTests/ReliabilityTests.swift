@@ -157,10 +157,19 @@ final class ReliabilityTests: XCTestCase {
             let kills = Box(0)
             let killer = JoinableThread(name: "chaos-killer") {
                 var generator = SystemRandomNumberGenerator()
+                var servedAtLastKill = -1
                 while !finished.load(ordering: .acquiring) {
                     usleep(UInt32.random(in: 1_000...15_000, using: &generator))
+                    // A kill only once the pool has served a task since the last one. Otherwise,
+                    // whenever starting a worker takes longer than the killer's interval (`.spawn`
+                    // starts the whole program: under the thread sanitizer, or on a loaded machine),
+                    // every replacement dies before it is ready, the pool respawns forever and no
+                    // future can complete: a livelock of the test, not a lost future.
+                    let served = pool.statistics.completed
+                    guard served > servedAtLastKill else { continue }
                     if let victim = Self.workers(of: startMethod).randomElement(using: &generator), kill(victim, SIGKILL) == 0 {
                         kills.update { $0 += 1 }
+                        servedAtLastKill = served
                     }
                 }
             }
