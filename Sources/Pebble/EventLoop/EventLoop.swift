@@ -20,7 +20,7 @@ import _PebbleShim
 /// token (index and generation, never a pointer) and hands the event to the registration's queue.
 /// That is one hop from the kernel to the handler's queue, as with a Dispatch source; watching the
 /// epoll descriptor with one Dispatch read source instead costs a second hop (the source's queue,
-/// then the handler's), which made a process round trip (M2-process) about 12 µs slower.
+/// then the handler's), which measurably slows a process round trip (the benchmark's M2-process).
 final class EventLoop: Sendable {
     static let shared = EventLoop()
 

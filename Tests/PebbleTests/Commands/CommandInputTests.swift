@@ -100,8 +100,8 @@ struct CommandInputTests {
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for path in [directory + "/bin/pebble-tool", directory + "/pebble-here"] {
-            FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\necho found $0\n".utf8),
-                                           attributes: [.posixPermissions: 0o755])
+            _ = FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\necho found $0\n".utf8),
+                                               attributes: [.posixPermissions: 0o755])
         }
         let relative = try Command("pebble-tool", environment: ["PATH": "/nonexistent:bin"], workingDirectory: directory)
             .runBlocking(timeout: .seconds(20))
