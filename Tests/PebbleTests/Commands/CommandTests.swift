@@ -8,7 +8,7 @@ import _PebbleShim
 /// Whether process `pid` exists (a zombie counts).
 func processExists(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct CommandTests {
     @Test func echoFoundInPath() async throws {
         let result = try await Command("echo", arguments: ["hello", "world"]).run()
