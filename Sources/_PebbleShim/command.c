@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "pebble_shim.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -125,22 +126,79 @@ int pebble_spawn_and_wait(const char *path) {
 //    own) and reaps one — descendants of a killed child are reparented to it and killed next round;
 // 6. reports EXITED with the command's own wait status, and exits 0.
 
+// The reaper runs in a forked copy of a threaded process: it must not run code that a sanitizer
+// instrumented, nor any libc call that a sanitizer runtime intercepts (the runtime's locks and
+// thread state were copied from threads that do not exist in the copy; under the thread sanitizer
+// the reaper died). So every function below is uninstrumented, and talks to the kernel through
+// syscall(2) only, which no sanitizer intercepts; clone is glibc's own, found before the fork.
+
+#if defined(__has_attribute)
+#if __has_attribute(disable_sanitizer_instrumentation)
+#define PEBBLE_UNINSTRUMENTED __attribute__((disable_sanitizer_instrumentation, noinline))
+#endif
+#endif
+#ifndef PEBBLE_UNINSTRUMENTED
+#define PEBBLE_UNINSTRUMENTED __attribute__((no_sanitize("thread", "address"), noinline))
+#endif
+
+/// The kernel's struct sigaction for rt_sigaction (not glibc's): enough to set SIG_DFL.
+struct kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    unsigned long mask;
+};
+
+typedef int (*clone_function)(int (*)(void *), void *, int, void *, ...);
+/// glibc's clone, not a sanitizer's interceptor of it (resolved in the parent, before the fork).
+static clone_function libc_clone;
+static pthread_once_t libc_clone_once = PTHREAD_ONCE_INIT;
+
+static void find_libc_clone(void) {
+#ifdef __GLIBC__
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (libc) {
+        libc_clone = (clone_function)dlsym(libc, "clone");
+        dlclose(libc);
+    }
+#endif
+    if (!libc_clone) libc_clone = clone;
+}
+
 /// What the command's child writes before it _exits on failure (shared memory with the reaper).
 static volatile int child_failure_errno;
 static volatile int child_failure_stage;
 
-static void send_report(int control, int type, int pid, int value, int stage) {
-    struct pebble_command_message message = { .type = type, .pid = pid, .value = value, .stage = stage };
-    while (send(control, &message, sizeof message, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
+PEBBLE_UNINSTRUMENTED __attribute__((noreturn))
+static void raw_exit(int code) {
+    for (;;) syscall(SYS_exit_group, code);
 }
 
+PEBBLE_UNINSTRUMENTED
+static void raw_zero(void *memory, size_t length) {
+    volatile char *bytes = memory;
+    for (size_t i = 0; i < length; i++) bytes[i] = 0;
+}
+
+PEBBLE_UNINSTRUMENTED
+static void send_report(int control, int type, int pid, int value, int stage) {
+    struct pebble_command_message message;
+    message.type = type;
+    message.pid = pid;
+    message.value = value;
+    message.stage = stage;
+    while (syscall(SYS_sendto, control, &message, sizeof message, MSG_NOSIGNAL, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+PEBBLE_UNINSTRUMENTED
 static void close_from(int first) {
     if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return;
     struct rlimit limit;
-    int last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (int)limit.rlim_cur : 65536;
-    for (int fd = first; fd < last; fd++) close(fd);
+    int last = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &limit) == 0 && limit.rlim_cur < 65536 ? (int)limit.rlim_cur : 65536;
+    for (int fd = first; fd < last; fd++) syscall(SYS_close, fd);
 }
 
+PEBBLE_UNINSTRUMENTED
 static char *format_int(char *end, int value) {
     *--end = 0;
     do { *--end = (char)('0' + value % 10); value /= 10; } while (value);
@@ -148,22 +206,24 @@ static char *format_int(char *end, int value) {
 }
 
 /// SIGKILLs every child of this (single-threaded) process; returns how many it found.
+PEBBLE_UNINSTRUMENTED
 static int kill_children(void) {
     char number[16];
     char path[64] = "/proc/self/task/";
-    const char *pid = format_int(number + sizeof number, (int)getpid());
-    size_t length = strlen(path);
+    const char *pid = format_int(number + sizeof number, (int)syscall(SYS_getpid));
+    size_t length = 0;
+    while (path[length]) length++;
     while (*pid) path[length++] = *pid++;
     const char *tail = "/children";
     while (*tail) path[length++] = *tail++;
     path[length] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     int found = 0;
     char buffer[4096];
     int current = 0, in_number = 0;
     for (;;) {
-        ssize_t got = read(fd, buffer, sizeof buffer);
+        ssize_t got = syscall(SYS_read, fd, buffer, sizeof buffer);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) break;
         for (ssize_t i = 0; i < got; i++) {
@@ -172,54 +232,53 @@ static int kill_children(void) {
                 current = current * 10 + (c - '0');
                 in_number = 1;
             } else if (in_number) {
-                kill(current, SIGKILL);
+                syscall(SYS_kill, current, SIGKILL);
                 found++;
                 current = 0;
                 in_number = 0;
             }
         }
     }
-    if (in_number) { kill(current, SIGKILL); found++; }
-    close(fd);
+    if (in_number) { syscall(SYS_kill, current, SIGKILL); found++; }
+    syscall(SYS_close, fd);
     return found;
 }
 
-static void run_command(const struct pebble_command_spec *spec, pid_t reaper) __attribute__((noreturn));
+PEBBLE_UNINSTRUMENTED __attribute__((noreturn))
 static void run_command(const struct pebble_command_spec *spec, pid_t reaper) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (getppid() != reaper) _exit(127);
+    syscall(SYS_setpgid, 0, 0);
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(SYS_getppid) != reaper) raw_exit(127);
     for (int i = 0; i < spec->limit_count; i++) {
         struct rlimit limit;
-        if (getrlimit(spec->limits[i].resource, &limit) != 0) limit.rlim_max = RLIM_INFINITY;
+        if (syscall(SYS_prlimit64, 0, spec->limits[i].resource, NULL, &limit) != 0) limit.rlim_max = RLIM_INFINITY;
         rlim_t value = (rlim_t)spec->limits[i].value;
         if (limit.rlim_max != RLIM_INFINITY && value > limit.rlim_max) value = limit.rlim_max;
         limit.rlim_cur = value;
         limit.rlim_max = value;
-        if (setrlimit(spec->limits[i].resource, &limit) != 0) {
+        if (syscall(SYS_prlimit64, 0, spec->limits[i].resource, &limit, NULL) != 0) {
             child_failure_stage = PEBBLE_STAGE_LIMITS;
             child_failure_errno = errno;
-            _exit(127);
+            raw_exit(127);
         }
     }
-    if (spec->directory && chdir(spec->directory) != 0) {
+    if (spec->directory && syscall(SYS_chdir, spec->directory) != 0) {
         child_failure_stage = PEBBLE_STAGE_DIRECTORY;
         child_failure_errno = errno;
-        _exit(127);
+        raw_exit(127);
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    unsigned long none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
     int failure = ENOENT;
     for (char *const *path = spec->paths; *path; path++) {
-        execve(*path, spec->argv, spec->envp);
+        syscall(SYS_execve, *path, spec->argv, spec->envp);
         // As execvp: a missing or non-directory entry moves on; a permission error is remembered.
         if (errno == EACCES) failure = EACCES;
         else if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG) { failure = errno; break; }
     }
     child_failure_stage = PEBBLE_STAGE_EXEC;
     child_failure_errno = failure;
-    _exit(127);
+    raw_exit(127);
 }
 
 struct command_start {
@@ -227,6 +286,7 @@ struct command_start {
     pid_t reaper;
 };
 
+PEBBLE_UNINSTRUMENTED
 static int command_entry(void *argument) {
     const struct command_start *start = argument;
     run_command(start->spec, start->reaper);
@@ -237,12 +297,13 @@ static char command_stack[64 * 1024] __attribute__((aligned(16)));
 
 /// Kills the command's group (while `command` is unreaped), then every descendant; returns the
 /// command's wait status (kept if it was reaped already).
+PEBBLE_UNINSTRUMENTED
 static int tear_down(pid_t command, int command_reaped, int status) {
-    if (!command_reaped) killpg(command, SIGKILL);
+    if (!command_reaped) syscall(SYS_kill, -command, SIGKILL);
     for (;;) {
         kill_children();
         int raw = 0;
-        pid_t reaped = waitpid(-1, &raw, 0);
+        pid_t reaped = (pid_t)syscall(SYS_wait4, -1, &raw, 0, NULL);
         if (reaped < 0) {
             if (errno == EINTR) continue;
             break;   // ECHILD: nothing left
@@ -252,100 +313,107 @@ static int tear_down(pid_t command, int command_reaped, int status) {
     return status;
 }
 
-static void reaper_main(const struct pebble_command_spec *spec) __attribute__((noreturn));
+PEBBLE_UNINSTRUMENTED
+static void wait_for(pid_t pid, int *status) {
+    while (syscall(SYS_wait4, pid, status, 0, NULL) < 0 && errno == EINTR) {}
+}
+
+PEBBLE_UNINSTRUMENTED __attribute__((noreturn))
 static void reaper_main(const struct pebble_command_spec *spec) {
-    // 1. Descriptors: everything first above 10, so that no dup2 overwrites a source.
+    // 1. Descriptors: everything first above 10, so that no dup over a source.
     int ends[4] = { spec->stdin_fd, spec->stdout_fd, spec->stderr_fd, spec->control_fd };
     int high[4];
     for (int i = 0; i < 4; i++) {
-        high[i] = fcntl(ends[i], F_DUPFD, 10);
-        if (high[i] < 0) _exit(120);
+        high[i] = (int)syscall(SYS_fcntl, ends[i], F_DUPFD, 10);
+        if (high[i] < 0) raw_exit(120);
     }
     for (int i = 0; i < 4; i++) {
-        if (dup2(high[i], i) != i) _exit(121);
+        if (syscall(SYS_dup3, high[i], i, 0) != i) raw_exit(121);
     }
     int control = 3;
-    fcntl(control, F_SETFD, FD_CLOEXEC);
+    syscall(SYS_fcntl, control, F_SETFD, FD_CLOEXEC);
     close_from(4);
 
-    sigset_t all;
-    sigfillset(&all);
     for (int signal = 1; signal < NSIG; signal++) {
         if (signal == SIGKILL || signal == SIGSTOP) continue;
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = SIG_DFL;
-        sigaction(signal, &action, NULL);   // fails harmlessly for glibc's internal signals
+        struct kernel_sigaction action = { .handler = SIG_DFL, .flags = 0, .restorer = NULL, .mask = 0 };
+        syscall(SYS_rt_sigaction, signal, &action, NULL, sizeof action.mask);   // fails harmlessly for some
     }
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    unsigned long all = ~0UL;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof all);
 
     // 2. Its own group; a subreaper.
-    setpgid(0, 0);
-    sigset_t child_signal;
-    sigemptyset(&child_signal);
-    sigaddset(&child_signal, SIGCHLD);
-    int signals = signalfd(-1, &child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (signals < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    syscall(SYS_setpgid, 0, 0);
+    unsigned long child_signal = 1UL << (SIGCHLD - 1);
+    int signals = (int)syscall(SYS_signalfd4, -1, &child_signal, sizeof child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signals < 0 || syscall(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
         send_report(control, PEBBLE_COMMAND_FAILED, 0, errno, PEBBLE_STAGE_REAPER);
-        _exit(0);
+        raw_exit(0);
     }
 
     // 3. The command.
-    pid_t reaper = getpid();
+    pid_t reaper = (pid_t)syscall(SYS_getpid);
     child_failure_errno = 0;
     // clone(CLONE_VM | CLONE_VFORK) on a stack of its own, as glibc's posix_spawn does: cheap (no
     // page tables copied), and the child's frames cannot clobber ours. Not vfork(): sanitizer
     // runtimes turn vfork into fork, whose handlers would wait on locks of threads that are not
     // in this process.
     struct command_start start = { .spec = spec, .reaper = reaper };
-    pid_t command = clone(command_entry, command_stack + sizeof command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+    pid_t command = libc_clone(command_entry, command_stack + sizeof command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
     if (command < 0) {
         send_report(control, PEBBLE_COMMAND_FAILED, 0, errno, PEBBLE_STAGE_FORK);
-        _exit(0);
+        raw_exit(0);
     }
     if (child_failure_errno != 0) {
         int raw;
-        while (waitpid(command, &raw, 0) < 0 && errno == EINTR) {}
+        wait_for(command, &raw);
         send_report(control, PEBBLE_COMMAND_FAILED, command, child_failure_errno, child_failure_stage);
-        _exit(0);
+        raw_exit(0);
     }
     send_report(control, PEBBLE_COMMAND_STARTED, command, 0, 0);
-    close(0);
-    close(1);
-    close(2);
+    syscall(SYS_close, 0);
+    syscall(SYS_close, 1);
+    syscall(SYS_close, 2);
 
     // 4. Wait for its exit or a word from the parent.
     int status = 0, reaped = 0;
-    struct pollfd watched[2] = { { .fd = control, .events = POLLIN }, { .fd = signals, .events = POLLIN } };
+    struct pollfd watched[2];
+    watched[0].fd = control;
+    watched[0].events = POLLIN;
+    watched[1].fd = signals;
+    watched[1].events = POLLIN;
     while (!reaped) {
-        if (poll(watched, 2, -1) < 0) continue;
+        watched[0].revents = 0;
+        watched[1].revents = 0;
+        if (syscall(SYS_ppoll, watched, 2, NULL, NULL, 0) < 0) continue;
         if (watched[0].revents) break;   // a kill request, or the parent is gone
         if (!watched[1].revents) continue;
         struct signalfd_siginfo ignored;
-        while (read(signals, &ignored, sizeof ignored) > 0) {}
+        while (syscall(SYS_read, signals, &ignored, sizeof ignored) > 0) {}
         for (;;) {
             siginfo_t info;
-            memset(&info, 0, sizeof info);
-            if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+            raw_zero(&info, sizeof info);
+            if (syscall(SYS_waitid, P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT, NULL) != 0 || info.si_pid == 0) break;
             if (info.si_pid == command) {
                 // Still a zombie here: its group id is still its own.
-                killpg(command, SIGKILL);
-                while (waitpid(command, &status, 0) < 0 && errno == EINTR) {}
+                syscall(SYS_kill, -command, SIGKILL);
+                wait_for(command, &status);
                 reaped = 1;
                 break;
             }
             int raw;
-            waitpid(info.si_pid, &raw, 0);   // an adopted orphan
+            wait_for(info.si_pid, &raw);   // an adopted orphan
         }
     }
 
     // 5, 6.
     status = tear_down(command, reaped, status);
     send_report(control, PEBBLE_COMMAND_EXITED, command, status, 0);
-    _exit(0);
+    raw_exit(0);
 }
 
 pid_t pebble_command_spawn(const struct pebble_command_spec *spec) {
+    pthread_once(&libc_clone_once, find_libc_clone);
     // No signal handler of this process may run in the reaper before it resets them.
     sigset_t all, previous;
     sigfillset(&all);

@@ -20,6 +20,11 @@ import Dispatch
 public struct Command: Sendable, Hashable {
     /// A path, or a name looked up in `PATH` (the command's own, if ``environment`` sets one).
     ///
+    /// The lookup is `execvp`'s: each entry in order, a missing or unusable file moving on to the
+    /// next. An empty entry (`::`, or one at either end) means the current directory, and a
+    /// relative entry is relative too: both are resolved in the command's ``workingDirectory``
+    /// (where it starts), not in this process's. Without a `PATH`, `/usr/local/bin:/usr/bin:/bin`.
+    ///
     /// ```swift
     /// var command = Command("ls")
     /// command.executable = "/usr/bin/ls"
@@ -75,8 +80,11 @@ public struct Command: Sendable, Hashable {
     ///     killed and this throws ``PebbleError`` `.outputLimitExceeded`.
     /// - Throws: ``TimeoutError``; `CancellationError` when the awaiting Task is cancelled (the tree
     ///   is killed); ``PebbleError`` `.spawnFailed` (with the reason) when the executable cannot be
-    ///   started, `.outputLimitExceeded`, `.invalidArgument`. It returns or throws only once the
-    ///   command's whole tree is gone.
+    ///   started, `.outputLimitExceeded`, `.invalidArgument` (also for a NUL character in the
+    ///   executable, an argument, the working directory or the environment, or an `=` in an
+    ///   environment variable's name). It returns or throws only once the command's whole tree is
+    ///   gone. A command that stops reading its input does not hold the run up: once it exited,
+    ///   the rest of the input is dropped.
     ///
     /// ```swift
     /// let result = try await Command("cat").run(input: Array("hello".utf8), timeout: .seconds(2))
@@ -120,5 +128,22 @@ public struct Command: Sendable, Hashable {
         if outputLimit < 0 { throw PebbleError.invalidArgument("outputLimit", "must not be negative, got \(outputLimit)") }
         try limits.validate()
         if executable.isEmpty { throw PebbleError.invalidArgument("executable", "must not be empty") }
+        // A C string ends at its first NUL: anything after it would be dropped without a word.
+        try Self.rejectNUL(executable, "executable")
+        for (index, argument) in arguments.enumerated() { try Self.rejectNUL(argument, "arguments[\(index)]") }
+        if let workingDirectory { try Self.rejectNUL(workingDirectory, "workingDirectory") }
+        for (key, value) in environment ?? [:] {
+            try Self.rejectNUL(key, "environment")
+            try Self.rejectNUL(value, "environment[\"\(key)\"]")
+            if key.isEmpty || key.utf8.contains(UInt8(ascii: "=")) {
+                throw PebbleError.invalidArgument("environment", "a variable name must be non-empty and have no '=', got \"\(key)\"")
+            }
+        }
+    }
+
+    private static func rejectNUL(_ string: String, _ name: String) throws {
+        if string.utf8.contains(0) {
+            throw PebbleError.invalidArgument(name, "must not contain a NUL character, got \(string.debugDescription)")
+        }
     }
 }

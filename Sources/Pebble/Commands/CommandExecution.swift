@@ -9,13 +9,20 @@ import Synchronization
 import _PebbleShim
 
 /// One running ``Command``: its reaper (see `command.c`), the pipes and the control socket, each
-/// watched by a Dispatch source on one serial queue, so nothing here ever blocks a thread.
+/// watched by the ``EventLoop`` with its handler on one serial queue, so nothing here ever blocks
+/// a thread.
 ///
 /// The run is over when all five are done: stdin written and closed, stdout and stderr at
 /// end-of-file and closed, the control socket at end-of-file (the reaper's last report read) and
-/// closed, and the reaper reaped and its pidfd closed. The reaper exits only once the command's whole tree is gone, so when the run completes
-/// no process, zombie or descriptor of it is left. Stopping it (timeout, cancellation, output
-/// limit) is one byte on the control socket: the reaper kills the tree.
+/// closed, and the reaper reaped and its pidfd closed. The reaper exits only once the command's
+/// whole tree is gone, so when the run completes no process, zombie or descriptor of it is left.
+/// Stopping it (timeout, cancellation, output limit) is one byte on the control socket: the
+/// reaper kills the tree.
+///
+/// Stdin never holds the run up: a pipe whose readers are all gone reports an error, and the
+/// write then fails with EPIPE; and once the reaper exited nobody can read stdin any more (the
+/// tree is gone, a grandchild that kept it open included), so what is left of the input is
+/// dropped.
 final class CommandExecution: Sendable {
     enum Stop: Sendable { case timeout(Duration), cancelled, outputLimit(Int) }
     typealias Completion = @Sendable (Result<CommandResult, any Error>) -> Void
@@ -43,13 +50,14 @@ final class CommandExecution: Sendable {
     private let queue = DispatchQueue(label: "pebble.command")
     private let state: StateLock<State>
     private let reaper: ExitWatcher
-    // DispatchSource protocols are not Sendable in corelibs-dispatch. These are created in init and
-    // then only resumed and cancelled (which Dispatch allows from any thread); their handlers run
-    // on `queue`.
-    nonisolated(unsafe) private let outputSource: any DispatchSourceRead
-    nonisolated(unsafe) private let errorSource: any DispatchSourceRead
-    nonisolated(unsafe) private let controlSource: any DispatchSourceRead
-    nonisolated(unsafe) private let inputSource: (any DispatchSourceWrite)?
+    // The watches are created in init and then only resumed and cancelled (from any thread); their
+    // handlers run on `queue`.
+    private let outputSource: EventRegistration
+    private let errorSource: EventRegistration
+    private let controlSource: EventRegistration
+    private let inputSource: EventRegistration?
+    // DispatchSourceTimer is not Sendable in corelibs-dispatch. The timer is created in init and
+    // then only resumed and cancelled, which Dispatch allows from any thread.
     nonisolated(unsafe) private let timer: (any DispatchSourceTimer)?
     /// The read buffer, used only on `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
@@ -61,13 +69,13 @@ final class CommandExecution: Sendable {
         spawned = try CommandSpawner.spawn(command)
         state = StateLock(State(input: input))
         reaper = ExitWatcher(pid: spawned.reaper, pidfd: spawned.reaperPidfd, origin: .child, queue: queue)
-        outputSource = DispatchSource.makeReadSource(fileDescriptor: spawned.stdout, queue: queue)
-        errorSource = DispatchSource.makeReadSource(fileDescriptor: spawned.stderr, queue: queue)
-        controlSource = DispatchSource.makeReadSource(fileDescriptor: spawned.control, queue: queue)
-        inputSource = input.isEmpty ? nil : DispatchSource.makeWriteSource(fileDescriptor: spawned.stdin, queue: queue)
+        outputSource = EventRegistration(fd: spawned.stdout, interest: .readable, queue: queue)
+        errorSource = EventRegistration(fd: spawned.stderr, interest: .readable, queue: queue)
+        controlSource = EventRegistration(fd: spawned.control, interest: .readable, queue: queue)
+        inputSource = input.isEmpty ? nil : EventRegistration(fd: spawned.stdin, interest: .writable, queue: queue)
         timer = timeout == nil ? nil : DispatchSource.makeTimerSource(queue: queue)
 
-        // Every handler holds the execution strongly: Dispatch releases them once a source is
+        // Every handler holds the execution strongly: a registration releases them once it is
         // cancelled, which happens for each before the run completes.
         for (source, fd, isOutput) in [(outputSource, spawned.stdout, true), (errorSource, spawned.stderr, false)] {
             source.setEventHandler { [self] in drain(fd, isOutput: isOutput) }
@@ -92,7 +100,11 @@ final class CommandExecution: Sendable {
             state.withLock { $0.pending -= 1 }
         }
         // The reaper counts as done once its pidfd is closed too, so that no descriptor outlives the run.
-        reaper.setHandlers(exited: { [reaper] _ in reaper.finish() }, closed: { [self] in done { _ in } })
+        // Once it exited, the command's tree is gone: nobody can read what is left of the input.
+        reaper.setHandlers(exited: { [reaper, inputSource] _ in
+            reaper.finish()
+            inputSource?.cancel()
+        }, closed: { [self] in done { _ in } })
         if let timer, let timeout {
             timer.setEventHandler { [self] in stop(.timeout(timeout)) }
             timer.schedule(deadline: timeout.deadlineFromNow)
@@ -101,7 +113,7 @@ final class CommandExecution: Sendable {
 
     deinit { scratch.deallocate() }
 
-    /// Starts the sources; `completion` is called once with the outcome.
+    /// Starts the watches; `completion` is called once with the outcome.
     func start(_ completion: @escaping Completion) {
         state.withLock { $0.completion = completion }
         for source in [outputSource, errorSource, controlSource] { source.resume() }

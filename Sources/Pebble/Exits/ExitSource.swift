@@ -1,15 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-import Synchronization
-import _PebbleShim
 
-/// The read source on a pidfd. DispatchSource protocols are not Sendable in corelibs-dispatch, but
-/// a source may be cancelled from any thread, which is all that is done with it after `resume`.
-struct ExitSource: @unchecked Sendable {
-    let source: any DispatchSourceRead
+/// The watch on a pidfd: readable once its process exited (and, on Linux 6.9 and later, hung up
+/// once another process reaped it; the handler treats both alike).
+struct ExitSource: Sendable {
+    let source: EventRegistration
 }

@@ -12,7 +12,7 @@ import _PebbleShim
 /// reaper) and ``watchExit(of:)``.
 ///
 /// How the exit is seen, by origin:
-/// - `.child`, this process's own child: a read source on its pidfd (readable once it exited), or,
+/// - `.child`, this process's own child: its pidfd watched by the ``EventLoop`` (readable once it exited), or,
 ///   on kernels without pidfd, the ``ChildReaper``'s SIGCHLD source. Never `waitpid(-1)`.
 /// - `.zygote`, a worker the zygote forked: the zygote reaps it and reports its status
 ///   (``finish()`` is then called by the owner); if the zygote dies, ``watchPidfd()`` watches it.
@@ -77,10 +77,10 @@ final class ExitWatcher: Sendable {
 
     /// Watches the pidfd: for a child from the start, for a zygote's worker once the zygote died.
     func watchPidfd() {
-        let source = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: queue)
-        // The handlers hold the watcher strongly; Dispatch releases them once the source is cancelled.
+        let source = EventRegistration(fd: pidfd, interest: .readable, queue: queue)
+        // The handlers hold the watcher strongly; the registration releases them once cancelled.
         source.setEventHandler { [self] in processExited() }
-        // Closed only once Dispatch has stopped watching it, so the number cannot be reused under it.
+        // Closed only once the event loop has stopped watching it, so the number cannot be reused under it.
         source.setCancelHandler { [self, pidfd] in
             close(pidfd)
             let closed = state.withLock { state in

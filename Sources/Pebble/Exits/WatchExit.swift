@@ -9,7 +9,7 @@ import _PebbleShim
 
 /// Watches a child of this process that you started some other way (`posix_spawn`, `fork`,
 /// Foundation's `Process` is *not* one: it reaps its own), reaps it when it exits, and completes
-/// with how it ended. Event-driven: a read source on its pidfd (a SIGCHLD source on kernels before
+/// with how it ended. Event-driven: its pidfd in Pebble's event loop (a SIGCHLD source on kernels before
 /// 5.3), never `waitpid(-1)` and never a polling loop.
 ///
 /// The future fails with ``PebbleError`` `.invalidArgument` when the exit status cannot be known

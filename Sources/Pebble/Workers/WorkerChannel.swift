@@ -38,9 +38,3 @@ final class WorkerChannel: Sendable {
         }
     }
 }
-
-/// `close(2)`, named so that ``WorkerChannel/close()`` can call it without a module prefix (Glibc
-/// or Musl).
-private func closeDescriptor(_ fd: Int32) {
-    close(fd)
-}

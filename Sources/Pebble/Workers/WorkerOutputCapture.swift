@@ -8,7 +8,7 @@ import Musl
 import _PebbleShim
 
 /// The pool's side of ``WorkerOutput/capture`` for one worker: two pipes, the worker's stdout and
-/// stderr, each read by a Dispatch read source as soon as bytes arrive, so a worker never waits on
+/// stderr, each watched by the ``EventLoop`` and read as soon as bytes arrive, so a worker never waits on
 /// a full pipe for longer than the pool takes to schedule a read.
 ///
 /// Who holds which end: the pool creates both pipes close-on-exec, sends the write ends to the
@@ -34,18 +34,17 @@ final class WorkerOutputCapture: Sendable {
     /// The worker's ends, held until they are passed with the hello (or the capture stops reading).
     private let writeEnds: StateLock<[Int32]>
     private let queue = DispatchQueue(label: "pebble.worker-output")
-    /// Left by each source's cancel handler, once its read end is closed.
+    /// Left by each watch's cancel handler, once its read end is closed.
     private let closed = DispatchGroup()
-    // DispatchSource protocols are not Sendable in corelibs-dispatch. Both sources are created in
-    // init and then only resumed and cancelled, which Dispatch allows from any thread.
-    nonisolated(unsafe) private let outputSource: any DispatchSourceRead
-    nonisolated(unsafe) private let errorSource: any DispatchSourceRead
+    /// The read ends' watches: created in init, then only resumed and cancelled (from any thread).
+    private let outputSource: EventRegistration
+    private let errorSource: EventRegistration
     /// Where stdout is read to: used only by `outputSource`'s handler, which runs on `queue`.
     nonisolated(unsafe) private let outputScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
     /// Where stderr is read to: used only under `standardError`'s lock.
     nonisolated(unsafe) private let errorScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
 
-    /// A capture with new pipes, its read sources running; `nil` when the pipes cannot be created
+    /// A capture with new pipes, its read ends watched; `nil` when the pipes cannot be created
     /// (out of descriptors): the worker then writes to `/dev/null`.
     static func open() -> WorkerOutputCapture? {
         guard let output = makePipe() else { return nil }
@@ -67,10 +66,10 @@ final class WorkerOutputCapture: Sendable {
     private init(output: (read: Int32, write: Int32), error: (read: Int32, write: Int32)) {
         standardError = StateLock(StandardError(fd: error.read))
         writeEnds = StateLock([output.write, error.write])
-        outputSource = DispatchSource.makeReadSource(fileDescriptor: output.read, queue: queue)
-        errorSource = DispatchSource.makeReadSource(fileDescriptor: error.read, queue: queue)
+        outputSource = EventRegistration(fd: output.read, interest: .readable, queue: queue)
+        errorSource = EventRegistration(fd: error.read, interest: .readable, queue: queue)
         outputSource.setEventHandler { [weak self] in self?.readOutput(output.read) }
-        // Cancel handlers hold the capture strongly: Dispatch releases them once they have run.
+        // Cancel handlers hold the capture strongly: the registrations release them once they have run.
         outputSource.setCancelHandler { [self] in
             close(output.read)
             outputScratch.deallocate()
@@ -121,9 +120,9 @@ final class WorkerOutputCapture: Sendable {
         }
     }
 
-    /// Stops reading and closes every descriptor the capture still holds; the sources close the
-    /// read ends once Dispatch has stopped watching them.
-    /// The sources' cancel handlers hold the capture until this is called. `completion` runs once
+    /// Stops reading and closes every descriptor the capture still holds; the watches close the
+    /// read ends once the event loop has stopped watching them.
+    /// The watches' cancel handlers hold the capture until this is called. `completion` runs once
     /// both read ends are closed, so a pool that has joined holds none of them.
     func stopReading(then completion: @escaping @Sendable () -> Void) {
         for fd in writeEnds.withLock({ ends in defer { ends = [] }; return ends }) { close(fd) }
@@ -132,7 +131,7 @@ final class WorkerOutputCapture: Sendable {
         closed.notify(queue: queue, execute: completion)
     }
 
-    /// Stdout: one read per event (Dispatch calls again while more is readable), dropped.
+    /// Stdout: one read per event (the re-armed watch calls again while more is readable), dropped.
     private func readOutput(_ fd: Int32) {
         let got = read(fd, outputScratch.baseAddress, outputScratch.count)
         if got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR) { outputSource.cancel() }

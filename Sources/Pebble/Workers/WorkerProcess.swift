@@ -8,7 +8,7 @@ import Musl
 import Synchronization
 import _PebbleShim
 
-/// The parent's handle on one worker process: its channel with a read source on it, and the
+/// The parent's handle on one worker process: its channel watched by the ``EventLoop``, and the
 /// watch on its exit. Everything that reads the channel, reaps the process or closes a descriptor
 /// runs on the worker's own serial queue, so a descriptor is never closed under a reader.
 ///
@@ -26,9 +26,8 @@ final class WorkerProcess: Sendable {
     private let events: any WorkerEvents
     /// With ``WorkerOutput/capture``: the pipes the worker's stdout and stderr go to.
     let output: WorkerOutputCapture?
-    // DispatchSource protocols are not Sendable in corelibs-dispatch. The read source is set once in
-    // init and then only resumed and cancelled, which Dispatch allows from any thread.
-    nonisolated(unsafe) private let readSource: any DispatchSourceRead
+    /// The channel's watch; set once in init, then only resumed and cancelled (from any thread).
+    private let readSource: EventRegistration
     /// The receive buffer for small frames (large ones are read into their own), used only on
     /// `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
@@ -47,12 +46,12 @@ final class WorkerProcess: Sendable {
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
         // The per-worker page of the start methods is unused: the pool's task board serves all workers.
-        if spawned.claimBoard >= 0 { Glibc.close(spawned.claimBoard) }
+        if spawned.claimBoard >= 0 { closeDescriptor(spawned.claimBoard) }
         self.events = events
-        readSource = DispatchSource.makeReadSource(fileDescriptor: spawned.channel, queue: queue)
+        readSource = EventRegistration(fd: spawned.channel, interest: .readable, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
-        // Cancel handlers hold the worker strongly: they are its last step, and Dispatch releases
-        // them once they have run.
+        // Cancel handlers hold the worker strongly: they are its last step, and the registration
+        // releases them once they have run.
         readSource.setCancelHandler { [self, channel] in
             channel.close()
             release()

@@ -33,8 +33,8 @@ final class Zygote: Sendable {
     private struct Connection {
         let control: Int32
         let pid: pid_t
-        // DispatchSourceRead is not Sendable in corelibs-dispatch; the source is only cancelled.
-        nonisolated(unsafe) let source: any DispatchSourceRead
+        /// The control socket's watch; only cancelled.
+        let source: EventRegistration
     }
 
     private struct State {
@@ -139,7 +139,7 @@ final class Zygote: Sendable {
                   role: "PEBBLE_ZYGOTE_CONTROL", name: "pebble-zygote", type: Int32(SOCK_SEQPACKET.rawValue))
         else { return nil }
         close(pidfd)
-        let source = DispatchSource.makeReadSource(fileDescriptor: control, queue: queue)
+        let source = EventRegistration(fd: control, interest: .readable, queue: queue)
         source.setEventHandler { [weak self] in self?.receive(control) }
         source.setCancelHandler { close(control) }
         source.resume()

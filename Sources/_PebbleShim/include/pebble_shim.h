@@ -201,4 +201,18 @@ uint32_t pebble_word_load(uint32_t *_Nonnull word);
 void pebble_word_bump_and_wake(uint32_t *_Nonnull word);
 int pebble_word_wait(uint32_t *_Nonnull word, uint32_t expected, int64_t timeout_ns);
 
+// The event loop's epoll set (event_loop.c).
+enum { PEBBLE_EPOLL_ADD = 1, PEBBLE_EPOLL_MODIFY = 2, PEBBLE_EPOLL_REMOVE = 3 };
+enum {
+    PEBBLE_EPOLL_IN = 0x001, PEBBLE_EPOLL_OUT = 0x004, PEBBLE_EPOLL_ERR = 0x008, PEBBLE_EPOLL_HUP = 0x010,
+    PEBBLE_EPOLL_RDHUP = 0x2000, PEBBLE_EPOLL_ONESHOT = 0x40000000
+};
+/// epoll_create1(EPOLL_CLOEXEC).
+int pebble_epoll_create(void);
+/// epoll_ctl with `events` and the 64-bit `token` as the event's data (retried on EINTR); 0 or -1.
+int pebble_epoll_control(int epoll, int operation, int fd, unsigned int events, unsigned long long token);
+/// epoll_wait for at most `capacity` (up to 64) events, their masks and tokens into the arrays;
+/// the count, or -1 (EINTR is retried).
+int pebble_epoll_wait(int epoll, unsigned int *_Nonnull events, unsigned long long *_Nonnull tokens, int capacity, int timeout);
+
 #endif

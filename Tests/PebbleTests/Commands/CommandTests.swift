@@ -8,15 +8,7 @@ import _PebbleShim
 /// Whether process `pid` exists (a zombie counts).
 func processExists(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
 
-#if PEBBLE_TSAN
-/// KNOWN GAP: under the thread sanitizer a command's reaper (a `_Fork` of the test process) dies
-/// before it reports; until that is understood, commands are not run in the sanitizer build.
-let commandsUnderSanitizer = false
-#else
-let commandsUnderSanitizer = true
-#endif
-
-@Suite(.timeLimit(.minutes(2)), .enabled(if: commandsUnderSanitizer, "the reaper dies under the thread sanitizer"))
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct CommandTests {
     @Test func echoFoundInPath() async throws {
         let result = try await Command("echo", arguments: ["hello", "world"]).run()
