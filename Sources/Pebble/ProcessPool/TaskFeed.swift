@@ -45,8 +45,8 @@ final class TaskFeed: Sendable {
     /// Closes both ends (the pool is joined: no worker reads any more).
     func close() {
         ends.withLock { ends in
-            if ends.send >= 0 { closeDescriptor(ends.send) }
-            if ends.worker >= 0 { closeDescriptor(ends.worker) }
+            if ends.send >= 0 { closeFileDescriptor(ends.send) }
+            if ends.worker >= 0 { closeFileDescriptor(ends.worker) }
             ends = (-1, -1)
         }
     }
@@ -88,7 +88,7 @@ final class TaskFeed: Sendable {
         var ranges: [(start: Int, end: Int, fd: Int32)] = []
         ranges.reserveCapacity(messages.count)
         var descriptors: [Int32] = []
-        defer { for fd in descriptors { closeDescriptor(fd) } }
+        defer { for fd in descriptors { closeFileDescriptor(fd) } }
         for (header, request) in messages {
             let start = buffer.count
             header.append(to: &buffer)

@@ -25,7 +25,7 @@ final class ClaimBoard: TaskBoard, @unchecked Sendable {
         let fd = pebble_create_task_board()
         guard fd >= 0 else { throw PebbleError(.spawnFailed, "could not create the task board: \(String(cString: strerror(errno)))") }
         guard let words = pebble_map_task_board(fd) else {
-            closeDescriptor(fd)
+            closeFileDescriptor(fd)
             throw PebbleError(.spawnFailed, "could not map the task board: \(String(cString: strerror(errno)))")
         }
         self.words = words
@@ -45,7 +45,7 @@ final class ClaimBoard: TaskBoard, @unchecked Sendable {
     /// Closes the memfd (the pool is joined: no worker starts any more).
     func closeDescriptor() {
         descriptor.withLock { fd in
-            if fd >= 0 { closeDescriptor(fd) }
+            if fd >= 0 { closeFileDescriptor(fd) }
             fd = -1
         }
     }

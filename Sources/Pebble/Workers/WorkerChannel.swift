@@ -33,7 +33,7 @@ final class WorkerChannel: Sendable {
 
     func close() {
         descriptor.withLock { fd in
-            if fd >= 0 { closeDescriptor(fd) }
+            if fd >= 0 { closeFileDescriptor(fd) }
             fd = -1
         }
     }

@@ -46,7 +46,7 @@ final class WorkerProcess: Sendable {
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
         // The per-worker page of the start methods is unused: the pool's task board serves all workers.
-        if spawned.claimBoard >= 0 { closeDescriptor(spawned.claimBoard) }
+        if spawned.claimBoard >= 0 { closeFileDescriptor(spawned.claimBoard) }
         self.events = events
         readSource = EventRegistration(fd: spawned.channel, interest: .readable, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }

@@ -8,6 +8,6 @@ import Musl
 /// `close(2)`, for types with a `close()` of their own, inside which a bare `close(fd)` would name
 /// the method: the C library's function without a module prefix, which is `Glibc` or `Musl`
 /// depending on the platform.
-func closeDescriptor(_ fd: Int32) {
+func closeFileDescriptor(_ fd: Int32) {
     close(fd)
 }
