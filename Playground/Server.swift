@@ -71,6 +71,7 @@ func serverChapter() async throws {
     step("the same loop against a process pool: maxPending 4, 400 ms deadlines, one job hangs")
     var processConfiguration = ProcessPool.Configuration(maxWorkers: 2)
     processConfiguration.maxPending = 4
+    processConfiguration.recordsResourceUsage = true    // each task's CPU time and peak memory
     let processes = try ProcessPool(configuration: processConfiguration)
     let results = try await withThrowingTaskGroup(of: String.self) { group in
         for n in 1...10 {
@@ -89,11 +90,47 @@ func serverChapter() async throws {
     }
     print("outcomes:", results.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     print("process pool:", processes.statistics)
+    print("wait (schedule → taken):", processes.statistics.waitTime)
+    print("run (taken → outcome):  ", processes.statistics.runTime)
     let hung = try processes.schedule(Sleep(seconds: 30))
     let start = ContinuousClock.now
     await processes.shutdown(gracePeriod: .milliseconds(300))
     let error = await hung.outcome
     print("shutdown took \(ms(ContinuousClock.now - start)); the job still running then:", error)
+
+    step("observing: per-task resource usage, and the statistics as a Prometheus text export")
+    var observed = ProcessPool.Configuration(maxWorkers: 2)
+    observed.recordsResourceUsage = true
+    let observedPool = try ProcessPool(configuration: observed)
+    let squares = try (1...20).map { try observedPool.schedule(Square(n: $0)) }
+    for future in squares { _ = try await future.value }
+    if let usage = squares.last?.resourceUsage { print("the last task's usage:", usage) }
+    print(prometheus("squares", observedPool.statistics), terminator: "")
+    print("as JSON:", String(decoding: try JSONEncoder().encode(observedPool.statistics.runTime), as: UTF8.self))
+    await observedPool.shutdown(gracePeriod: .seconds(1))
+}
+
+/// The pool's statistics in Prometheus' text format: gauges, counters, and the latency summaries
+/// (the export the "Observing a pool" article shows).
+func prometheus(_ name: String, _ stats: ProcessPool.Statistics) -> String {
+    var lines: [String] = []
+    func metric(_ metric: String, _ type: String, _ value: Int) {
+        lines.append("# TYPE pebble_\(metric) \(type)")
+        lines.append("pebble_\(metric){pool=\"\(name)\"} \(value)")
+    }
+    metric("pending", "gauge", stats.pending)
+    metric("running", "gauge", stats.running)
+    metric("completed_total", "counter", stats.completed)
+    metric("failed_total", "counter", stats.failed + stats.crashed + stats.timedOut)
+    for (metricName, summary) in [("wait_seconds", stats.waitTime), ("run_seconds", stats.runTime)] {
+        lines.append("# TYPE pebble_\(metricName) summary")
+        for (quantile, value) in [("0.5", summary.p50), ("0.9", summary.p90), ("0.99", summary.p99)] {
+            let seconds = Double(value.components.seconds) + Double(value.components.attoseconds) / 1e18
+            lines.append("pebble_\(metricName){pool=\"\(name)\",quantile=\"\(quantile)\"} \(seconds)")
+        }
+        lines.append("pebble_\(metricName)_count{pool=\"\(name)\"} \(summary.count)")
+    }
+    return lines.joined(separator: "\n") + "\n"
 }
 
 extension Future {
