@@ -55,7 +55,7 @@ final class ChurnTests: XCTestCase {
             pool.close()
             try? pool.join()
         }
-        _ = try? Command("true").runBlocking(timeout: .seconds(10))
+        _ = try? Command("true").run(timeout: .seconds(10))
     }
 
     func testChurnOfHangUpsNeitherCrashesNorLeaks() throws {
@@ -150,13 +150,13 @@ final class ChurnTests: XCTestCase {
     static func churnCommands(until deadline: Date, failures: Box<[String]>) throws -> Int {
         var done = 0
         while Date() < deadline {
-            let echo = try Command("/bin/sh", arguments: ["-c", "echo out; echo err >&2"]).runBlocking(timeout: .seconds(60))
+            let echo = try Command("/bin/sh", arguments: ["-c", "echo out; echo err >&2"]).run(timeout: .seconds(60))
             if echo.outputText != "out\n" { failures.update { $0.append("echo: \(echo)") } }
-            let cat = try Command("cat").runBlocking(input: Array("in".utf8), timeout: .seconds(60))
+            let cat = try Command("cat").run(input: Array("in".utf8), timeout: .seconds(60))
             if cat.outputText != "in" { failures.update { $0.append("cat: \(cat)") } }
-            _ = try Command("true").runBlocking(timeout: .seconds(60))
+            _ = try Command("true").run(timeout: .seconds(60))
             do {
-                _ = try Command("sleep", arguments: ["5"]).runBlocking(timeout: .milliseconds(Int.random(in: 1...30)))
+                _ = try Command("sleep", arguments: ["5"]).run(timeout: .milliseconds(Int.random(in: 1...30)))
                 failures.update { $0.append("sleep: no timeout") }
             } catch is TimeoutError {}
             done += 4

@@ -241,11 +241,11 @@ final class ReliabilityTests: XCTestCase {
                 for index in stride(from: lane, to: count, by: 8) {
                     let outcome: String
                     switch index % 5 {
-                    case 0: outcome = (try? Command("true").runBlocking().status.description) ?? "error"
-                    case 1: outcome = errorOf { try Command("sleep", arguments: ["5"]).runBlocking(timeout: .milliseconds(50)) } is TimeoutError ? "timeout" : "wrong"
-                    case 2: outcome = pebbleCode(errorOf { try Command("yes").runBlocking(outputLimit: 4096) }).map { "\($0)" } ?? "wrong"
-                    case 3: outcome = pebbleCode(errorOf { try Command("pebble-no-such-program").runBlocking() }).map { "\($0)" } ?? "wrong"
-                    default: outcome = (try? Command("sh", arguments: ["-c", "sleep 10 & echo x"]).runBlocking(input: [1, 2, 3]).outputText) ?? "error"
+                    case 0: outcome = (try? Command("true").run().status.description) ?? "error"
+                    case 1: outcome = errorOf { try Command("sleep", arguments: ["5"]).run(timeout: .milliseconds(50)) } is TimeoutError ? "timeout" : "wrong"
+                    case 2: outcome = pebbleCode(errorOf { try Command("yes").run(outputLimit: 4096) }).map { "\($0)" } ?? "wrong"
+                    case 3: outcome = pebbleCode(errorOf { try Command("pebble-no-such-program").run() }).map { "\($0)" } ?? "wrong"
+                    default: outcome = (try? Command("sh", arguments: ["-c", "sleep 10 & echo x"]).run(input: [1, 2, 3]).outputText) ?? "error"
                     }
                     outcomes.update { $0[outcome, default: 0] += 1 }
                 }
@@ -486,10 +486,10 @@ final class ChildReaperFallbackTests: XCTestCase {
         XCTAssertLessThanOrEqual(after.descriptors, before.descriptors + 2, "at most Dispatch's descriptors for the signal source are new")
     }
     func testCommandsAndWatchExitWithoutPidfd() throws {
-        let result = try Command("sh", arguments: ["-c", "echo hi; exit 4"]).runBlocking(timeout: .seconds(60))
+        let result = try Command("sh", arguments: ["-c", "echo hi; exit 4"]).run(timeout: .seconds(60))
         XCTAssertEqual(result.status, .exited(4))
         XCTAssertEqual(result.outputText, "hi\n")
-        XCTAssertTrue(errorOf { try Command("sleep", arguments: ["10"]).runBlocking(timeout: .milliseconds(100)) } is TimeoutError)
+        XCTAssertTrue(errorOf { try Command("sleep", arguments: ["10"]).run(timeout: .milliseconds(100)) } is TimeoutError)
         var pid: pid_t = 0
         let spawned = withCStrings(["/bin/sh", "-c", "exit 7"]) { posix_spawn(&pid, "/bin/sh", nil, nil, $0, pebble_environ()) }
         XCTAssertEqual(spawned, 0)

@@ -103,14 +103,15 @@ public struct Command: Sendable, Hashable {
         }
     }
 
-    /// The blocking twin of ``run(input:timeout:outputLimit:)``, for code that is not async.
+    /// The blocking twin of the async ``run(input:timeout:outputLimit:)``, for code that is not
+    /// async: the same run, waited for on this thread.
     ///
     /// ```swift
-    /// let result = try Command("date", arguments: ["+%Y"]).runBlocking(timeout: .seconds(1))
+    /// let result = try Command("date", arguments: ["+%Y"]).run(timeout: .seconds(1))
     /// print(result.outputText)
     /// ```
-    @available(*, noasync, renamed: "run(input:timeout:outputLimit:)")
-    public func runBlocking(input: [UInt8] = [], timeout: Duration? = nil, outputLimit: Int = 16 << 20) throws -> CommandResult {
+    @available(*, noasync, renamed: "run(input:timeout:outputLimit:)", message: "blocks the thread")
+    public func run(input: [UInt8] = [], timeout: Duration? = nil, outputLimit: Int = 16 << 20) throws -> CommandResult {
         try validate(timeout: timeout, outputLimit: outputLimit)
         let execution = try CommandExecution(self, input: input, timeout: timeout, outputLimit: outputLimit)
         let outcome = StateLock<Result<CommandResult, any Error>?>(nil)
@@ -121,6 +122,17 @@ public struct Command: Sendable, Hashable {
         }
         finished.wait()
         return try outcome.withLock { $0! }.get()
+    }
+
+    /// The blocking run under its earlier name.
+    ///
+    /// ```swift
+    /// let result = try Command("true").run()   // was: .runBlocking()
+    /// ```
+    @available(*, noasync, renamed: "run(input:timeout:outputLimit:)", message: "blocks the thread")
+    @available(*, deprecated, renamed: "run(input:timeout:outputLimit:)")
+    public func runBlocking(input: [UInt8] = [], timeout: Duration? = nil, outputLimit: Int = 16 << 20) throws -> CommandResult {
+        try run(input: input, timeout: timeout, outputLimit: outputLimit)
     }
 
     private func validate(timeout: Duration?, outputLimit: Int) throws {

@@ -27,20 +27,20 @@ struct CommandInputTests {
 
     @Test func aCommandThatReadsPartOfItsInputAndExits() async throws {
         let input = [UInt8](repeating: UInt8(ascii: "a"), count: 70_000)
-        let run = await outcome(within: 60) { try Command("head", arguments: ["-c", "10"]).runBlocking(input: input, timeout: .seconds(3)) }
+        let run = await outcome(within: 60) { try Command("head", arguments: ["-c", "10"]).run(input: input, timeout: .seconds(3)) }
         let result = try #require(run, "the run hung").get()
         #expect(result.status == .exited(0))
         #expect(result.standardOutput == Array(input.prefix(10)))
     }
 
     @Test func aCommandThatNeverReadsItsInputAndExits() async throws {
-        let run = await outcome(within: 60) { try Command("/bin/sh", arguments: ["-c", "sleep 0.5; exit 0"]).runBlocking(input: Self.megabyte) }
+        let run = await outcome(within: 60) { try Command("/bin/sh", arguments: ["-c", "sleep 0.5; exit 0"]).run(input: Self.megabyte) }
         #expect(try #require(run, "the run hung").get().status == .exited(0))
     }
 
     @Test func anExecutableThatCannotStartWithInput() async throws {
         for _ in 0..<5 {
-            let run = await outcome(within: 60) { try Command("/pebble/no/such/program").runBlocking(input: Self.megabyte) }
+            let run = await outcome(within: 60) { try Command("/pebble/no/such/program").run(input: Self.megabyte) }
             let failure = try #require(run, "the run hung").failure as? PebbleError
             #expect(failure?.code == .spawnFailed)
         }
@@ -50,14 +50,14 @@ struct CommandInputTests {
         // The background sleep keeps stdin (as descriptor 3 made stdin again) and never reads it.
         let script = "exec 3<&0; sleep 60 <&3 & exit 0"
         let started = ContinuousClock.now
-        let run = await outcome(within: 60) { try Command("/bin/sh", arguments: ["-c", script]).runBlocking(input: Self.megabyte) }
+        let run = await outcome(within: 60) { try Command("/bin/sh", arguments: ["-c", script]).run(input: Self.megabyte) }
         #expect(try #require(run, "the run hung").get().status == .exited(0))
         #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     @Test func aTimeoutEndsARunWhoseInputIsNeverRead() async throws {
         let run = await outcome(within: 60) {
-            try Command("/bin/sh", arguments: ["-c", "exec sleep 60"]).runBlocking(input: Self.megabyte, timeout: .milliseconds(300))
+            try Command("/bin/sh", arguments: ["-c", "exec sleep 60"]).run(input: Self.megabyte, timeout: .milliseconds(300))
         }
         #expect(try #require(run, "the run hung").failure is TimeoutError)
     }
@@ -92,7 +92,7 @@ struct CommandInputTests {
     func stringsACStringWouldCutAreRejected(_ command: Command) async throws {
         let error = await #expect(throws: PebbleError.self) { try await command.run(timeout: .seconds(10)) }
         #expect(error?.code == .invalidArgument)
-        #expect(throws: PebbleError.self) { try command.runBlocking(timeout: .seconds(10)) }
+        #expect(throws: PebbleError.self) { try command.run(timeout: .seconds(10)) }
     }
 
     /// Empty and relative `PATH` entries are searched as `execvp` does: in the command's working directory.

@@ -40,10 +40,10 @@ struct CommandTests {
         #expect(try await Command("sh", arguments: ["-c", "kill -TERM $$"]).run().status == .signaled(SIGTERM))
     }
 
-    @Test func runBlockingReturnsTheStatus() throws {
-        #expect(try Command("false").runBlocking().status == .exited(1))
-        #expect(try Command("cat").runBlocking(input: [65, 66]).outputText == "AB")
-        #expect(throws: TimeoutError.self) { try Command("sleep", arguments: ["5"]).runBlocking(timeout: .milliseconds(100)) }
+    @Test func blockingRunReturnsTheStatus() throws {
+        #expect(try Command("false").run().status == .exited(1))
+        #expect(try Command("cat").run(input: [65, 66]).outputText == "AB")
+        #expect(throws: TimeoutError.self) { try Command("sleep", arguments: ["5"]).run(timeout: .milliseconds(100)) }
     }
 
     @Test func environmentAndWorkingDirectory() async throws {
@@ -71,7 +71,7 @@ struct CommandTests {
         let file = grandchildFile()
         defer { unlink(file) }
         let started = ContinuousClock.now
-        #expect(throws: TimeoutError.self) { _ = try grandchildCommand(file).runBlocking(timeout: .seconds(2)) }
+        #expect(throws: TimeoutError.self) { _ = try grandchildCommand(file).run(timeout: .seconds(2)) }
         let took = ContinuousClock.now - started
         #expect(took >= .seconds(2) && took < .seconds(4), "took \(took)")
         let grandchild = readPid(file)
