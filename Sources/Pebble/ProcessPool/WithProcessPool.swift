@@ -17,17 +17,5 @@ import Musl
 /// ```
 @available(*, noasync, renamed: "withProcessPool(configuration:_:)", message: "blocks the thread")
 public func withProcessPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ProcessPool) throws -> R) throws -> R {
-    let pool = try ProcessPool(maxWorkers: maxWorkers)
-    let result: R
-    do {
-        result = try body(pool)
-    } catch {
-        // As the async twin does: a body that throws leaves nothing running behind it.
-        pool.stop()
-        try? pool.join()
-        throw error
-    }
-    pool.close()
-    try? pool.join()
-    return result
+    try withBlockingPoolScope(ProcessPool(maxWorkers: maxWorkers), body)
 }

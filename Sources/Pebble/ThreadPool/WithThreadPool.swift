@@ -12,17 +12,5 @@ import Dispatch
 /// ```
 @available(*, noasync, renamed: "withThreadPool(configuration:_:)", message: "blocks the thread")
 public func withThreadPool<R>(maxWorkers: Int = usableCPUCount(), _ body: (ThreadPool) throws -> R) throws -> R {
-    let pool = try ThreadPool(maxWorkers: maxWorkers)
-    let result: R
-    do {
-        result = try body(pool)
-    } catch {
-        // As the async twin does: a body that throws leaves nothing running behind it.
-        pool.stop()
-        try? pool.join()
-        throw error
-    }
-    pool.close()
-    try? pool.join()
-    return result
+    try withBlockingPoolScope(ThreadPool(maxWorkers: maxWorkers), body)
 }
