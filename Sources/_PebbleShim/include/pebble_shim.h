@@ -15,9 +15,9 @@ int pebble_pidfd_open(pid_t pid);
 int pebble_pidfd_send_signal(int pidfd, int signal);
 /// The wait status of the exited process behind `pidfd`, even when another process reaped it
 /// (PIDFD_GET_INFO, Linux 6.15). 0 on success, -1 when the kernel cannot tell.
-int pebble_pidfd_exit_status(int pidfd, int *status);
+int pebble_pidfd_exit_status(int pidfd, int *_Nonnull status);
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34), which Glibc's module map hides behind _GNU_SOURCE.
-int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *_Nonnull actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 int pebble_usable_cpu_count(void);
 /// The per-worker page every start method still creates at spawn (the zygote and posix_spawn pass
@@ -25,8 +25,8 @@ int pebble_usable_cpu_count(void);
 #define PEBBLE_CLAIM_BOARD_BYTES 4096
 int pebble_create_claim_board(void);
 /// Maps the page behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
-unsigned long long *pebble_map_claim_board(int fd);
-void pebble_unmap_claim_board(unsigned long long *board);
+unsigned long long *_Nullable pebble_map_claim_board(int fd);
+void pebble_unmap_claim_board(unsigned long long *_Nullable board);
 
 /// A pool's task board: a shared memfd with one 64-bit word per slot, shared by the pool and all its
 /// workers. A word is `sequence << 16 | worker << 3 | state`: the sequence names one offering of one
@@ -45,51 +45,51 @@ enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 
 /// A new task board (memfd, close-on-exec); -1 on failure.
 int pebble_create_task_board(void);
 /// Maps the board behind `fd` (which stays open); NULL on failure.
-unsigned long long *pebble_map_task_board(int fd);
-void pebble_unmap_task_board(unsigned long long *board);
+unsigned long long *_Nullable pebble_map_task_board(int fd);
+void pebble_unmap_task_board(unsigned long long *_Nullable board);
 /// Publishes task `sequence` as offered in `slot` (before its message is sent).
-void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence);
+void pebble_claim_offer(unsigned long long *_Nullable board, int slot, unsigned long long sequence);
 /// Worker `worker` takes task `sequence` in `slot`; false if it was revoked (or the slot moved on).
-bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_take(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
 /// When the task in `slot` was taken (`CLOCK_MONOTONIC` nanoseconds; written by its taker, so a
 /// value the pool must bound).
-unsigned long long pebble_claim_taken_at(const unsigned long long *board, int slot);
+unsigned long long pebble_claim_taken_at(const unsigned long long *_Nullable board, int slot);
 /// Worker `worker` finished task `sequence`; false when the pool is stopping it for that task.
-bool pebble_claim_finish(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_finish(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
 /// The pool revokes task `sequence` in `slot`; false if a worker took it.
-bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence);
+bool pebble_claim_revoke(unsigned long long *_Nullable board, int slot, unsigned long long sequence);
 /// The pool claims the kill of worker `worker` for task `sequence`; false if the worker finished it.
-bool pebble_claim_stop(unsigned long long *board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_stop(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
 /// `worker << 3 | state` of task `sequence` in `slot`, or -1 when the slot holds another task.
-int pebble_claim_read(const unsigned long long *board, int slot, unsigned long long sequence);
+int pebble_claim_read(const unsigned long long *_Nullable board, int slot, unsigned long long sequence);
 
 /// One message for a pool's task feed: `head` then `body` as one SOCK_SEQPACKET record, with
 /// descriptor `fd` attached (SCM_RIGHTS) when it is not -1.
 struct pebble_feed_message {
-    const void *head;
+    const void *_Nullable head;
     size_t head_length;
-    const void *body;
+    const void *_Nullable body;
     size_t body_length;
     int fd;
 };
 /// Sends `count` messages in order without blocking (sendmmsg). Returns how many went out (fewer
 /// when the socket is full), or -1 when the socket is broken.
-int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int count);
+int pebble_feed_send(int fd, const struct pebble_feed_message *_Nonnull messages, int count);
 /// Receives one feed message into `buffer` (a descriptor that came with it into `*passed`, else -1).
 /// Returns its size; 0 at end of file; -1 on error (errno EAGAIN: empty, with `nonblocking`);
 /// -2 when the message was larger than `capacity`.
-long pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, bool nonblocking);
+long pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
 /// A memfd holding `length` bytes of `bytes`, for a request too large for one feed message; -1 on failure.
-int pebble_memfd_holding(const void *bytes, size_t length);
+int pebble_memfd_holding(const void *_Nullable bytes, size_t length);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
-int pebble_send_frames(int fd, struct iovec *iov, int count);
+int pebble_send_frames(int fd, struct iovec *_Nonnull iov, int count);
 /// The worker's channel descriptor if this process was started as a swift-pebble worker, else -1.
 int pebble_worker_channel(void);
 /// Names the calling thread (pthread_setname_np keeps 15 bytes).
-void pebble_set_thread_name(const char *name);
+void pebble_set_thread_name(const char *_Nonnull name);
 /// The environment of this process (glibc's `environ`, which Swift 6 cannot read as a global).
-char *const *pebble_environ(void);
+char *_Nullable const *_Nullable pebble_environ(void);
 
 /// A request from the pool to the zygote: fork a worker named `name` (may be empty).
 struct pebble_zygote_request {
@@ -114,7 +114,7 @@ struct pebble_zygote_message {
 int pebble_zygote_table_check(int count);
 
 /// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
-ssize_t pebble_receive_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
+ssize_t pebble_receive_with_fds(int socket, void *_Nullable buffer, size_t length, int *_Nonnull fds, int max_fds, int *_Nonnull fd_count);
 
 /// Resources a worker limits on itself (limits.c): RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_FSIZE.
 enum { PEBBLE_LIMIT_ADDRESS_SPACE = 1, PEBBLE_LIMIT_OPEN_FILES = 2, PEBBLE_LIMIT_FILE_SIZE = 3 };
@@ -129,12 +129,12 @@ long long pebble_resident_bytes(void);
 /// The most descriptors passed with one message (descriptors.c).
 #define PEBBLE_MAX_PASSED_FDS 4
 /// One blocking sendmsg(MSG_NOSIGNAL) of `buffer` with `fds` attached (SCM_RIGHTS); the bytes sent, or -1.
-ssize_t pebble_send_with_fds(int socket, const void *buffer, size_t length, const int *fds, int fd_count);
+ssize_t pebble_send_with_fds(int socket, const void *_Nullable buffer, size_t length, const int *_Nullable fds, int fd_count);
 /// Blocking recvmsg(MSG_CMSG_CLOEXEC) until `length` bytes arrived, collecting the descriptors
 /// attached to them (beyond `max_fds` they are closed). The bytes read (less at end of file), or -1.
-ssize_t pebble_receive_exactly_with_fds(int socket, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
+ssize_t pebble_receive_exactly_with_fds(int socket, void *_Nullable buffer, size_t length, int *_Nonnull fds, int max_fds, int *_Nonnull fd_count);
 /// A pipe for a worker's captured output: both ends close-on-exec, the read end non-blocking. 0 or -1.
-int pebble_capture_pipe(int ends[2]);
+int pebble_capture_pipe(int ends[_Nonnull 2]);
 /// fflush(stdout), which Swift 6 cannot reach (the global is not concurrency-safe).
 void pebble_flush_stdout(void);
 
@@ -143,18 +143,18 @@ void pebble_flush_stdout(void);
 /// `kill_group`, first SIGKILLs its process group (while the zombie pins the group id). Returns 1
 /// and its wait status when it was reaped here; 0 when it is not this process's to reap (another
 /// process reaped it, or SIGCHLD is ignored and the kernel did).
-int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status);
+int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *_Nonnull status);
 
 /// write(2) that never raises SIGPIPE in this process: the signal is blocked on the calling thread
 /// during the write and a SIGPIPE it caused is consumed. Returns what write returns (EPIPE for a
 /// closed reader).
-ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length);
+ssize_t pebble_write_nosigpipe(int fd, const void *_Nullable buffer, size_t length);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, on): for tests that need a subreaper in a helper process only.
 int pebble_set_child_subreaper(int on);
 
 /// pipe2(O_CLOEXEC), which Glibc's module map hides behind _GNU_SOURCE.
-int pebble_pipe_cloexec(int fds[2]);
+int pebble_pipe_cloexec(int fds[_Nonnull 2]);
 
 /// One resource limit for a command (setrlimit in its child before exec).
 struct pebble_rlimit {
@@ -164,11 +164,11 @@ struct pebble_rlimit {
 
 /// What `pebble_command_spawn` starts. Every pointer is read in the forked reaper only.
 struct pebble_command_spec {
-    char *const *argv;          // NULL-terminated
-    char *const *envp;          // NULL-terminated
-    char *const *paths;         // the executable paths to try in order (PATH lookup done), NULL-terminated
-    const char *directory;      // NULL: this process's working directory
-    const struct pebble_rlimit *limits;
+    char *_Nullable const *_Nonnull argv;          // NULL-terminated
+    char *_Nullable const *_Nonnull envp;          // NULL-terminated
+    char *_Nullable const *_Nonnull paths;         // the executable paths to try in order (PATH lookup done), NULL-terminated
+    const char *_Nullable directory;      // NULL: this process's working directory
+    const struct pebble_rlimit *_Nullable limits;
     int limit_count;
     int stdin_fd, stdout_fd, stderr_fd;   // the child's ends of its pipes
     int control_fd;             // the reaper's end of the control socket (SOCK_SEQPACKET)
@@ -187,11 +187,11 @@ struct pebble_command_message {
 };
 
 /// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.
-pid_t pebble_command_spawn(const struct pebble_command_spec *spec);
+pid_t pebble_command_spawn(const struct pebble_command_spec *_Nonnull spec);
 
 /// The floor the benchmark compares commands with: posix_spawn of `path` (no arguments, this
 /// environment, nothing else) and waitpid. Returns the wait status, or -1.
-int pebble_spawn_and_wait(const char *path);
+int pebble_spawn_and_wait(const char *_Nonnull path);
 
 /// The words blocked future waiters sleep on (futures/FutureCore.swift, futex.c): a seq_cst load,
 /// a seq_cst increment followed by a wake of every thread sleeping on the word, and a sleep while
