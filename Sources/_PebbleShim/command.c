@@ -39,7 +39,7 @@ static int wait_status_of(const siginfo_t *info) {
     }
 }
 
-int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status) {
+int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status, struct pebble_rusage *usage) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
     int result;
@@ -55,9 +55,17 @@ int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status) {
     if (result != 0 || info.si_pid == 0) return 0;   // ECHILD: not ours to reap
     if (kill_group) killpg(pid, SIGKILL);
     memset(&info, 0, sizeof info);
-    do { result = waitid(type, id, &info, WEXITED | WNOHANG); } while (result < 0 && errno == EINTR);
+    // The raw syscall: its fifth argument (glibc's waitid has none) is the child's own rusage.
+    struct rusage own;
+    memset(&own, 0, sizeof own);
+    do { result = (int)syscall(SYS_waitid, type, id, &info, WEXITED | WNOHANG, &own); } while (result < 0 && errno == EINTR);
     if (result != 0 || info.si_pid == 0) return 0;
     *status = wait_status_of(&info);
+    if (usage) {
+        usage->user_usec = (long long)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec;
+        usage->system_usec = (long long)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec;
+        usage->maxrss_kb = own.ru_maxrss;
+    }
     return 1;
 }
 

@@ -106,6 +106,10 @@ struct pebble_zygote_message {
     unsigned int id;
     int pid;
     int status;
+    /// EXITED: the worker's own rusage from `wait4` (ru_utime, ru_stime in microseconds, ru_maxrss in KiB).
+    long long user_usec;
+    long long system_usec;
+    long long maxrss_kb;
 };
 
 /// Tests the zygote's worker table in this process: records `count` made-up pids (growing the
@@ -143,7 +147,16 @@ void pebble_flush_stdout(void);
 /// `kill_group`, first SIGKILLs its process group (while the zombie pins the group id). Returns 1
 /// and its wait status when it was reaped here; 0 when it is not this process's to reap (another
 /// process reaped it, or SIGCHLD is ignored and the kernel did).
-int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status);
+/// A reaped child's own rusage: ru_utime and ru_stime in microseconds, ru_maxrss in KiB.
+struct pebble_rusage {
+    long long user_usec;
+    long long system_usec;
+    long long maxrss_kb;
+};
+/// Reaps `pid` if it is an exited child of ours: 1 with its wait status in `status` and, when
+/// `usage` is not NULL, its rusage (from the raw waitid syscall's fifth argument); 0 if it is not
+/// ours to reap.
+int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status, struct pebble_rusage *usage);
 
 /// write(2) that never raises SIGPIPE in this process: the signal is blocked on the calling thread
 /// during the write and a SIGPIPE it caused is consumed. Returns what write returns (EPIPE for a
