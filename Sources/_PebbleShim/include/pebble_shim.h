@@ -191,12 +191,18 @@ enum { PEBBLE_COMMAND_STARTED = 1, PEBBLE_COMMAND_EXITED = 2, PEBBLE_COMMAND_FAI
 enum { PEBBLE_STAGE_EXEC = 0, PEBBLE_STAGE_DIRECTORY = 1, PEBBLE_STAGE_LIMITS = 2, PEBBLE_STAGE_FORK = 3, PEBBLE_STAGE_REAPER = 4 };
 
 /// A message from a command's reaper: STARTED (`pid`), EXITED (the command's wait status in
-/// `value`), FAILED (errno in `value`, where in `stage`). EXITED and FAILED are the last.
+/// `value`, and the reaper's RUSAGE_CHILDREN once the tree is reaped: the CPU time of the command
+/// and of every descendant it reaped in microseconds, and the largest of their peaks in KiB, -1
+/// when it does not exceed the peak exec carried over from the reaper), FAILED (errno in `value`,
+/// where in `stage`). EXITED and FAILED are the last.
 struct pebble_command_message {
     int type;
     int pid;
     int value;
     int stage;
+    long long user_usec;
+    long long system_usec;
+    long long maxrss_kb;
 };
 
 /// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.
