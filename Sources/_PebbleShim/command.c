@@ -39,7 +39,7 @@ static int wait_status_of(const siginfo_t *info) {
     }
 }
 
-int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status) {
+int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status, struct pebble_rusage *usage) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
     int result;
@@ -55,9 +55,17 @@ int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status) {
     if (result != 0 || info.si_pid == 0) return 0;   // ECHILD: not ours to reap
     if (kill_group) killpg(pid, SIGKILL);
     memset(&info, 0, sizeof info);
-    do { result = waitid(type, id, &info, WEXITED | WNOHANG); } while (result < 0 && errno == EINTR);
+    // The raw syscall: its fifth argument (glibc's waitid has none) is the child's own rusage.
+    struct rusage own;
+    memset(&own, 0, sizeof own);
+    do { result = (int)syscall(SYS_waitid, type, id, &info, WEXITED | WNOHANG, &own); } while (result < 0 && errno == EINTR);
     if (result != 0 || info.si_pid == 0) return 0;
     *status = wait_status_of(&info);
+    if (usage) {
+        usage->user_usec = (long long)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec;
+        usage->system_usec = (long long)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec;
+        usage->maxrss_kb = own.ru_maxrss;
+    }
     return 1;
 }
 
@@ -181,13 +189,25 @@ static void raw_zero(void *memory, size_t length) {
 }
 
 PEBBLE_UNINSTRUMENTED
-static void send_report(int control, int type, int pid, int value, int stage) {
+static void send_report_with_usage(int control, int type, int pid, int value, int stage,
+                                   const struct rusage *children, long carried_kb) {
     struct pebble_command_message message;
+    raw_zero(&message, sizeof message);
     message.type = type;
+    if (children) {
+        message.user_usec = (long long)children->ru_utime.tv_sec * 1000000 + children->ru_utime.tv_usec;
+        message.system_usec = (long long)children->ru_stime.tv_sec * 1000000 + children->ru_stime.tv_usec;
+        message.maxrss_kb = children->ru_maxrss > carried_kb ? children->ru_maxrss : -1;
+    }
     message.pid = pid;
     message.value = value;
     message.stage = stage;
     while (syscall(SYS_sendto, control, &message, sizeof message, MSG_NOSIGNAL, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+PEBBLE_UNINSTRUMENTED
+static void send_report(int control, int type, int pid, int value, int stage) {
+    send_report_with_usage(control, type, pid, value, stage, NULL, 0);
 }
 
 PEBBLE_UNINSTRUMENTED
@@ -408,7 +428,15 @@ static void reaper_main(const struct pebble_command_spec *spec) {
 
     // 5, 6.
     status = tear_down(command, reaped, status);
-    send_report(control, PEBBLE_COMMAND_EXITED, command, status, 0);
+    // The whole tree is reaped: RUSAGE_CHILDREN is the CPU of all of it and the largest peak.
+    // A peak is the command's own only above the reaper's (the pool's, copied at fork), which
+    // exec carried into every ru_maxrss of the tree.
+    struct rusage children, own;
+    raw_zero(&children, sizeof children);
+    raw_zero(&own, sizeof own);
+    syscall(SYS_getrusage, RUSAGE_CHILDREN, &children);
+    syscall(SYS_getrusage, RUSAGE_SELF, &own);
+    send_report_with_usage(control, PEBBLE_COMMAND_EXITED, command, status, 0, &children, own.ru_maxrss);
     raw_exit(0);
 }
 

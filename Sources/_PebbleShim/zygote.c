@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -229,10 +230,17 @@ static void reap_children(int control) {
         int worker = is_worker(pid);
         if (worker) killpg(pid, SIGKILL);
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        struct rusage own;
+        memset(&own, 0, sizeof own);
+        while (wait4(pid, &status, 0, &own) < 0 && errno == EINTR) {}
         if (!worker) continue;
         forget_worker(pid);
-        struct pebble_zygote_message exited = { .type = PEBBLE_ZYGOTE_EXITED, .pid = pid, .status = status };
+        struct pebble_zygote_message exited = {
+            .type = PEBBLE_ZYGOTE_EXITED, .pid = pid, .status = status,
+            .user_usec = (long long)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec,
+            .system_usec = (long long)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec,
+            .maxrss_kb = own.ru_maxrss,
+        };
         send_message(control, &exited, NULL, 0);
     }
     kill_orphans();

@@ -36,6 +36,7 @@ final class CommandExecution: Sendable {
         var controlOpen = true
         var commandPid: pid_t = 0
         var status: Int32?
+        var usage = ResourceUsage(userTime: .zero, systemTime: .zero, peakResidentMemory: nil)
         var failure: (code: Int32, stage: Int32)?
         var stop: Stop?
         var input: [UInt8]
@@ -197,7 +198,11 @@ final class CommandExecution: Sendable {
             state.withLock { state in
                 switch Int(message.type) {
                 case PEBBLE_COMMAND_STARTED: state.commandPid = message.pid
-                case PEBBLE_COMMAND_EXITED: state.status = message.value
+                case PEBBLE_COMMAND_EXITED:
+                    state.status = message.value
+                    state.usage = ResourceUsage(userTime: .microseconds(max(0, message.user_usec)),
+                                                systemTime: .microseconds(max(0, message.system_usec)),
+                                                peakResidentMemory: message.maxrss_kb > 0 ? Int(message.maxrss_kb) * 1024 : nil)
                 default: state.failure = (message.value, message.stage)
                 }
             }
@@ -244,6 +249,6 @@ final class CommandExecution: Sendable {
                 "the reaper process of '\(command.executable)' was killed before it reported the command's status"))
         }
         return .success(CommandResult(pid: state.commandPid, status: TerminationStatus(waitStatus: status),
-                                      standardOutput: state.output, standardError: state.errors))
+                                      standardOutput: state.output, standardError: state.errors, resourceUsage: state.usage))
     }
 }

@@ -32,16 +32,30 @@ public struct CommandResult: Sendable, Hashable {
     /// ```
     public var standardError: [UInt8]
 
+    /// What the command's process tree used: the CPU time of the command and of every descendant
+    /// that was reaped, and as ``ResourceUsage/peakResidentMemory`` the largest peak resident set
+    /// of any of them — `nil` when it is no larger than this program's own peak, which every
+    /// process of the tree inherits in its kernel-reported peak, so that the command's cannot be
+    /// told apart.
+    ///
+    /// ```swift
+    /// let result = try await Command("make").run()
+    /// print("make took", result.resourceUsage.userTime + result.resourceUsage.systemTime, "of CPU")
+    /// ```
+    public var resourceUsage: ResourceUsage
+
     /// Creates a result (for tests of code that takes one).
     ///
     /// ```swift
     /// let fake = CommandResult(pid: 1, status: .exited(0), standardOutput: Array("hi\n".utf8), standardError: [])
     /// ```
-    public init(pid: Int32, status: TerminationStatus, standardOutput: [UInt8], standardError: [UInt8]) {
+    public init(pid: Int32, status: TerminationStatus, standardOutput: [UInt8], standardError: [UInt8],
+                resourceUsage: ResourceUsage = ResourceUsage(userTime: .zero, systemTime: .zero, peakResidentMemory: nil)) {
         self.pid = pid
         self.status = status
         self.standardOutput = standardOutput
         self.standardError = standardError
+        self.resourceUsage = resourceUsage
     }
 
     /// ``standardOutput`` decoded as UTF-8 (invalid bytes become U+FFFD).

@@ -35,10 +35,15 @@ public struct ProcessExpired: Error, Hashable, Sendable, CustomStringConvertible
     /// }
     /// ```
     public private(set) var diagnostics: String?
-    /// With ``ProcessPool/Configuration/recordsResourceUsage``: what the dead worker used — its CPU
-    /// time since the end of the last task it reported (over its life if it reported none), and
-    /// its peak resident set over its life — so the input that blew up shows. `nil` with the
-    /// setting off, or where the pool could not learn the dead worker's usage.
+    /// With ``ProcessPool/Configuration/recordsResourceUsage``: what the dead worker used, from its
+    /// rusage when it was reaped — its CPU time since the end of the last task it reported (over
+    /// its life if it reported none), and its peak resident set (`ru_maxrss`): at least the peak of
+    /// the task it died in, possibly an earlier one of the same worker — so the input that blew up
+    /// shows. The peak is `nil` for a worker started with ``ProcessPool/StartMethod/spawn`` whose
+    /// peak did not exceed the pool process's own at the worker's start (exec carries that into the
+    /// worker's `ru_maxrss`, so the two cannot be told apart). `nil` with the setting off, or where
+    /// the pool could not learn the dead worker's usage (a worker that was not the pool's or the
+    /// zygote's to reap).
     ///
     /// ```swift
     /// if let expired = try future.error() as? ProcessExpired, let usage = expired.resourceUsage {

@@ -45,6 +45,8 @@ final class ExitWatcher: Sendable {
         var pidfdOwned: Bool
         var exited: (@Sendable (Int32?) -> Void)?
         var closed: (@Sendable () -> Void)?
+        /// The reaped process's own rusage, when this watcher reaped it.
+        var reapedUsage: pebble_rusage?
     }
 
     private let state: StateLock<State>
@@ -66,6 +68,10 @@ final class ExitWatcher: Sendable {
             state.closed = closed
         }
     }
+
+    /// The process's own rusage (the raw `waitid`'s), once this watcher reaped it; `nil` before,
+    /// or when it was not ours to reap.
+    var reapedUsage: pebble_rusage? { state.withLock { $0.reapedUsage } }
 
     /// Starts watching a child of ours (a zygote's worker is watched by the zygote).
     func start() {
@@ -161,7 +167,11 @@ final class ExitWatcher: Sendable {
             var status: Int32 = 0
             // Kills what is left of a worker's group first, while the zombie pins the group id.
             let killGroup: Int32 = killsGroupAtExit && origin == .child ? 1 : 0
-            if pebble_reap_exited(pid, pidfd, killGroup, &status) == 1 { return status }
+            var usage = pebble_rusage()
+            if pebble_reap_exited(pid, pidfd, killGroup, &status, &usage) == 1 {
+                state.reapedUsage = usage
+                return status
+            }
             if pidfd >= 0 && pebble_pidfd_exit_status(pidfd, &status) == 0 { return status }
             return nil
         }

@@ -91,10 +91,6 @@ extension ProcessPoolCore {
         perform(decide { $0.brokeProtocol(worker.pid, error) })
     }
 
-    func worker(_ worker: WorkerProcess, exitedWith status: Int32?) {
-        self.worker(worker, exitedWith: status, usage: nil)
-    }
-
     /// The worker exited with wait status `status`, having used `lifetime` over its life (`wait4`'s
     /// rusage; `nil`: unknown). With `recordsResourceUsage`, the tasks it dies holding get that
     /// usage, less the CPU time it reported before (``UsageReport/deadWorkerUsage(lifetime:reported:)``).
@@ -138,7 +134,7 @@ extension ProcessPoolCore {
                 switch result {
                 case .success(let spawned):
                     let worker = workerStarted(spawned)
-                    return { status in worker.zygoteReported(status) }
+                    return { status, usage in worker.zygoteReported(status, usage: usage) }
                 case .failure(let error):
                     spawnFailed(error)
                     return nil

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import _PebbleShim
 
 /// What a worker measured for one task (with the pool's `recordsResourceUsage`), sent as a
 /// ``MessageKind/usage`` frame in the same write as the task's outcome, just before it: the task's
@@ -53,5 +54,23 @@ struct UsageReport: Hashable, Sendable {
         return ResourceUsage(userTime: max(.zero, lifetime.userTime - reported.lifetimeUserTime),
                              systemTime: max(.zero, lifetime.systemTime - reported.lifetimeSystemTime),
                              peakResidentMemory: lifetime.peakResidentMemory)
+    }
+
+    /// A dead worker's usage over its life from its own rusage (`raw`, from `wait4` or the raw
+    /// `waitid`): its user and system time, and its peak resident set, `ru_maxrss` in bytes.
+    ///
+    /// The peak is the largest resident set the worker's memory reached since it last reset its
+    /// high-water mark (each task's start, with usage recorded) or since a thread of it last exited
+    /// — at least the peak of the task it died in. A worker forked by the zygote starts from the
+    /// zygote's small peak. A posix_spawned worker's `ru_maxrss` also holds the peak that exec
+    /// carried over from the spawning process (the pool's, not the worker's); `carriedPeakKiB`,
+    /// this process's peak sampled just after the spawn, bounds it from above. So for such a worker
+    /// the peak is known only when `ru_maxrss` exceeds it, and `nil` otherwise (it cannot be told
+    /// apart from the pool's). `carriedPeakKiB` is `nil` for a forked worker.
+    static func deadWorkerLifetime(_ raw: pebble_rusage, carriedPeakKiB: Int?) -> ResourceUsage {
+        let maxrss = Int(raw.maxrss_kb)
+        let known = maxrss > 0 && maxrss > (carriedPeakKiB ?? 0)
+        return ResourceUsage(userTime: .microseconds(max(0, raw.user_usec)), systemTime: .microseconds(max(0, raw.system_usec)),
+                             peakResidentMemory: known ? maxrss * 1024 : nil)
     }
 }

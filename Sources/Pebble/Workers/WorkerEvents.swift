@@ -15,8 +15,10 @@ protocol WorkerEvents: AnyObject, Sendable {
     /// Task outcomes (``MessageKind/isReply``) that came in one read, in order.
     func worker(_ worker: WorkerProcess, answered replies: [(kind: MessageKind, body: ArraySlice<UInt8>)])
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError)
-    /// `status` is the wait status, `nil` when it could not be known.
-    func worker(_ worker: WorkerProcess, exitedWith status: Int32?)
+    /// `status` is the wait status, `nil` when it could not be known; `usage` what the worker
+    /// used over its life (its rusage when reaped, ``UsageReport/deadWorkerLifetime(_:carriedPeakKiB:)``),
+    /// `nil` when unknown.
+    func worker(_ worker: WorkerProcess, exitedWith status: Int32?, usage: ResourceUsage?)
     /// After the exit: every descriptor of the worker is closed.
     func workerGone(_ worker: WorkerProcess)
 }

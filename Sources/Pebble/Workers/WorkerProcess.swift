@@ -24,6 +24,11 @@ final class WorkerProcess: Sendable {
     private let outstanding = StateLock(3)
     private let reader: StateLock<FrameReader>
     private let events: any WorkerEvents
+    /// For a worker this process posix_spawned: this process's peak resident set (KiB) sampled
+    /// just after the spawn, an upper bound of the peak exec carried into the worker's
+    /// `ru_maxrss`. `nil` for a forked (zygote) worker, whose `ru_maxrss` starts from the small
+    /// zygote's.
+    private let carriedPeakKiB: Int?
     /// With ``WorkerOutput/capture``: the pipes the worker's stdout and stderr go to.
     let output: WorkerOutputCapture?
     /// The channel's watch; set once in init, then only resumed and cancelled (from any thread).
@@ -48,6 +53,12 @@ final class WorkerProcess: Sendable {
         // The per-worker page of the start methods is unused: the pool's task board serves all workers.
         if spawned.claimBoard >= 0 { closeFileDescriptor(spawned.claimBoard) }
         self.events = events
+        if spawned.origin == .child {
+            var own = rusage()
+            carriedPeakKiB = getrusage(RUSAGE_SELF.rawValue, &own) == 0 ? Int(own.ru_maxrss) : Int.max
+        } else {
+            carriedPeakKiB = nil
+        }
         readSource = EventRegistration(fd: spawned.channel, interest: .readable, queue: queue)
         readSource.setEventHandler { [weak self] in self?.drainChannel() }
         // Cancel handlers hold the worker strongly: they are its last step, and the registration
@@ -57,7 +68,7 @@ final class WorkerProcess: Sendable {
             release()
         }
         // The watcher holds these (and so the worker) until it has reported the exit and closed the pidfd.
-        exit.setHandlers(exited: { [self] status in finish(status) }, closed: { [self] in release() })
+        exit.setHandlers(exited: { [self] status in finish(status, usage: exit.reapedUsage) }, closed: { [self] in release() })
     }
 
     deinit {
@@ -109,20 +120,22 @@ final class WorkerProcess: Sendable {
         }
     }
 
-    /// The zygote reaped this worker (`status`), or the zygote itself died (`nil`): then watch the
-    /// pidfd, and ask the kernel for the status at exit.
-    func zygoteReported(_ status: Int32?) {
+    /// The zygote reaped this worker (`status`, with its rusage `usage`), or the zygote itself
+    /// died (`nil`): then watch the pidfd, and ask the kernel for the status at exit.
+    func zygoteReported(_ status: Int32?, usage: pebble_rusage?) {
         queue.async { [self] in
-            if let status { finish(status) } else { exit.watchPidfd() }
+            if let status { finish(status, usage: usage) } else { exit.watchPidfd() }
         }
     }
 
     /// Handles the frames the worker sent before dying, then closes everything, exactly once.
-    private func finish(_ status: Int32?) {
+    /// `usage`: the worker's own rusage when it was reaped, `nil` when unknown.
+    private func finish(_ status: Int32?, usage: pebble_rusage?) {
         if !readSource.isCancelled { drainChannel() }
         readSource.cancel()
         exit.finish()
-        events.worker(self, exitedWith: status)
+        events.worker(self, exitedWith: status,
+                      usage: usage.map { UsageReport.deadWorkerLifetime($0, carriedPeakKiB: carriedPeakKiB) })
         release()
     }
 

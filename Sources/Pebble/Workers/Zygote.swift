@@ -21,7 +21,8 @@ import _PebbleShim
 final class Zygote: Sendable {
     static let shared = Zygote()
 
-    typealias ExitHandler = @Sendable (Int32?) -> Void
+    /// The worker's wait status and its own rusage; `(nil, nil)` when the zygote died first.
+    typealias ExitHandler = @Sendable (Int32?, pebble_rusage?) -> Void
     /// Called on the zygote's queue with the new worker; returns who to tell when it exits.
     typealias Completion = @Sendable (Result<SpawnedWorker, PebbleError>) -> ExitHandler?
 
@@ -185,7 +186,8 @@ final class Zygote: Sendable {
                 state.withLock { $0.exitHandlers[message.pid] = onExit }
             }
         case PEBBLE_ZYGOTE_EXITED:
-            state.withLock { $0.exitHandlers.removeValue(forKey: message.pid) }?(message.status)
+            let usage = pebble_rusage(user_usec: message.user_usec, system_usec: message.system_usec, maxrss_kb: message.maxrss_kb)
+            state.withLock { $0.exitHandlers.removeValue(forKey: message.pid) }?(message.status, usage)
         default:
             guard let request = state.withLock({ $0.requests.removeValue(forKey: message.id) }) else { return }
             _ = request.completion(.failure(PebbleError(.spawnFailed, "fork in the zygote failed: \(String(cString: strerror(message.status)))")))
@@ -216,7 +218,7 @@ final class Zygote: Sendable {
             defer { state.requests = [:]; state.exitHandlers = [:] }
             return (Array(state.requests.values), Array(state.exitHandlers.values))
         }
-        for orphan in orphans { orphan(nil) }
+        for orphan in orphans { orphan(nil, nil) }
         for request in requests { spawn(name: request.name, completion: request.completion) }
     }
 }

@@ -106,6 +106,10 @@ struct pebble_zygote_message {
     unsigned int id;
     int pid;
     int status;
+    /// EXITED: the worker's own rusage from `wait4` (ru_utime, ru_stime in microseconds, ru_maxrss in KiB).
+    long long user_usec;
+    long long system_usec;
+    long long maxrss_kb;
 };
 
 /// Tests the zygote's worker table in this process: records `count` made-up pids (growing the
@@ -143,7 +147,16 @@ void pebble_flush_stdout(void);
 /// `kill_group`, first SIGKILLs its process group (while the zombie pins the group id). Returns 1
 /// and its wait status when it was reaped here; 0 when it is not this process's to reap (another
 /// process reaped it, or SIGCHLD is ignored and the kernel did).
-int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *_Nonnull status);
+/// A reaped child's own rusage: ru_utime and ru_stime in microseconds, ru_maxrss in KiB.
+struct pebble_rusage {
+    long long user_usec;
+    long long system_usec;
+    long long maxrss_kb;
+};
+/// Reaps `pid` if it is an exited child of ours: 1 with its wait status in `status` and, when
+/// `usage` is not NULL, its rusage (from the raw waitid syscall's fifth argument); 0 if it is not
+/// ours to reap.
+int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *_Nonnull status, struct pebble_rusage *_Nullable usage);
 
 /// write(2) that never raises SIGPIPE in this process: the signal is blocked on the calling thread
 /// during the write and a SIGPIPE it caused is consumed. Returns what write returns (EPIPE for a
@@ -178,12 +191,18 @@ enum { PEBBLE_COMMAND_STARTED = 1, PEBBLE_COMMAND_EXITED = 2, PEBBLE_COMMAND_FAI
 enum { PEBBLE_STAGE_EXEC = 0, PEBBLE_STAGE_DIRECTORY = 1, PEBBLE_STAGE_LIMITS = 2, PEBBLE_STAGE_FORK = 3, PEBBLE_STAGE_REAPER = 4 };
 
 /// A message from a command's reaper: STARTED (`pid`), EXITED (the command's wait status in
-/// `value`), FAILED (errno in `value`, where in `stage`). EXITED and FAILED are the last.
+/// `value`, and the reaper's RUSAGE_CHILDREN once the tree is reaped: the CPU time of the command
+/// and of every descendant it reaped in microseconds, and the largest of their peaks in KiB, -1
+/// when it does not exceed the peak exec carried over from the reaper), FAILED (errno in `value`,
+/// where in `stage`). EXITED and FAILED are the last.
 struct pebble_command_message {
     int type;
     int pid;
     int value;
     int stage;
+    long long user_usec;
+    long long system_usec;
+    long long maxrss_kb;
 };
 
 /// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.

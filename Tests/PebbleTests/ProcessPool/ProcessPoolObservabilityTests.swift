@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import Pebble
 @testable import PebbleTestSupport
+import _PebbleShim
 
 /// Burns `milliseconds` of this thread's CPU time (not wall time: a loaded machine's waits would
 /// not count), then returns its pid.
@@ -190,5 +191,70 @@ struct TouchMemory: ProcessJob {
         #expect(pool.statistics.failed + pool.statistics.crashed + pool.statistics.cancelled == 0)
         pool.close()
         try await pool.join()
+    }
+}
+
+/// Touches `megabytes` of fresh memory page by page, keeps it, then kills itself with SIGKILL:
+/// a memory bomb whose worker dies in the task.
+struct TouchMemoryThenDie: ProcessJob {
+    let megabytes: Int
+    func run() async throws -> Int32 {
+        let size = megabytes << 20
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        for page in stride(from: 0, to: size, by: 4096) { block.storeBytes(of: 1, toByteOffset: page, as: UInt8.self) }
+        kill(getpid(), SIGKILL)
+        block.deallocate()
+        return getpid()
+    }
+}
+
+/// `ProcessExpired.resourceUsage`: a worker that dies in a task reports its usage from its rusage.
+@Suite(.timeLimit(.minutes(3))) struct DeadWorkerUsageTests {
+    /// This test process's own peak resident set, in bytes.
+    static func ownPeak() -> Int {
+        var own = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &own)
+        return Int(own.ru_maxrss) * 1024
+    }
+
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func aWorkerThatDiesInAMemoryBombReportsItsPeak(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPoolObservabilityTests.usagePool(startMethod)
+        defer { pool.stop() }
+        // A task first, so the death is after a reported usage (the CPU is then a difference).
+        #expect(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)) == 2)
+        let ownPeakBefore = Self.ownPeak()
+        let future = try pool.schedule(TouchMemoryThenDie(megabytes: 300))
+        let expired = try #require(try future.error(timeout: .seconds(60)) as? ProcessExpired)
+        let usage = try #require(expired.resourceUsage)
+        #expect(usage.userTime + usage.systemTime > .zero, "\(usage)")
+        #expect(usage.userTime + usage.systemTime < .seconds(30), "\(usage)")
+        if startMethod == .spawn && ownPeakBefore >= 270 << 20 {
+            // The pool's own peak, carried over by exec, may hide the worker's: then it is unknown.
+            #expect(usage.peakResidentMemory == nil || usage.peakResidentMemory! >= 280 << 20, "\(usage)")
+        } else {
+            let peak = try #require(usage.peakResidentMemory, "own peak \(ownPeakBefore)")
+            #expect(peak >= 280 << 20, "\(usage)")
+            #expect(peak < 4 << 30, "\(usage)")
+        }
+    }
+
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func aDeadWorkersUsageIsNilWithTheSettingOff(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPoolObservabilityTests.usagePool(startMethod, records: false)
+        defer { pool.stop() }
+        let future = try pool.schedule(TouchMemoryThenDie(megabytes: 8))
+        let expired = try #require(try future.error(timeout: .seconds(60)) as? ProcessExpired)
+        #expect(expired.resourceUsage == nil)
+    }
+
+    @Test func aPosixSpawnedWorkersPeakIsKnownOnlyAboveWhatExecCarried() {
+        let raw = pebble_rusage(user_usec: 1_500_000, system_usec: 250_000, maxrss_kb: 300_000)
+        let forked = UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: nil)
+        #expect(forked == ResourceUsage(userTime: .milliseconds(1500), systemTime: .milliseconds(250),
+                                        peakResidentMemory: 300_000 * 1024))
+        #expect(UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: 100_000).peakResidentMemory == 300_000 * 1024)
+        #expect(UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: 300_000).peakResidentMemory == nil)
+        #expect(UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: .max).peakResidentMemory == nil)
     }
 }
