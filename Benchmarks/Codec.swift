@@ -41,7 +41,7 @@ func codecRoundTrips() throws -> [Measurement] {
         row("C-data", try micros(max(1, n / 20)) { try roundTrip(data) }),
         row("C-strings", try micros(n) { try roundTrip(strings) }),
         row("C-bools", try micros(n) { try roundTrip(bools) }),
-        row("C-small", try micros(n * 10) { try roundTrip(small) }),
+        row("C-small", try micros(n * 10) { try roundTrip(small) })
     ]
     let frames = max(1, n / 20)
     let inPlace = try micros(frames) {

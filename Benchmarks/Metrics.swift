@@ -25,7 +25,7 @@ struct Metric: Sendable {
         Metric(name: "X1", run: oneShotProcess),
         Metric(name: "X2", run: oneShotThread),
         Metric(name: "C", run: codecRoundTrips),
-        Metric(name: "X3", run: commandLatency),
+        Metric(name: "X3", run: commandLatency)
     ]
 }
 
@@ -42,13 +42,16 @@ func startToFirstResult() throws -> [Measurement] {
         if let kilobytes = residentKilobytes(pid) { rss.append(kilobytes) }
         pool.stop()
     }
-    return [Measurement(metric: "M1", impl: pebble, workers: 2, unit: "ms", samples: samples),
-            Measurement(metric: "M1-rss", impl: pebble, workers: 2, unit: "kB", samples: rss)]
+    return [
+        Measurement(metric: "M1", impl: pebble, workers: 2, unit: "ms", samples: samples),
+        Measurement(metric: "M1-rss", impl: pebble, workers: 2, unit: "kB", samples: rss)
+    ]
 }
 
 func residentKilobytes(_ pid: Int32) -> Double? {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return nil }
     return line.split(separator: " ").dropFirst().first.flatMap { Double($0) }
 }
 
@@ -76,12 +79,17 @@ func threadRoundTrip() throws -> [Measurement] {
     let baseline = (0..<scaled(2000, quick: 100)).map { x in
         time {
             let done = DispatchSemaphore(value: 0)
-            queue.async { _ = x + 1; done.signal() }
+            queue.async {
+                _ = x + 1
+                done.signal()
+            }
             done.wait()
         } * 1e6
     }
-    return [Measurement(metric: "M2-thread", impl: pebble, workers: 2, unit: "us", samples: samples),
-            Measurement(metric: "M2-thread", impl: "dispatch", workers: 1, unit: "us", samples: baseline)]
+    return [
+        Measurement(metric: "M2-thread", impl: pebble, workers: 2, unit: "us", samples: samples),
+        Measurement(metric: "M2-thread", impl: "dispatch", workers: 1, unit: "us", samples: baseline)
+    ]
 }
 
 /// M2-async: `try await pool.run { x + 1 }` from a Task, µs per round trip; beside Swift's own:
@@ -108,8 +116,10 @@ func asyncRoundTrip() throws -> [Measurement] {
         }
         return (pooled, detached)
     }
-    return [Measurement(metric: "M2-async", impl: pebble, workers: 2, unit: "us", samples: result.0),
-            Measurement(metric: "M2-async", impl: "Task.detached", workers: 1, unit: "us", samples: result.1)]
+    return [
+        Measurement(metric: "M2-async", impl: pebble, workers: 2, unit: "us", samples: result.0),
+        Measurement(metric: "M2-async", impl: "Task.detached", workers: 1, unit: "us", samples: result.1)
+    ]
 }
 
 /// Where `awaitBlocking` passes its result. `@unchecked Sendable`: written once by the Task
@@ -140,10 +150,11 @@ func processThroughput(metric: String, workers: Int, recordsResourceUsage: Bool 
     _ = try pool.map(AddOneFunction(), 0..<100).result().values()
     let count = scaled(20_000, quick: 2_000)
     let samples = try (0..<scaled(5, quick: 2)).map { _ in
-        Double(count) / (try time {
-            let futures = try (0..<count).map { try pool.schedule(AddOneJob(x: $0)) }
-            for future in futures { _ = try future.result() }
-        })
+        Double(count)
+            / (try time {
+                let futures = try (0..<count).map { try pool.schedule(AddOneJob(x: $0)) }
+                for future in futures { _ = try future.result() }
+            })
     }
     return [Measurement(metric: metric, impl: pebble, workers: workers, unit: "tasks/s", samples: samples)]
 }
@@ -158,36 +169,44 @@ func threadThroughput() throws -> [Measurement] {
     var taskGroup: [Double] = []
     for _ in 0..<scaled(5, quick: 2) {
         let pool = try ThreadPool(maxWorkers: 2)
-        pooled.append(Double(count) / (try time {
-            let futures = try (0..<count).map { x in try pool.schedule { x + 1 } }
-            for future in futures { _ = try future.result() }
-        }))
+        pooled.append(
+            Double(count)
+                / (try time {
+                    let futures = try (0..<count).map { x in try pool.schedule { x + 1 } }
+                    for future in futures { _ = try future.result() }
+                }))
         pool.stop()
-        dispatch.append(Double(count) / time {
-            let queue = DispatchQueue(label: "baseline", attributes: .concurrent)
-            let group = DispatchGroup()
-            let results = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
-            defer { results.deallocate() }
-            nonisolated(unsafe) let output = results
-            for x in 0..<count {
-                queue.async(group: group) { output[x] = x + 1 }
-            }
-            group.wait()
-        })
-        taskGroup.append(Double(count) / time {
-            _ = awaitBlocking {
-                await withTaskGroup(of: Int.self) { group in
-                    for x in 0..<count { group.addTask { x + 1 } }
-                    var sum = 0
-                    for await value in group { sum += value }
-                    return sum
-                }
-            }
-        })
+        dispatch.append(
+            Double(count)
+                / time {
+                    let queue = DispatchQueue(label: "baseline", attributes: .concurrent)
+                    let group = DispatchGroup()
+                    let results = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+                    defer { results.deallocate() }
+                    nonisolated(unsafe) let output = results
+                    for x in 0..<count {
+                        queue.async(group: group) { output[x] = x + 1 }
+                    }
+                    group.wait()
+                })
+        taskGroup.append(
+            Double(count)
+                / time {
+                    _ = awaitBlocking {
+                        await withTaskGroup(of: Int.self) { group in
+                            for x in 0..<count { group.addTask { x + 1 } }
+                            var sum = 0
+                            for await value in group { sum += value }
+                            return sum
+                        }
+                    }
+                })
     }
-    return [Measurement(metric: "M9", impl: pebble, workers: 2, unit: "tasks/s", samples: pooled),
-            Measurement(metric: "M9", impl: "dispatch", workers: 2, unit: "tasks/s", samples: dispatch),
-            Measurement(metric: "M9", impl: "TaskGroup", workers: 2, unit: "tasks/s", samples: taskGroup)]
+    return [
+        Measurement(metric: "M9", impl: pebble, workers: 2, unit: "tasks/s", samples: pooled),
+        Measurement(metric: "M9", impl: "dispatch", workers: 2, unit: "tasks/s", samples: dispatch),
+        Measurement(metric: "M9", impl: "TaskGroup", workers: 2, unit: "tasks/s", samples: taskGroup)
+    ]
 }
 
 /// M4: map over 200,000 ints, 1,000 per chunk (M4-w4: on 4 workers).
@@ -205,15 +224,19 @@ func mapThroughput(metric: String, workers: Int) throws -> [Measurement] {
 /// M5: a 10 s job with a 0.1 s timeout: (a) how late the TimeoutError is, (b) then → next result.
 func timeoutDelays() throws -> [Measurement] {
     let (lateness, recovery) = try failureAndRecovery(SleepJob(seconds: 10), timeout: .milliseconds(100))
-    return [Measurement(metric: "M5a", impl: pebble, workers: 1, unit: "ms", samples: lateness),
-            Measurement(metric: "M5b", impl: pebble, workers: 1, unit: "ms", samples: recovery)]
+    return [
+        Measurement(metric: "M5a", impl: pebble, workers: 1, unit: "ms", samples: lateness),
+        Measurement(metric: "M5b", impl: pebble, workers: 1, unit: "ms", samples: recovery)
+    ]
 }
 
 /// M6: a job calling exit(1): (a) schedule → ProcessExpired, (b) then → next result.
 func crashDelays() throws -> [Measurement] {
     let (detection, recovery) = try failureAndRecovery(ExitJob(), timeout: nil)
-    return [Measurement(metric: "M6a", impl: pebble, workers: 1, unit: "ms", samples: detection),
-            Measurement(metric: "M6b", impl: pebble, workers: 1, unit: "ms", samples: recovery)]
+    return [
+        Measurement(metric: "M6a", impl: pebble, workers: 1, unit: "ms", samples: detection),
+        Measurement(metric: "M6b", impl: pebble, workers: 1, unit: "ms", samples: recovery)
+    ]
 }
 
 /// On a 1-worker pool, a job that fails (past `timeout`, or by dying): ms from schedule to the

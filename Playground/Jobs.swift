@@ -23,7 +23,7 @@ struct Square: ProcessJob {
 struct Sleep: ProcessJob {
     let seconds: Double
     func run() async throws -> Int32 {
-        usleep(UInt32(seconds * 1_000_000))   // blocking is fine: the job has the worker's thread to itself
+        usleep(UInt32(seconds * 1_000_000)) // blocking is fine: the job has the worker's thread to itself
         return getpid()
     }
 }
@@ -39,7 +39,7 @@ struct KillSelf: ProcessJob {
     let signal: Int32
     func run() async throws -> Int32 {
         kill(getpid(), signal)
-        usleep(10_000_000)   // never reached: the signal ends the process first
+        usleep(10_000_000) // never reached: the signal ends the process first
         return getpid()
     }
 }

@@ -34,7 +34,7 @@ func serverChapter() async throws {
         do {
             accepted.append(try pool.schedule { handleRequest(id) })
         } catch let error as PebbleError where error.code == .queueFull {
-            shed += 1                                   // a server answers 503 here
+            shed += 1 // a server answers 503 here
         }
     }
     for future in accepted { _ = try await future.value }
@@ -49,7 +49,7 @@ func serverChapter() async throws {
                     _ = try await pool.run(deadline: .now + .milliseconds(150)) { handleRequest(id) }
                     return "ok"
                 } catch is TimeoutError {
-                    return "deadline"                   // a server answers 504 here
+                    return "deadline" // a server answers 504 here
                 }
             }
         }
@@ -65,13 +65,14 @@ func serverChapter() async throws {
     await pool.shutdown(gracePeriod: .seconds(2))
     let final = pool.statistics
     print("final:", final)
-    print("completed + failed + timedOut + cancelled =",
-          final.completed + final.failed + final.timedOut + final.cancelled, "= every request accepted")
+    print(
+        "completed + failed + timedOut + cancelled =",
+        final.completed + final.failed + final.timedOut + final.cancelled, "= every request accepted")
 
     step("the same loop against a process pool: maxPending 4, 400 ms deadlines, one job hangs")
     var processConfiguration = ProcessPool.Configuration(maxWorkers: 2)
     processConfiguration.maxPending = 4
-    processConfiguration.recordsResourceUsage = true    // each task's CPU time and peak memory
+    processConfiguration.recordsResourceUsage = true // each task's CPU time and peak memory
     let processes = try ProcessPool(configuration: processConfiguration)
     let results = try await withThrowingTaskGroup(of: String.self) { group in
         for n in 1...10 {

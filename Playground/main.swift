@@ -70,7 +70,7 @@ func threadPoolCancel() throws {
     let gate = DispatchSemaphore(value: 0)
     let log = BlockingQueue<String>()
     let blocker = try pool.schedule {
-        gate.wait()                      // holds the only worker until we open the gate
+        gate.wait() // holds the only worker until we open the gate
         log.put("blocker ran")
     }
     let victim = try pool.schedule { log.put("victim ran") }
@@ -99,7 +99,7 @@ func oneShotThread() throws {
 
 func utilities() throws {
     step("synchronized: 4 workers add 1 to a shared counter 1000 times")
-    final class Counter: @unchecked Sendable {   // guarded by `lock`
+    final class Counter: @unchecked Sendable { // guarded by `lock`
         let lock = NSLock()
         var value = 0
     }
@@ -123,8 +123,9 @@ func utilities() throws {
     }
     producer.start()
     let ready = waitForQueues([normal, urgent], timeout: .seconds(2))
-    print("ready queues:", ready.map { $0 === urgent ? "urgent" : "normal" },
-          "-> got:", try urgent.get(timeout: .zero))
+    print(
+        "ready queues:", ready.map { $0 === urgent ? "urgent" : "normal" },
+        "-> got:", try urgent.get(timeout: .zero))
 
     step("JoinableThread + waitForThreads: wake up when the first thread finishes")
     let threads = [90, 30, 60].map { delay in
@@ -168,12 +169,16 @@ func processTimeout(_ pool: ProcessPool, previousWorker: Int32) throws {
 func processCrash(_ pool: ProcessPool) throws {
     step("a job that calls exit(3)")
     if let expired = try pool.schedule(Exit(code: 3)).error() as? ProcessExpired {
-        print("ProcessExpired: pid \(expired.pid), exitCode \(expired.exitCode.map(String.init) ?? "nil"), signal \(expired.signal.map(String.init) ?? "nil")")
+        print(
+            "ProcessExpired: pid \(expired.pid), exitCode \(expired.exitCode.map(String.init) ?? "nil"), signal \(expired.signal.map(String.init) ?? "nil")"
+        )
     }
 
     step("a job killed by a signal (SIGKILL)")
     if let expired = try pool.schedule(KillSelf(signal: SIGKILL)).error() as? ProcessExpired {
-        print("ProcessExpired: pid \(expired.pid), exitCode \(expired.exitCode.map(String.init) ?? "nil"), signal \(expired.signal.map(String.init) ?? "nil")")
+        print(
+            "ProcessExpired: pid \(expired.pid), exitCode \(expired.exitCode.map(String.init) ?? "nil"), signal \(expired.signal.map(String.init) ?? "nil")"
+        )
     }
     print("the pool goes on:", try pool.schedule(Square(n: 5)).result(), "from worker", try pool.schedule(WhoAmI()).result())
 }
@@ -245,11 +250,13 @@ func commands() async throws {
     defer { unlink(file) }
     let script = "setsid sh -c 'echo $$ > \(file); exec sleep 60' & wait"
     let (outcome, took) = await timedAsync {
-        do { return "\(try await Command("/bin/sh", arguments: ["-c", script]).run(timeout: .milliseconds(300)))" }
-        catch { return "\(error)" }
+        do { return "\(try await Command("/bin/sh", arguments: ["-c", script]).run(timeout: .milliseconds(300)))" } catch {
+            return "\(error)"
+        }
     }
     print("after \(ms(took)):", outcome)
-    let grandchild = pid_t(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    let grandchild =
+        pid_t(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     let gone = kill(grandchild, 0) != 0 && errno == ESRCH
     print("grandchild \(grandchild) is", gone ? "gone" : "STILL RUNNING")
 }

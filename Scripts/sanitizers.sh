@@ -10,6 +10,10 @@ for sanitizer in "${sanitizers[@]}"; do
     # The thread sanitizer cannot see how Synchronization.Mutex hands a contended lock over: the
     # TSan build swaps it for a pthread mutex (Sources/Pebble/Support/StateLock.swift).
     flags=(); [ "$sanitizer" = thread ] && flags=(-Xswiftc -DPEBBLE_TSAN)
+    # A worker that crashes on purpose (SIGSEGV) dies of the signal, as it does without the
+    # sanitizer, instead of printing the sanitizer's own multi-kilobyte crash report into the
+    # stderr the crash-diagnostics tests read.
+    export TSAN_OPTIONS="handle_segv=0 ${TSAN_OPTIONS:-}" ASAN_OPTIONS="handle_segv=0 ${ASAN_OPTIONS:-}"
     # Every process, workers included, runs several times slower under a sanitizer: the
     # reliability scenarios run a tenth of their load (PEBBLE_LIGHT).
     # Leaks reported in Foundation's and XCTest's own code are suppressed (Scripts/lsan.supp).

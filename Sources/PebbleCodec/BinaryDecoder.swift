@@ -26,8 +26,9 @@ package struct BinaryDecoder: Sendable {
     /// Decodes from `bytes`, which `owner` (when there is one) keeps alive and unchanged.
     private func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: ArraySlice<UInt8>?) throws -> T {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
-            throw DecodingError.dataCorrupted(DecodingError.Context(
-                codingPath: [], debugDescription: "BinaryDecoder: the input is empty"))
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: [], debugDescription: "BinaryDecoder: the input is empty"))
         }
         var state = binaryDecoderCache.take() ?? BinaryDecodingState()
         state.attach(base, bytes.count, owner: owner)
@@ -388,8 +389,9 @@ final class BinaryDecodingState {
         if length >= BinaryDecoder.viewThreshold, length > count / 2, let owner = fields.pointee.owner {
             // `owner` lives as long as the view, so its storage does; and it is never written
             // through the array while shared (copy-on-write), so the bytes stay as decoded.
-            return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base + offset), count: length,
-                        deallocator: .custom { _, _ in withExtendedLifetime(owner) {} })
+            return Data(
+                bytesNoCopy: UnsafeMutableRawPointer(mutating: base + offset), count: length,
+                deallocator: .custom { _, _ in withExtendedLifetime(owner) {} })
         }
         return Data(bytes: base + offset, count: length)
     }
@@ -478,17 +480,20 @@ final class BinaryDecodingState {
     }
 
     /// Decodes through `T.init(from:)`, with `key` appended to the coding path.
-    func decodeGeneric<T: Decodable>(_ type: T.Type, at offset: Int, implicit: UInt8, pathDepth: Int,
-                                     tail: BinaryPathTail, key: (any CodingKey)?, nesting: Int) throws -> T {
+    func decodeGeneric<T: Decodable>(
+        _ type: T.Type, at offset: Int, implicit: UInt8, pathDepth: Int,
+        tail: BinaryPathTail, key: (any CodingKey)?, nesting: Int
+    ) throws -> T {
         var depth = binaryResetPath(&path, to: pathDepth, tail: tail)
         if let key {
             path.append(key)
             depth += 1
         }
         guard nesting < BinaryDecoder.maxNesting else {
-            throw DecodingError.dataCorrupted(DecodingError.Context(
-                codingPath: Array(path.prefix(depth)),
-                debugDescription: "BinaryDecoder: nesting deeper than \(BinaryDecoder.maxNesting) levels"))
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: Array(path.prefix(depth)),
+                    debugDescription: "BinaryDecoder: nesting deeper than \(BinaryDecoder.maxNesting) levels"))
         }
         return try T(from: BinaryDecoderImpl(state: self, offset: offset, pathDepth: depth, nesting: nesting + 1, implicit: implicit))
     }
@@ -577,7 +582,8 @@ final class BinaryDecodingState {
     /// The container at `offset`: body start, body end, element count, and for packed arrays
     /// the implicit element tag and width (0 for tagged elements).
     func openContainer(at offset: Int, implicit: UInt8, keyed: Bool) throws
-        -> (start: Int, end: Int, count: Int, elementTag: UInt8, elementWidth: Int) {
+        -> (start: Int, end: Int, count: Int, elementTag: UInt8, elementWidth: Int)
+    {
         guard implicit == 0 else { throw BinaryFault.unexpected(implicit) }
         let (tag, p) = try tagged(offset, 0)
         switch tag {
@@ -605,20 +611,25 @@ final class BinaryDecodingState {
         }
     }
 
-    func keyedContainer<Key: CodingKey>(_: Key.Type, at offset: Int, implicit: UInt8, pathDepth: Int,
-                                        tail: BinaryPathTail, nesting: Int) throws -> KeyedDecodingContainer<Key> {
+    func keyedContainer<Key: CodingKey>(
+        _: Key.Type, at offset: Int, implicit: UInt8, pathDepth: Int,
+        tail: BinaryPathTail, nesting: Int
+    ) throws -> KeyedDecodingContainer<Key> {
         let c: (start: Int, end: Int, count: Int, elementTag: UInt8, elementWidth: Int)
         do {
             c = try openContainer(at: offset, implicit: implicit, keyed: true)
         } catch let fault as BinaryFault {
             throw fault.error(KeyedDecodingContainer<Key>.self, binaryCodingPath(path, pathDepth, tail))
         }
-        return KeyedDecodingContainer(BinaryKeyedDecodingContainer<Key>(
-            state: self, start: c.start, end: c.end, pathDepth: pathDepth, nesting: nesting, tail: tail))
+        return KeyedDecodingContainer(
+            BinaryKeyedDecodingContainer<Key>(
+                state: self, start: c.start, end: c.end, pathDepth: pathDepth, nesting: nesting, tail: tail))
     }
 
-    func unkeyedContainer(at offset: Int, implicit: UInt8, pathDepth: Int, tail: BinaryPathTail,
-                          nesting: Int) throws -> BinaryUnkeyedDecodingContainer {
+    func unkeyedContainer(
+        at offset: Int, implicit: UInt8, pathDepth: Int, tail: BinaryPathTail,
+        nesting: Int
+    ) throws -> BinaryUnkeyedDecodingContainer {
         let c: (start: Int, end: Int, count: Int, elementTag: UInt8, elementWidth: Int)
         do {
             c = try openContainer(at: offset, implicit: implicit, keyed: false)
@@ -722,7 +733,8 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
         var o = start
         while o < end {
             guard let (length, k) = try? state.varint(o, limit: end) as (Int, Int), length <= end - k,
-                  let next = try? state.valueEnd(at: k + length, limit: end) else { break }
+                let next = try? state.valueEnd(at: k + length, limit: end)
+            else { break }
             if let name = try? state.makeString(k, length), let key = Key(stringValue: name) { keys.append(key) }
             o = next
         }
@@ -743,8 +755,10 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
     @inline(__always)
     private func offset(_ key: Key) throws -> Int {
         guard let offset = try find(key) else {
-            throw DecodingError.keyNotFound(key, DecodingError.Context(
-                codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue)."))
+            throw DecodingError.keyNotFound(
+                key,
+                DecodingError.Context(
+                    codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue)."))
         }
         return offset
     }
@@ -860,20 +874,23 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
         } catch let fault as BinaryFault {
             throw fault.error(T.self, path(key))
         }
-        return try state.decodeGeneric(T.self, at: o, implicit: 0, pathDepth: pathDepth, tail: tail,
-                                       key: binaryPathKey(key), nesting: nesting)
+        return try state.decodeGeneric(
+            T.self, at: o, implicit: 0, pathDepth: pathDepth, tail: tail,
+            key: binaryPathKey(key), nesting: nesting)
     }
 
     func nestedContainer<NestedKey: CodingKey>(
         keyedBy type: NestedKey.Type, forKey key: Key
     ) throws -> KeyedDecodingContainer<NestedKey> {
-        try state.keyedContainer(NestedKey.self, at: try offset(key), implicit: 0, pathDepth: pathDepth,
-                                 tail: tail.appending(binaryPathKey(key)), nesting: nesting + 1)
+        try state.keyedContainer(
+            NestedKey.self, at: try offset(key), implicit: 0, pathDepth: pathDepth,
+            tail: tail.appending(binaryPathKey(key)), nesting: nesting + 1)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try state.unkeyedContainer(at: try offset(key), implicit: 0, pathDepth: pathDepth,
-                                   tail: tail.appending(binaryPathKey(key)), nesting: nesting + 1)
+        try state.unkeyedContainer(
+            at: try offset(key), implicit: 0, pathDepth: pathDepth,
+            tail: tail.appending(binaryPathKey(key)), nesting: nesting + 1)
     }
 
     func superDecoder() throws -> any Decoder {
@@ -894,8 +911,9 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
         }
         let depth = binaryResetPath(&state.path, to: pathDepth, tail: tail.appending(key))
         // A missing key gives a decoder of nil, as JSONDecoder does.
-        return BinaryDecoderImpl(state: state, offset: found ?? 0, pathDepth: depth, nesting: nesting + 1,
-                                 implicit: found == nil ? BinaryTag.absent : 0)
+        return BinaryDecoderImpl(
+            state: state, offset: found ?? 0, pathDepth: depth, nesting: nesting + 1,
+            implicit: found == nil ? BinaryTag.absent : 0)
     }
 }
 
@@ -911,8 +929,10 @@ struct BinaryUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     let tail: BinaryPathTail
     private(set) var currentIndex = 0
 
-    init(state: BinaryDecodingState, start: Int, end: Int, total: Int, elementTag: UInt8, elementWidth: Int,
-         pathDepth: Int, nesting: Int, tail: BinaryPathTail) {
+    init(
+        state: BinaryDecodingState, start: Int, end: Int, total: Int, elementTag: UInt8, elementWidth: Int,
+        pathDepth: Int, nesting: Int, tail: BinaryPathTail
+    ) {
         self.state = state
         self.offset = start
         self.end = end
@@ -931,8 +951,10 @@ struct BinaryUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     private var indexPath: [any CodingKey] { codingPath + [BinaryIndexKey(currentIndex)] }
 
     private func atEnd<T>(_ type: T.Type) -> DecodingError {
-        DecodingError.valueNotFound(type, DecodingError.Context(
-            codingPath: indexPath, debugDescription: "Unkeyed container is at end."))
+        DecodingError.valueNotFound(
+            type,
+            DecodingError.Context(
+                codingPath: indexPath, debugDescription: "Unkeyed container is at end."))
     }
 
     /// Moves past the current element.
@@ -996,8 +1018,9 @@ struct BinaryUnkeyedDecodingContainer: UnkeyedDecodingContainer {
             if let fast = try state.decodeFast(T.self, at: offset, implicit: elementTag) {
                 value = fast
             } else {
-                value = try state.decodeGeneric(T.self, at: offset, implicit: elementTag, pathDepth: pathDepth, tail: tail,
-                                                key: BinaryIndexKey(currentIndex), nesting: nesting)
+                value = try state.decodeGeneric(
+                    T.self, at: offset, implicit: elementTag, pathDepth: pathDepth, tail: tail,
+                    key: BinaryIndexKey(currentIndex), nesting: nesting)
             }
             try advance()
         } catch let fault as BinaryFault {
@@ -1008,16 +1031,18 @@ struct BinaryUnkeyedDecodingContainer: UnkeyedDecodingContainer {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
         guard currentIndex < total else { throw atEnd(KeyedDecodingContainer<NestedKey>.self) }
-        let container = try state.keyedContainer(NestedKey.self, at: offset, implicit: elementTag, pathDepth: pathDepth,
-                                                 tail: tail.appending(BinaryIndexKey(currentIndex)), nesting: nesting + 1)
+        let container = try state.keyedContainer(
+            NestedKey.self, at: offset, implicit: elementTag, pathDepth: pathDepth,
+            tail: tail.appending(BinaryIndexKey(currentIndex)), nesting: nesting + 1)
         _ = try read(Bool.self) { _, _, _ in true }
         return container
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard currentIndex < total else { throw atEnd((any UnkeyedDecodingContainer).self) }
-        let container = try state.unkeyedContainer(at: offset, implicit: elementTag, pathDepth: pathDepth,
-                                                   tail: tail.appending(BinaryIndexKey(currentIndex)), nesting: nesting + 1)
+        let container = try state.unkeyedContainer(
+            at: offset, implicit: elementTag, pathDepth: pathDepth,
+            tail: tail.appending(BinaryIndexKey(currentIndex)), nesting: nesting + 1)
         _ = try read(Bool.self) { _, _, _ in true }
         return container
     }
@@ -1084,7 +1109,8 @@ struct BinarySingleValueDecodingContainer: SingleValueDecodingContainer {
         } catch let fault as BinaryFault {
             throw fault.error(T.self, codingPath)
         }
-        return try state.decodeGeneric(T.self, at: o, implicit: implicit, pathDepth: decoder.pathDepth, tail: .none,
-                                       key: nil, nesting: decoder.nesting)
+        return try state.decodeGeneric(
+            T.self, at: o, implicit: implicit, pathDepth: decoder.pathDepth, tail: .none,
+            key: nil, nesting: decoder.nesting)
     }
 }

@@ -50,8 +50,10 @@ package struct BinaryEncoder: Sendable {
     /// encoding (`BinaryExternalBlock.joined`) is what ``encode(_:into:)`` writes. If encoding
     /// throws, `bytes` and `blocks` are left as they were. A value whose containers are written
     /// out of order (the rare retry in safe mode) comes out whole, with no blocks.
-    package func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8], externalizingBlocksFrom threshold: Int,
-                                      blocks: inout [BinaryExternalBlock]) throws {
+    package func encode<T: Encodable>(
+        _ value: T, into bytes: inout [UInt8], externalizingBlocksFrom threshold: Int,
+        blocks: inout [BinaryExternalBlock]
+    ) throws {
         let start = bytes.count
         var state = binaryEncoderCache.take() ?? BinaryEncodingState(safeMode: false)
         swap(&state.bytes, &bytes)
@@ -278,48 +280,145 @@ final class BinaryEncodingState {
         switch MemoryLayout<T>.size {
         case 8:
             if MemoryLayout<Int>.size == 8 {
-                if T.self == Int.self { writeScalar(BinaryTag.int64, binaryCast(value, Int.self)); return true }
-                if T.self == [Int].self { writePacked(binaryCast(value, [Int].self), BinaryTag.int64); return true }
-                if T.self == UInt.self { writeScalar(BinaryTag.uint64, binaryCast(value, UInt.self)); return true }
+                if T.self == Int.self {
+                    writeScalar(BinaryTag.int64, binaryCast(value, Int.self))
+                    return true
+                }
+                if T.self == [Int].self {
+                    writePacked(binaryCast(value, [Int].self), BinaryTag.int64)
+                    return true
+                }
+                if T.self == UInt.self {
+                    writeScalar(BinaryTag.uint64, binaryCast(value, UInt.self))
+                    return true
+                }
             }
-            if T.self == Double.self { writeScalar(BinaryTag.float64, binaryCast(value, Double.self).bitPattern); return true }
-            if T.self == Int64.self { writeScalar(BinaryTag.int64, binaryCast(value, Int64.self)); return true }
-            if T.self == UInt64.self { writeScalar(BinaryTag.uint64, binaryCast(value, UInt64.self)); return true }
-            if T.self == [UInt8].self { writeBytes(binaryCast(value, [UInt8].self)); return true }
-            if T.self == [Double].self { writePacked(binaryCast(value, [Double].self), BinaryTag.float64); return true }
-            if T.self == [String].self { try writeStringArray(binaryCast(value, [String].self)); return true }
-            if T.self == [Int64].self { writePacked(binaryCast(value, [Int64].self), BinaryTag.int64); return true }
-            if T.self == [UInt64].self { writePacked(binaryCast(value, [UInt64].self), BinaryTag.uint64); return true }
-            if T.self == [Int32].self { writePacked(binaryCast(value, [Int32].self), BinaryTag.int32); return true }
-            if T.self == [Float].self { writePacked(binaryCast(value, [Float].self), BinaryTag.float32); return true }
-            if T.self == [Bool].self { try writeBoolArray(binaryCast(value, [Bool].self)); return true }
-            if T.self == [UInt32].self { writePacked(binaryCast(value, [UInt32].self), BinaryTag.uint32); return true }
-            if T.self == [Int16].self { writePacked(binaryCast(value, [Int16].self), BinaryTag.int16); return true }
-            if T.self == [UInt16].self { writePacked(binaryCast(value, [UInt16].self), BinaryTag.uint16); return true }
-            if T.self == [Int8].self { writePacked(binaryCast(value, [Int8].self), BinaryTag.int8); return true }
+            if T.self == Double.self {
+                writeScalar(BinaryTag.float64, binaryCast(value, Double.self).bitPattern)
+                return true
+            }
+            if T.self == Int64.self {
+                writeScalar(BinaryTag.int64, binaryCast(value, Int64.self))
+                return true
+            }
+            if T.self == UInt64.self {
+                writeScalar(BinaryTag.uint64, binaryCast(value, UInt64.self))
+                return true
+            }
+            if T.self == [UInt8].self {
+                writeBytes(binaryCast(value, [UInt8].self))
+                return true
+            }
+            if T.self == [Double].self {
+                writePacked(binaryCast(value, [Double].self), BinaryTag.float64)
+                return true
+            }
+            if T.self == [String].self {
+                try writeStringArray(binaryCast(value, [String].self))
+                return true
+            }
+            if T.self == [Int64].self {
+                writePacked(binaryCast(value, [Int64].self), BinaryTag.int64)
+                return true
+            }
+            if T.self == [UInt64].self {
+                writePacked(binaryCast(value, [UInt64].self), BinaryTag.uint64)
+                return true
+            }
+            if T.self == [Int32].self {
+                writePacked(binaryCast(value, [Int32].self), BinaryTag.int32)
+                return true
+            }
+            if T.self == [Float].self {
+                writePacked(binaryCast(value, [Float].self), BinaryTag.float32)
+                return true
+            }
+            if T.self == [Bool].self {
+                try writeBoolArray(binaryCast(value, [Bool].self))
+                return true
+            }
+            if T.self == [UInt32].self {
+                writePacked(binaryCast(value, [UInt32].self), BinaryTag.uint32)
+                return true
+            }
+            if T.self == [Int16].self {
+                writePacked(binaryCast(value, [Int16].self), BinaryTag.int16)
+                return true
+            }
+            if T.self == [UInt16].self {
+                writePacked(binaryCast(value, [UInt16].self), BinaryTag.uint16)
+                return true
+            }
+            if T.self == [Int8].self {
+                writePacked(binaryCast(value, [Int8].self), BinaryTag.int8)
+                return true
+            }
             if MemoryLayout<UInt>.size == 8 && T.self == [UInt].self {
-                writePacked(binaryCast(value, [UInt].self), BinaryTag.uint64); return true
+                writePacked(binaryCast(value, [UInt].self), BinaryTag.uint64)
+                return true
             }
         case 16:
-            if T.self == String.self { writeString(binaryCast(value, String.self)); return true }
-            if T.self == Data.self { writeData(binaryCast(value, Data.self)); return true }
-            if T.self == Int128.self { writeScalar(BinaryTag.int128, binaryCast(value, Int128.self)); return true }
-            if T.self == UInt128.self { writeScalar(BinaryTag.uint128, binaryCast(value, UInt128.self)); return true }
+            if T.self == String.self {
+                writeString(binaryCast(value, String.self))
+                return true
+            }
+            if T.self == Data.self {
+                writeData(binaryCast(value, Data.self))
+                return true
+            }
+            if T.self == Int128.self {
+                writeScalar(BinaryTag.int128, binaryCast(value, Int128.self))
+                return true
+            }
+            if T.self == UInt128.self {
+                writeScalar(BinaryTag.uint128, binaryCast(value, UInt128.self))
+                return true
+            }
         case 1:
-            if T.self == Bool.self { writeBool(binaryCast(value, Bool.self)); return true }
-            if T.self == UInt8.self { writeScalar(BinaryTag.uint8, binaryCast(value, UInt8.self)); return true }
-            if T.self == Int8.self { writeScalar(BinaryTag.int8, binaryCast(value, Int8.self)); return true }
+            if T.self == Bool.self {
+                writeBool(binaryCast(value, Bool.self))
+                return true
+            }
+            if T.self == UInt8.self {
+                writeScalar(BinaryTag.uint8, binaryCast(value, UInt8.self))
+                return true
+            }
+            if T.self == Int8.self {
+                writeScalar(BinaryTag.int8, binaryCast(value, Int8.self))
+                return true
+            }
         case 4:
-            if T.self == Int32.self { writeScalar(BinaryTag.int32, binaryCast(value, Int32.self)); return true }
-            if T.self == UInt32.self { writeScalar(BinaryTag.uint32, binaryCast(value, UInt32.self)); return true }
-            if T.self == Float.self { writeScalar(BinaryTag.float32, binaryCast(value, Float.self).bitPattern); return true }
+            if T.self == Int32.self {
+                writeScalar(BinaryTag.int32, binaryCast(value, Int32.self))
+                return true
+            }
+            if T.self == UInt32.self {
+                writeScalar(BinaryTag.uint32, binaryCast(value, UInt32.self))
+                return true
+            }
+            if T.self == Float.self {
+                writeScalar(BinaryTag.float32, binaryCast(value, Float.self).bitPattern)
+                return true
+            }
             if MemoryLayout<Int>.size == 4 {
-                if T.self == Int.self { writeScalar(BinaryTag.int64, Int64(binaryCast(value, Int.self))); return true }
-                if T.self == UInt.self { writeScalar(BinaryTag.uint64, UInt64(binaryCast(value, UInt.self))); return true }
+                if T.self == Int.self {
+                    writeScalar(BinaryTag.int64, Int64(binaryCast(value, Int.self)))
+                    return true
+                }
+                if T.self == UInt.self {
+                    writeScalar(BinaryTag.uint64, UInt64(binaryCast(value, UInt.self)))
+                    return true
+                }
             }
         case 2:
-            if T.self == Int16.self { writeScalar(BinaryTag.int16, binaryCast(value, Int16.self)); return true }
-            if T.self == UInt16.self { writeScalar(BinaryTag.uint16, binaryCast(value, UInt16.self)); return true }
+            if T.self == Int16.self {
+                writeScalar(BinaryTag.int16, binaryCast(value, Int16.self))
+                return true
+            }
+            if T.self == UInt16.self {
+                writeScalar(BinaryTag.uint16, binaryCast(value, UInt16.self))
+                return true
+            }
         default:
             break
         }
@@ -512,8 +611,10 @@ final class BinaryEncodingState {
     }
 
     func tooLarge() -> EncodingError {
-        EncodingError.invalidValue(bytes.count, EncodingError.Context(
-            codingPath: path, debugDescription: "BinaryEncoder: a container exceeds 4 GiB or 2^32 entries"))
+        EncodingError.invalidValue(
+            bytes.count,
+            EncodingError.Context(
+                codingPath: path, debugDescription: "BinaryEncoder: a container exceeds 4 GiB or 2^32 entries"))
     }
 
     // MARK: Containers
@@ -577,8 +678,10 @@ final class BinaryEncodingState {
             needsSafeMode = true
             return BinaryEncoderRetry()
         }
-        return EncodingError.invalidValue(message, EncodingError.Context(
-            codingPath: path, debugDescription: "BinaryEncoder: \(message)"))
+        return EncodingError.invalidValue(
+            message,
+            EncodingError.Context(
+                codingPath: path, debugDescription: "BinaryEncoder: \(message)"))
     }
 
     func recordMisplaced(_ message: String) {
@@ -616,7 +719,8 @@ final class BinaryEncodingState {
 
     /// Opens a nested container whose key (or slot) the caller has written.
     func openNested(keyed: Bool, pathDepth: Int, tail: BinaryPathTail, key: any CodingKey)
-        -> (state: BinaryEncodingState, index: Int, id: Int, pathDepth: Int, tail: BinaryPathTail) {
+        -> (state: BinaryEncodingState, index: Int, id: Int, pathDepth: Int, tail: BinaryPathTail)
+    {
         if !safeMode {
             let (index, id) = pushFrame(keyed: keyed)
             return (self, index, id, pathDepth, tail.appending(key))
@@ -664,8 +768,9 @@ struct BinaryEncoderImpl: Encoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let (index, id) = state.openContainer(keyed: true, start: start, frameDepth: frameDepth)
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(
-            state: state, index: index, id: id, pathDepth: pathDepth, tail: .none))
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<Key>(
+                state: state, index: index, id: id, pathDepth: pathDepth, tail: .none))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -693,27 +798,74 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
         state.writeKey(key)
     }
 
-    mutating func encodeNil(forKey key: Key) throws { try begin(key); state.writeByte(BinaryTag.null) }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { try begin(key); state.writeBool(value) }
-    mutating func encode(_ value: String, forKey key: Key) throws { try begin(key); state.writeString(value) }
+    mutating func encodeNil(forKey key: Key) throws {
+        try begin(key)
+        state.writeByte(BinaryTag.null)
+    }
+    mutating func encode(_ value: Bool, forKey key: Key) throws {
+        try begin(key)
+        state.writeBool(value)
+    }
+    mutating func encode(_ value: String, forKey key: Key) throws {
+        try begin(key)
+        state.writeString(value)
+    }
     mutating func encode(_ value: Double, forKey key: Key) throws {
-        try begin(key); state.writeScalar(BinaryTag.float64, value.bitPattern)
+        try begin(key)
+        state.writeScalar(BinaryTag.float64, value.bitPattern)
     }
     mutating func encode(_ value: Float, forKey key: Key) throws {
-        try begin(key); state.writeScalar(BinaryTag.float32, value.bitPattern)
+        try begin(key)
+        state.writeScalar(BinaryTag.float32, value.bitPattern)
     }
-    mutating func encode(_ value: Int, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.int64, Int64(value)) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.int8, value) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.int16, value) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.int32, value) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.int64, value) }
-    mutating func encode(_ value: Int128, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.int128, value) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.uint64, UInt64(value)) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.uint8, value) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.uint16, value) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.uint32, value) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.uint64, value) }
-    mutating func encode(_ value: UInt128, forKey key: Key) throws { try begin(key); state.writeScalar(BinaryTag.uint128, value) }
+    mutating func encode(_ value: Int, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.int64, Int64(value))
+    }
+    mutating func encode(_ value: Int8, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.int8, value)
+    }
+    mutating func encode(_ value: Int16, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.int16, value)
+    }
+    mutating func encode(_ value: Int32, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.int32, value)
+    }
+    mutating func encode(_ value: Int64, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.int64, value)
+    }
+    mutating func encode(_ value: Int128, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.int128, value)
+    }
+    mutating func encode(_ value: UInt, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.uint64, UInt64(value))
+    }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.uint8, value)
+    }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.uint16, value)
+    }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.uint32, value)
+    }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.uint64, value)
+    }
+    mutating func encode(_ value: UInt128, forKey key: Key) throws {
+        try begin(key)
+        state.writeScalar(BinaryTag.uint128, value)
+    }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try begin(key)
@@ -735,13 +887,15 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
         guard state.tryBeginEntry(index, id) else {
-            return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(
-                state: state, index: -1, id: 0, pathDepth: pathDepth, tail: tail))
+            return KeyedEncodingContainer(
+                BinaryKeyedEncodingContainer<NestedKey>(
+                    state: state, index: -1, id: 0, pathDepth: pathDepth, tail: tail))
         }
         state.writeKey(key)
         let nested = state.openNested(keyed: true, pathDepth: pathDepth, tail: tail, key: binaryPathKey(key))
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(
-            state: nested.state, index: nested.index, id: nested.id, pathDepth: nested.pathDepth, tail: nested.tail))
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<NestedKey>(
+                state: nested.state, index: nested.index, id: nested.id, pathDepth: nested.pathDepth, tail: nested.tail))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
@@ -800,23 +954,74 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         localCount += 1
     }
 
-    mutating func encodeNil() throws { try begin(); state.writeByte(BinaryTag.null) }
-    mutating func encode(_ value: Bool) throws { try begin(); state.writeBool(value) }
-    mutating func encode(_ value: String) throws { try begin(); state.writeString(value) }
-    mutating func encode(_ value: Double) throws { try begin(); state.writeScalar(BinaryTag.float64, value.bitPattern) }
-    mutating func encode(_ value: Float) throws { try begin(); state.writeScalar(BinaryTag.float32, value.bitPattern) }
-    mutating func encode(_ value: Int) throws { try begin(); state.writeScalar(BinaryTag.int64, Int64(value)) }
-    mutating func encode(_ value: Int8) throws { try begin(); state.writeScalar(BinaryTag.int8, value) }
-    mutating func encode(_ value: Int16) throws { try begin(); state.writeScalar(BinaryTag.int16, value) }
-    mutating func encode(_ value: Int32) throws { try begin(); state.writeScalar(BinaryTag.int32, value) }
-    mutating func encode(_ value: Int64) throws { try begin(); state.writeScalar(BinaryTag.int64, value) }
-    mutating func encode(_ value: Int128) throws { try begin(); state.writeScalar(BinaryTag.int128, value) }
-    mutating func encode(_ value: UInt) throws { try begin(); state.writeScalar(BinaryTag.uint64, UInt64(value)) }
-    mutating func encode(_ value: UInt8) throws { try begin(); state.writeScalar(BinaryTag.uint8, value) }
-    mutating func encode(_ value: UInt16) throws { try begin(); state.writeScalar(BinaryTag.uint16, value) }
-    mutating func encode(_ value: UInt32) throws { try begin(); state.writeScalar(BinaryTag.uint32, value) }
-    mutating func encode(_ value: UInt64) throws { try begin(); state.writeScalar(BinaryTag.uint64, value) }
-    mutating func encode(_ value: UInt128) throws { try begin(); state.writeScalar(BinaryTag.uint128, value) }
+    mutating func encodeNil() throws {
+        try begin()
+        state.writeByte(BinaryTag.null)
+    }
+    mutating func encode(_ value: Bool) throws {
+        try begin()
+        state.writeBool(value)
+    }
+    mutating func encode(_ value: String) throws {
+        try begin()
+        state.writeString(value)
+    }
+    mutating func encode(_ value: Double) throws {
+        try begin()
+        state.writeScalar(BinaryTag.float64, value.bitPattern)
+    }
+    mutating func encode(_ value: Float) throws {
+        try begin()
+        state.writeScalar(BinaryTag.float32, value.bitPattern)
+    }
+    mutating func encode(_ value: Int) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int64, Int64(value))
+    }
+    mutating func encode(_ value: Int8) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int8, value)
+    }
+    mutating func encode(_ value: Int16) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int16, value)
+    }
+    mutating func encode(_ value: Int32) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int32, value)
+    }
+    mutating func encode(_ value: Int64) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int64, value)
+    }
+    mutating func encode(_ value: Int128) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int128, value)
+    }
+    mutating func encode(_ value: UInt) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint64, UInt64(value))
+    }
+    mutating func encode(_ value: UInt8) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint8, value)
+    }
+    mutating func encode(_ value: UInt16) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint16, value)
+    }
+    mutating func encode(_ value: UInt32) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint32, value)
+    }
+    mutating func encode(_ value: UInt64) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint64, value)
+    }
+    mutating func encode(_ value: UInt128) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint128, value)
+    }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try begin()
@@ -826,13 +1031,15 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         guard state.tryBeginEntry(index, id) else {
-            return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(
-                state: state, index: -1, id: 0, pathDepth: pathDepth, tail: tail))
+            return KeyedEncodingContainer(
+                BinaryKeyedEncodingContainer<NestedKey>(
+                    state: state, index: -1, id: 0, pathDepth: pathDepth, tail: tail))
         }
         localCount += 1
         let nested = state.openNested(keyed: true, pathDepth: pathDepth, tail: tail, key: BinaryIndexKey(localCount - 1))
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(
-            state: nested.state, index: nested.index, id: nested.id, pathDepth: nested.pathDepth, tail: nested.tail))
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<NestedKey>(
+                state: nested.state, index: nested.index, id: nested.id, pathDepth: nested.pathDepth, tail: nested.tail))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -865,23 +1072,74 @@ struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
         try encoder.state.beginSingleValue(start: encoder.start, frameDepth: encoder.frameDepth)
     }
 
-    mutating func encodeNil() throws { try begin(); state.writeByte(BinaryTag.null) }
-    mutating func encode(_ value: Bool) throws { try begin(); state.writeBool(value) }
-    mutating func encode(_ value: String) throws { try begin(); state.writeString(value) }
-    mutating func encode(_ value: Double) throws { try begin(); state.writeScalar(BinaryTag.float64, value.bitPattern) }
-    mutating func encode(_ value: Float) throws { try begin(); state.writeScalar(BinaryTag.float32, value.bitPattern) }
-    mutating func encode(_ value: Int) throws { try begin(); state.writeScalar(BinaryTag.int64, Int64(value)) }
-    mutating func encode(_ value: Int8) throws { try begin(); state.writeScalar(BinaryTag.int8, value) }
-    mutating func encode(_ value: Int16) throws { try begin(); state.writeScalar(BinaryTag.int16, value) }
-    mutating func encode(_ value: Int32) throws { try begin(); state.writeScalar(BinaryTag.int32, value) }
-    mutating func encode(_ value: Int64) throws { try begin(); state.writeScalar(BinaryTag.int64, value) }
-    mutating func encode(_ value: Int128) throws { try begin(); state.writeScalar(BinaryTag.int128, value) }
-    mutating func encode(_ value: UInt) throws { try begin(); state.writeScalar(BinaryTag.uint64, UInt64(value)) }
-    mutating func encode(_ value: UInt8) throws { try begin(); state.writeScalar(BinaryTag.uint8, value) }
-    mutating func encode(_ value: UInt16) throws { try begin(); state.writeScalar(BinaryTag.uint16, value) }
-    mutating func encode(_ value: UInt32) throws { try begin(); state.writeScalar(BinaryTag.uint32, value) }
-    mutating func encode(_ value: UInt64) throws { try begin(); state.writeScalar(BinaryTag.uint64, value) }
-    mutating func encode(_ value: UInt128) throws { try begin(); state.writeScalar(BinaryTag.uint128, value) }
+    mutating func encodeNil() throws {
+        try begin()
+        state.writeByte(BinaryTag.null)
+    }
+    mutating func encode(_ value: Bool) throws {
+        try begin()
+        state.writeBool(value)
+    }
+    mutating func encode(_ value: String) throws {
+        try begin()
+        state.writeString(value)
+    }
+    mutating func encode(_ value: Double) throws {
+        try begin()
+        state.writeScalar(BinaryTag.float64, value.bitPattern)
+    }
+    mutating func encode(_ value: Float) throws {
+        try begin()
+        state.writeScalar(BinaryTag.float32, value.bitPattern)
+    }
+    mutating func encode(_ value: Int) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int64, Int64(value))
+    }
+    mutating func encode(_ value: Int8) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int8, value)
+    }
+    mutating func encode(_ value: Int16) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int16, value)
+    }
+    mutating func encode(_ value: Int32) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int32, value)
+    }
+    mutating func encode(_ value: Int64) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int64, value)
+    }
+    mutating func encode(_ value: Int128) throws {
+        try begin()
+        state.writeScalar(BinaryTag.int128, value)
+    }
+    mutating func encode(_ value: UInt) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint64, UInt64(value))
+    }
+    mutating func encode(_ value: UInt8) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint8, value)
+    }
+    mutating func encode(_ value: UInt16) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint16, value)
+    }
+    mutating func encode(_ value: UInt32) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint32, value)
+    }
+    mutating func encode(_ value: UInt64) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint64, value)
+    }
+    mutating func encode(_ value: UInt128) throws {
+        try begin()
+        state.writeScalar(BinaryTag.uint128, value)
+    }
 
     /// A value that is itself optional (the payload of a `T??`) gets the `some` marker first.
     mutating func encode<T: Encodable>(_ value: T) throws {

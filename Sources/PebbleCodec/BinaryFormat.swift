@@ -141,8 +141,14 @@ struct BinaryStringKey: CodingKey {
     var stringValue: String
     var intValue: Int?
     init(stringValue: String) { self.stringValue = stringValue }
-    init(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
-    init(_ string: String, _ int: Int? = nil) { self.stringValue = string; self.intValue = int }
+    init(intValue: Int) {
+        self.stringValue = String(intValue)
+        self.intValue = intValue
+    }
+    init(_ string: String, _ int: Int? = nil) {
+        self.stringValue = string
+        self.intValue = int
+    }
     static let superKey = BinaryStringKey("super")
 }
 
@@ -168,7 +174,10 @@ func binaryFastPathDisabled<T>(_: T.Type) -> Bool {
     #if PEBBLE_CODEC_NO_PACKED
     if T.self == [Int].self || T.self == [Double].self || T.self == [Int64].self || T.self == [UInt64].self
         || T.self == [Int32].self || T.self == [Float].self || T.self == [UInt32].self || T.self == [Int16].self
-        || T.self == [UInt16].self || T.self == [Int8].self || T.self == [UInt].self { return true }
+        || T.self == [UInt16].self || T.self == [Int8].self || T.self == [UInt].self
+    {
+        return true
+    }
     #endif
     #if PEBBLE_CODEC_NO_BYTES
     if T.self == [UInt8].self || T.self == Data.self { return true }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import PebbleCodec
 
 // MARK: - Fixtures
@@ -308,8 +309,10 @@ private struct BinarySplitMix: RandomNumberGenerator {
 struct BinaryCodecTests {
     @Test func scalars() throws {
         try roundTrip(BinaryAllScalars())
-        try roundTrip(BinaryAllScalars(i: .max, i8: .max, i16: .max, i32: .max, i64: .min, u: 0, u8: 0, u16: 0, u32: 0,
-                                       u64: 0, i128: .max, u128: 0, f: .infinity, d: -.infinity, t: false, fl: true))
+        try roundTrip(
+            BinaryAllScalars(
+                i: .max, i8: .max, i16: .max, i32: .max, i64: .min, u: 0, u8: 0, u16: 0, u32: 0,
+                u64: 0, i128: .max, u128: 0, f: .infinity, d: -.infinity, t: false, fl: true))
         for value in [0, 1, -1, .max, .min] { try roundTrip(value) }
         try roundTrip(Int8.min)
         try roundTrip(UInt64.max)
@@ -327,16 +330,23 @@ struct BinaryCodecTests {
         #expect(decoded.map(\.bitPattern) == values.map(\.bitPattern))
         let single = try BinaryDecoder().decode(Float.self, from: Data(try BinaryEncoder().encode(Float.nan)))
         #expect(single.isNaN)
-        struct Box: Codable { var d: Double; var f: Float }
+        struct Box: Codable {
+            var d: Double
+            var f: Float
+        }
         let box = try BinaryDecoder().decode(Box.self, from: Data(try BinaryEncoder().encode(Box(d: .nan, f: -.nan))))
         #expect(box.d.isNaN && box.f.isNaN)
     }
 
     @Test func optionals() throws {
-        try roundTrip(BinaryOptionals(none: nil, some: 5, string: "s", nested: .some(.some(3)), nestedNil: .some(.none),
-                                      small: BinarySmall(a: 1, b: 2), array: [1, nil, 3], nestedArray: [nil, .some(nil), 4]))
-        try roundTrip(BinaryOptionals(none: nil, some: nil, string: nil, nested: nil, nestedNil: nil, small: nil,
-                                      array: [], nestedArray: []))
+        try roundTrip(
+            BinaryOptionals(
+                none: nil, some: 5, string: "s", nested: .some(.some(3)), nestedNil: .some(.none),
+                small: BinarySmall(a: 1, b: 2), array: [1, nil, 3], nestedArray: [nil, .some(nil), 4]))
+        try roundTrip(
+            BinaryOptionals(
+                none: nil, some: nil, string: nil, nested: nil, nestedNil: nil, small: nil,
+                array: [], nestedArray: []))
         try roundTrip(Int?.none)
         try roundTrip(Int?.some(1))
         try roundTrip(Int??.some(.none))
@@ -453,18 +463,25 @@ struct BinaryCodecTests {
         }
         #expect(mismatch.codingPath.map(\.stringValue) == ["a"])
         // Missing key.
-        struct NeedsC: Decodable { var a: Int; var c: Int }
+        struct NeedsC: Decodable {
+            var a: Int
+            var c: Int
+        }
         guard case .keyNotFound(let key, _)? = decodingError(NeedsC.self, good) else {
             Issue.record("expected keyNotFound")
             return
         }
         #expect(key.stringValue == "c")
         // Nil where a value is required.
-        struct HasNil: Encodable { var a: Int?; enum K: CodingKey { case a, b }; func encode(to e: any Encoder) throws {
-            var c = e.container(keyedBy: K.self)
-            try c.encodeNil(forKey: .a)
-            try c.encode(1, forKey: .b)
-        } }
+        struct HasNil: Encodable {
+            var a: Int?
+            enum K: CodingKey { case a, b }
+            func encode(to e: any Encoder) throws {
+                var c = e.container(keyedBy: K.self)
+                try c.encodeNil(forKey: .a)
+                try c.encode(1, forKey: .b)
+            }
+        }
         guard case .valueNotFound? = decodingError(BinarySmall.self, try BinaryEncoder().encode(HasNil())) else {
             Issue.record("expected valueNotFound")
             return
@@ -476,19 +493,32 @@ struct BinaryCodecTests {
         }
         // Deep coding paths.
         let nested = try BinaryEncoder().encode(["k": [BinarySmall(a: 1, b: 2)]])
-        struct Wrong: Decodable { var a: Int; var b: String }
+        struct Wrong: Decodable {
+            var a: Int
+            var b: String
+        }
         guard case .typeMismatch(_, let deep)? = decodingError([String: [Wrong]].self, nested) else {
             Issue.record("expected typeMismatch")
             return
         }
         #expect(deep.codingPath.map(\.stringValue) == ["k", "Index 0", "b"])
         // Unknown tag, invalid UTF-8, and a huge claimed length.
-        guard case .dataCorrupted? = decodingError(Int.self, [0x7F]) else { Issue.record("unknown tag"); return }
-        guard case .dataCorrupted? = decodingError(String.self, [0x10, 2, 0xC3, 0x28]) else { Issue.record("UTF-8"); return }
-        guard case .dataCorrupted? = decodingError([Int].self, [0x26, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) else {
-            Issue.record("huge length"); return
+        guard case .dataCorrupted? = decodingError(Int.self, [0x7F]) else {
+            Issue.record("unknown tag")
+            return
         }
-        guard case .dataCorrupted? = decodingError([Int].self, []) else { Issue.record("empty input"); return }
+        guard case .dataCorrupted? = decodingError(String.self, [0x10, 2, 0xC3, 0x28]) else {
+            Issue.record("UTF-8")
+            return
+        }
+        guard case .dataCorrupted? = decodingError([Int].self, [0x26, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) else {
+            Issue.record("huge length")
+            return
+        }
+        guard case .dataCorrupted? = decodingError([Int].self, []) else {
+            Issue.record("empty input")
+            return
+        }
     }
 
     @Test func encoderMisuseThrowsAndLeavesBufferIntact() throws {
@@ -547,8 +577,11 @@ struct BinaryCodecTests {
             map: ["x": [1, 2], "": []], flag: true)
         let valid = try BinaryEncoder().encode(sample)
         #expect(try BinaryDecoder().decode(BinaryNested.self, from: valid[...]) == sample)
-        let errorSample = try BinaryEncoder().encode([sample, BinaryNested(
-            id: 0, name: "", tags: [], values: [], children: [], outcome: .error("e"), map: [:], flag: nil)])
+        let errorSample = try BinaryEncoder().encode([
+            sample,
+            BinaryNested(
+                id: 0, name: "", tags: [], values: [], children: [], outcome: .error("e"), map: [:], flag: nil)
+        ])
         var attempts = 0
         var decodedCount = 0
         func attempt(_ bytes: [UInt8]) {
@@ -600,7 +633,7 @@ struct BinaryCodecTests {
 
         let ints: [Int] = (0..<1_000_000).map { $0 &* 2_654_435_761 }
         let encodedInts = try BinaryEncoder().encode(ints)
-        #expect(encodedInts.count == 1 + 3 + 8_000_000)  // tag, varint count, elements
+        #expect(encodedInts.count == 1 + 3 + 8_000_000) // tag, varint count, elements
         #expect(try BinaryDecoder().decode([Int].self, from: encodedInts[...]) == ints)
     }
 }

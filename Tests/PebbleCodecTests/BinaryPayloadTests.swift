@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import PebbleCodec
 
 /// A job-shaped value: a payload among a few small fields.
@@ -22,7 +23,10 @@ private struct OutOfOrder: Codable, Equatable {
     var n: Int
     enum CodingKeys: String, CodingKey { case first, second }
     enum Inner: String, CodingKey { case value }
-    init(data: Data, n: Int) { self.data = data; self.n = n }
+    init(data: Data, n: Int) {
+        self.data = data
+        self.n = n
+    }
     func encode(to encoder: any Encoder) throws {
         var outer = encoder.container(keyedBy: CodingKeys.self)
         var first = outer.nestedContainer(keyedBy: Inner.self, forKey: .first)
@@ -39,8 +43,10 @@ private struct OutOfOrder: Codable, Equatable {
 
 /// Encodes `value` with external blocks from `threshold` on, after a 3-byte prefix; checks that
 /// the joined result is what a plain encode writes, and returns the blocks.
-private func externalized<T: Codable & Equatable>(_ value: T, threshold: Int = 1000,
-                                                  sourceLocation: SourceLocation = #_sourceLocation) throws -> [BinaryExternalBlock] {
+private func externalized<T: Codable & Equatable>(
+    _ value: T, threshold: Int = 1000,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> [BinaryExternalBlock] {
     var bytes: [UInt8] = [9, 9, 9]
     var blocks: [BinaryExternalBlock] = []
     try BinaryEncoder().encode(value, into: &bytes, externalizingBlocksFrom: threshold, blocks: &blocks)
@@ -120,7 +126,10 @@ struct BinaryPayloadTests {
         #expect(decodedSmall == small)
         #expect(!isView(decodedSmall, of: encodedSmall))
         // Large, but less than half of the input: a view would hold on to the rest.
-        struct TwoPayloads: Codable, Equatable { var a: Data; var b: [Int] }
+        struct TwoPayloads: Codable, Equatable {
+            var a: Data
+            var b: [Int]
+        }
         let two = TwoPayloads(a: Data(pattern(Self.large)), b: Array(repeating: 5, count: Self.large / 4))
         let encodedTwo = try BinaryEncoder().encode(two)
         let decodedTwo = try BinaryDecoder().decode(TwoPayloads.self, from: encodedTwo[...])
@@ -159,7 +168,7 @@ struct BinaryPayloadTests {
     @Test func largeByteArraysRoundTrip() throws {
         let bytes = pattern(Self.large, seed: 5)
         let encoded = try BinaryEncoder().encode(bytes)
-        #expect(encoded.count == 1 + 3 + Self.large)  // tag, varint length, the bytes
+        #expect(encoded.count == 1 + 3 + Self.large) // tag, varint length, the bytes
         #expect(try BinaryDecoder().decode([UInt8].self, from: encoded[...]) == bytes)
         #expect(try BinaryDecoder().decode(Data.self, from: encoded[...]) == Data(bytes))
         let job = BytesJob(bytes: bytes, tag: -1)
@@ -208,8 +217,10 @@ struct BinaryPayloadTests {
         #expect(try externalized(data).map(\.count) == [5000])
         #expect(try externalized(PayloadJob(id: 1, data: data, name: "after")).map(\.count) == [5000])
         #expect(try externalized(BytesJob(bytes: pattern(3000), tag: 4)).map(\.count) == [3000])
-        let jobs = [PayloadJob(id: 1, data: data, name: "a"), PayloadJob(id: 2, data: Data([1, 2]), name: "b"),
-                    PayloadJob(id: 3, data: Data(pattern(1000, seed: 1)), name: "c")]
+        let jobs = [
+            PayloadJob(id: 1, data: data, name: "a"), PayloadJob(id: 2, data: Data([1, 2]), name: "b"),
+            PayloadJob(id: 3, data: Data(pattern(1000, seed: 1)), name: "c")
+        ]
         #expect(try externalized(jobs).map(\.count) == [5000, 1000])
         #expect(try externalized(["k": [PayloadJob(id: 4, data: data, name: "")]]).map(\.count) == [5000])
         // Below the threshold, empty, or in a value that needs the safe-mode retry: inline.

@@ -2,6 +2,7 @@
 import Foundation
 import XCTest
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -103,7 +104,9 @@ final class ChurnTests: XCTestCase {
         // Dispatch keeps idle threads of its pool for a while; a thread leaked per pool or per
         // worker would be hundreds here.
         XCTAssertLessThanOrEqual(after.threads, before.threads + 32, "threads left running")
-        print("CHURN | \(Self.seconds) s | \(tasks.value) worker tasks (a worker each; return, exit, SIGKILL, timeout, cancel; output captured; zygote and spawn), \(commands.value) commands, \(watched.value) exit watches (half reaped elsewhere) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)")
+        print(
+            "CHURN | \(Self.seconds) s | \(tasks.value) worker tasks (a worker each; return, exit, SIGKILL, timeout, cancel; output captured; zygote and spawn), \(commands.value) commands, \(watched.value) exit watches (half reaped elsewhere) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)"
+        )
     }
 
     /// Batches of tasks on pools with `maxTasks: 1` and captured output, a new pool every few batches.
@@ -129,13 +132,14 @@ final class ChurnTests: XCTestCase {
                 }
                 for (ending, future) in batch {
                     let error = try future.error(timeout: .seconds(120))
-                    let expected = switch ending {
-                    case .returns: error == nil
-                    case .exits: (error as? ProcessExpired)?.exitCode == 3
-                    case .killsItself: (error as? ProcessExpired)?.signal == SIGKILL
-                    case .timesOut: error is TimeoutError
-                    case .isCancelled: error is CancellationError
-                    }
+                    let expected =
+                        switch ending {
+                        case .returns: error == nil
+                        case .exits: (error as? ProcessExpired)?.exitCode == 3
+                        case .killsItself: (error as? ProcessExpired)?.signal == SIGKILL
+                        case .timesOut: error is TimeoutError
+                        case .isCancelled: error is CancellationError
+                        }
                     if !expected { failures.update { $0.append("\(startMethod.label) \(ending): \(String(describing: error))") } }
                     done += 1
                 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import Synchronization
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import Synchronization
 
 // Jobs for the reliability suite.
 

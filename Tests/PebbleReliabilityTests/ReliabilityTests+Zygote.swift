@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import XCTest
+import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import _PebbleShim
 
 /// The zygote dies, the server dies, callbacks block: every guarantee still holds.
 extension ReliabilityTests {
@@ -34,7 +35,8 @@ extension ReliabilityTests {
             }
             pool.close()
             try pool.join(timeout: .seconds(30))
-            return "\(2 * rounds) host servers (half SIGKILLed, half exiting) whose job started a setsid daemon and a Foundation Process | \(gone) of \(8 * rounds) processes gone within 5 s"
+            return
+                "\(2 * rounds) host servers (half SIGKILLed, half exiting) whose job started a setsid daemon and a Foundation Process | \(gone) of \(8 * rounds) processes gone within 5 s"
         }
     }
 
@@ -71,7 +73,8 @@ extension ReliabilityTests {
             XCTAssertFalse(killed.contains(parent))
             fresh.close()
             try fresh.join(timeout: .seconds(30))
-            return "\(load.count) tasks, zygote SIGKILLed 5 times | \(values) values + \(expired) ProcessExpired, none hung; a new pool's first worker forked by zygote #6"
+            return
+                "\(load.count) tasks, zygote SIGKILLed 5 times | \(values) values + \(expired) ProcessExpired, none hung; a new pool's first worker forked by zygote #6"
         }
     }
 
@@ -101,9 +104,12 @@ extension ReliabilityTests {
             let state = try pool2.schedule(SignalState()).result(timeout: .seconds(60))
             XCTAssertEqual(state.blocked, 0, "empty signal mask")
             XCTAssertEqual(state.ignored & ~Self.glibcInternalSignals, 0, "no ignored signals")
-            pool.close(); pool2.close()
-            try pool.join(timeout: .seconds(30)); try pool2.join(timeout: .seconds(30))
-            return "a job sends SIGHUP ×2, SIGINT, SIGTERM, SIGUSR1/2, SIGPIPE, SIGALRM, SIGQUIT to its parent | zygote alive, workers start with an empty mask and default dispositions"
+            pool.close()
+            pool2.close()
+            try pool.join(timeout: .seconds(30))
+            try pool2.join(timeout: .seconds(30))
+            return
+                "a job sends SIGHUP ×2, SIGINT, SIGTERM, SIGUSR1/2, SIGPIPE, SIGALRM, SIGQUIT to its parent | zygote alive, workers start with an empty mask and default dispositions"
         }
     }
 
@@ -142,14 +148,20 @@ extension ReliabilityTests {
         let blocking = Future<Int>()
         let blocked = EventCounter()
         for _ in 0..<32 {
-            blocking.whenComplete { _ in usleep(3_000_000); blocked.record() }
+            blocking.whenComplete { _ in
+                usleep(3_000_000)
+                blocked.record()
+            }
         }
         blocking.complete(.success(1))
         let started = ContinuousClock.now
         let unrelated = Future<Int>()
         let called = EventCounter()
         let callbackDelay = Box(Duration.zero)
-        unrelated.whenComplete { _ in callbackDelay.value = ContinuousClock.now - started; called.record() }
+        unrelated.whenComplete { _ in
+            callbackDelay.value = ContinuousClock.now - started
+            called.record()
+        }
         unrelated.complete(.success(2))
         XCTAssertTrue(called.wait(seconds: 60))
         let ran = EventCounter()
@@ -166,7 +178,9 @@ extension ReliabilityTests {
         XCTAssertTrue(blocked.wait(for: 32, seconds: 60))
         pool.close()
         try pool.join(timeout: .seconds(30))
-        print("RELIABILITY | 32 blocking callbacks | each blocks 3 s | unrelated callback after \(callbackDelay.value.formatted(.units(allowed: [.milliseconds]))), detached await pool.run after \(runDelay.value.formatted(.units(allowed: [.milliseconds])))")
+        print(
+            "RELIABILITY | 32 blocking callbacks | each blocks 3 s | unrelated callback after \(callbackDelay.value.formatted(.units(allowed: [.milliseconds]))), detached await pool.run after \(runDelay.value.formatted(.units(allowed: [.milliseconds])))"
+        )
     }
 }
 
@@ -187,7 +201,10 @@ struct SignalParent: ProcessJob {
 
 /// The worker's blocked and ignored signal masks from /proc/self/status.
 struct SignalState: ProcessJob {
-    struct Masks: Codable, Sendable { let blocked: UInt64; let ignored: UInt64 }
+    struct Masks: Codable, Sendable {
+        let blocked: UInt64
+        let ignored: UInt64
+    }
     func run() async throws -> Masks {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         func mask(_ key: String) -> UInt64 {
@@ -219,7 +236,7 @@ struct StartEscapees: ProcessJob {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, 0x80)   // POSIX_SPAWN_SETSID
+        posix_spawnattr_setflags(&attributes, 0x80) // POSIX_SPAWN_SETSID
         var daemon: pid_t = 0
         _ = withCArguments(["/bin/sleep", "60"]) { posix_spawn(&daemon, "/bin/sleep", nil, &attributes, $0, nil) }
         let process = Process()

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import XCTest
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -38,7 +39,9 @@ final class ReliabilityTests: XCTestCase {
         if after.descriptors != before.descriptors { print(ResourceSnapshot.descriptorTargets()) }
         XCTAssertEqual(after.children, [], "\(scenario): child processes or zombies left")
         XCTAssertLessThanOrEqual(after.threads, before.threads + 16, "\(scenario): threads left running")
-        print("RELIABILITY | \(scenario) | \(summary) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)")
+        print(
+            "RELIABILITY | \(scenario) | \(summary) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)"
+        )
     }
 
     /// The workers of the pools this process runs: the zygote's children, or this process's own.
@@ -54,8 +57,12 @@ final class ReliabilityTests: XCTestCase {
         case ok, throwing, exit, sigkill, timeout, cancelPending, cancelRunning, taskCancellation
     }
 
-    func testMixedLoadCompletesEveryFutureOnceWithTheRightOutcomeZygote() throws { try mixedLoadCompletesEveryFutureOnceWithTheRightOutcome(.zygote) }
-    func testMixedLoadCompletesEveryFutureOnceWithTheRightOutcomeSpawn() throws { try mixedLoadCompletesEveryFutureOnceWithTheRightOutcome(.spawn) }
+    func testMixedLoadCompletesEveryFutureOnceWithTheRightOutcomeZygote() throws {
+        try mixedLoadCompletesEveryFutureOnceWithTheRightOutcome(.zygote)
+    }
+    func testMixedLoadCompletesEveryFutureOnceWithTheRightOutcomeSpawn() throws {
+        try mixedLoadCompletesEveryFutureOnceWithTheRightOutcome(.spawn)
+    }
 
     func mixedLoadCompletesEveryFutureOnceWithTheRightOutcome(_ startMethod: ProcessPool.StartMethod) throws {
         try withoutLeaks("mixed load (\(startMethod.label))") {
@@ -86,7 +93,10 @@ final class ReliabilityTests: XCTestCase {
                     continue
                 }
                 let future = try schedule(kind, index, on: pool, startedFifo: startedPath)
-                future.whenComplete { _ in callbacks[index].update { $0 += 1 }; allCalled.record() }
+                future.whenComplete { _ in
+                    callbacks[index].update { $0 += 1 }
+                    allCalled.record()
+                }
                 if kind == .cancelPending { future.cancel() }
                 if kind == .cancelRunning { running.update { $0[index] = future } }
                 futures[index] = future
@@ -103,7 +113,10 @@ final class ReliabilityTests: XCTestCase {
             for (_, task) in awaited {
                 let semaphore = DispatchSemaphore(value: 0)
                 let result = Box<Result<Int, any Error>?>(nil)
-                Task { result.value = await task.result; semaphore.signal() }
+                Task {
+                    result.value = await task.result
+                    semaphore.signal()
+                }
                 XCTAssertEqual(semaphore.wait(timeout: .now() + 300), .success)
                 XCTAssertTrue(result.value?.failure is CancellationError)
                 checked += 1
@@ -114,7 +127,8 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertEqual(checked, count)
             pool.close()
             try pool.join(timeout: .seconds(60))
-            return "\(count) tasks of 8 kinds (ok, throw, exit, SIGKILL, timeout, cancel pending, cancel running, Task cancel), 2 workers, maxTasks 50 | every future completed once with its kind's outcome"
+            return
+                "\(count) tasks of 8 kinds (ok, throw, exit, SIGKILL, timeout, cancel pending, cancel running, Task cancel), 2 workers, maxTasks 50 | every future completed once with its kind's outcome"
         }
     }
 
@@ -197,7 +211,8 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)), 2, "the pool still serves")
             pool.close()
             try pool.join(timeout: .seconds(60))
-            return "\(count) tasks, 2 workers | \(kills.value) random SIGKILLs of workers | \(values) values + \(expired) ProcessExpired, every future completed, pool serves after"
+            return
+                "\(count) tasks, 2 workers | \(kills.value) random SIGKILLs of workers | \(values) values + \(expired) ProcessExpired, every future completed, pool serves after"
         }
     }
 
@@ -242,16 +257,22 @@ final class ReliabilityTests: XCTestCase {
                     let outcome: String
                     switch index % 5 {
                     case 0: outcome = (try? Command("true").run().status.description) ?? "error"
-                    case 1: outcome = errorOf { try Command("sleep", arguments: ["5"]).run(timeout: .milliseconds(50)) } is TimeoutError ? "timeout" : "wrong"
+                    case 1:
+                        outcome =
+                            errorOf { try Command("sleep", arguments: ["5"]).run(timeout: .milliseconds(50)) } is TimeoutError
+                            ? "timeout" : "wrong"
                     case 2: outcome = pebbleCode(errorOf { try Command("yes").run(outputLimit: 4096) }).map { "\($0)" } ?? "wrong"
                     case 3: outcome = pebbleCode(errorOf { try Command("pebble-no-such-program").run() }).map { "\($0)" } ?? "wrong"
-                    default: outcome = (try? Command("sh", arguments: ["-c", "sleep 10 & echo x"]).run(input: [1, 2, 3]).outputText) ?? "error"
+                    default:
+                        outcome = (try? Command("sh", arguments: ["-c", "sleep 10 & echo x"]).run(input: [1, 2, 3]).outputText) ?? "error"
                     }
                     outcomes.update { $0[outcome, default: 0] += 1 }
                 }
             }
-            let expected = ["exited with code 0": (count + 4) / 5, "timeout": (count + 3) / 5, "outputLimitExceeded": (count + 2) / 5,
-                            "spawnFailed": (count + 1) / 5, "x\n": count / 5]
+            let expected = [
+                "exited with code 0": (count + 4) / 5, "timeout": (count + 3) / 5, "outputLimitExceeded": (count + 2) / 5,
+                "spawnFailed": (count + 1) / 5, "x\n": count / 5
+            ]
             XCTAssertEqual(outcomes.value, expected)
             return "\(count) commands: \(outcomes.value.count) kinds of ending"
         }
@@ -278,7 +299,8 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(30)), 2)
             pool.close()
             try pool.join(timeout: .seconds(30))
-            return "\(rounds) host worker(s) running a pool of 2 workers with a grandchild each, SIGKILLed | workers and grandchildren gone within 2 s"
+            return
+                "\(rounds) host worker(s) running a pool of 2 workers with a grandchild each, SIGKILLed | workers and grandchildren gone within 2 s"
         }
     }
 
@@ -300,7 +322,8 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertLessThan(took, grace + .seconds(1))
             XCTAssertTrue(futures.allSatisfy { $0.isDone })
             XCTAssertTrue(futures.allSatisfy { $0.completedOutcome?.failure is CancellationError })
-            return "8 busy workers ignoring SIGTERM, grace 1 s | stop() returned in \(took.formatted(.units(allowed: [.milliseconds]))), every future completed"
+            return
+                "8 busy workers ignoring SIGTERM, grace 1 s | stop() returned in \(took.formatted(.units(allowed: [.milliseconds]))), every future completed"
         }
     }
 
@@ -332,15 +355,18 @@ final class ReliabilityTests: XCTestCase {
             small.stop()
 
             XCTAssertEqual(pebbleCode(errorOf { try pool.schedule(FilePrivateJob()) }), .jobNotResolvable)
-            for invalid in [errorOf { try ProcessPool(maxWorkers: 0, startMethod: startMethod) }, errorOf { try ProcessPool(maxTasks: -1) },
-                            errorOf { try ProcessPool(maxMessageSize: 0) }, errorOf { try pool.schedule(AddOne(x: 1), timeout: .seconds(-1)) },
-                            errorOf { try pool.map(AddOneFunction(), [1], chunkSize: 0) }] {
+            for invalid in [
+                errorOf { try ProcessPool(maxWorkers: 0, startMethod: startMethod) }, errorOf { try ProcessPool(maxTasks: -1) },
+                errorOf { try ProcessPool(maxMessageSize: 0) }, errorOf { try pool.schedule(AddOne(x: 1), timeout: .seconds(-1)) },
+                errorOf { try pool.map(AddOneFunction(), [1], chunkSize: 0) }
+            ] {
                 XCTAssertEqual(pebbleCode(invalid), .invalidArgument)
             }
             XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
             pool.close()
             try pool.join(timeout: .seconds(60))
-            return "garbage frame, 100 GB frame, 900 MB claim then exit, unencodable job and output, over-limit job and output, private type, invalid arguments | typed error each time, pool served the next task, RSS +<64 MB"
+            return
+                "garbage frame, 100 GB frame, 900 MB claim then exit, unencodable job and output, over-limit job and output, private type, invalid arguments | typed error each time, pool served the next task, RSS +<64 MB"
         }
     }
 
@@ -390,7 +416,9 @@ extension ReliabilityTests {
             let expired = try XCTUnwrap(try pool.schedule(ExitJob(status: 3)).error(timeout: .seconds(60)) as? ProcessExpired)
             XCTAssertEqual(expired.exitCode, 3)
             XCTAssertEqual((try pool.schedule(KillSelfJob()).error(timeout: .seconds(60)) as? ProcessExpired)?.signal, SIGKILL)
-            XCTAssertTrue(try pool.schedule(SleepJob(seconds: 10, ignoreSIGTERM: true), timeout: .milliseconds(100)).error(timeout: .seconds(60)) is TimeoutError)
+            XCTAssertTrue(
+                try pool.schedule(SleepJob(seconds: 10, ignoreSIGTERM: true), timeout: .milliseconds(100)).error(timeout: .seconds(60))
+                    is TimeoutError)
             XCTAssertEqual(try pool.map(AddOneFunction(), 0..<10, chunkSize: 3).result(timeout: .seconds(60)).values(), Array(1...10))
             let pids = try (0..<2).map { _ in try pool.schedule(WorkerPid()) }.map { try $0.result(timeout: .seconds(60)) }
             let sleepers = try (0..<4).map { _ in try pool.schedule(SleepJob(seconds: 10)) }
@@ -403,7 +431,9 @@ extension ReliabilityTests {
             XCTAssertLessThanOrEqual(after.descriptors, before.descriptors, "round \(round): descriptors leaked (\(before) → \(after))")
             XCTAssertLessThanOrEqual(after.threads, before.threads + 16, "round \(round): threads left running")
             let how = Zygote.shared.pid.map { "a new zygote \($0)" } ?? "direct spawns"
-            print("RELIABILITY | zygote killed (round \(round + 1)) | zygote \(beforeZygote.map(String.init) ?? "-") SIGKILLed | tasks, ProcessExpired, TimeoutError, map and stop all as documented, workers from \(how) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)")
+            print(
+                "RELIABILITY | zygote killed (round \(round + 1)) | zygote \(beforeZygote.map(String.init) ?? "-") SIGKILLed | tasks, ProcessExpired, TimeoutError, map and stop all as documented, workers from \(how) | fds \(before.descriptors)→\(after.descriptors), children left \(after.children.count), threads \(before.threads)→\(after.threads)"
+            )
         }
     }
 }
@@ -437,7 +467,7 @@ struct ReadEnvironment: ProcessJob {
     func run() async throws -> String? { getenv(name).map { String(cString: $0) } }
 }
 
-fileprivate struct FilePrivateJob: ProcessJob {
+private struct FilePrivateJob: ProcessJob {
     func run() async throws -> Int { 1 }
 }
 
@@ -461,7 +491,6 @@ struct StubbornJob: ProcessJob {
     }
 }
 
-
 /// Kernels without pidfd (Linux < 5.3): workers are spawned directly and their exits come from a
 /// SIGCHLD source with a per-pid check. The path is forced here; XCTest runs it alone.
 final class ChildReaperFallbackTests: XCTestCase {
@@ -473,7 +502,8 @@ final class ChildReaperFallbackTests: XCTestCase {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: .spawn)
         XCTAssertEqual(try pool.schedule(AddOne(x: 1)).result(timeout: .seconds(60)), 2)
         XCTAssertEqual((try pool.schedule(ExitJob(status: 3)).error(timeout: .seconds(60)) as? ProcessExpired)?.exitCode, 3)
-        XCTAssertTrue(try pool.schedule(AddOneAfter(x: 1, seconds: 10), timeout: .milliseconds(100)).error(timeout: .seconds(60)) is TimeoutError)
+        XCTAssertTrue(
+            try pool.schedule(AddOneAfter(x: 1, seconds: 10), timeout: .milliseconds(100)).error(timeout: .seconds(60)) is TimeoutError)
         let pid = try pool.schedule(WorkerPid()).result(timeout: .seconds(60))
         kill(pid, SIGKILL)
         XCTAssertNotEqual(try pool.schedule(WorkerPid()).result(timeout: .seconds(60)), pid, "a worker killed while idle is replaced")

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
+@testable import Pebble
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
 
 /// The dispatch guarantees (issue 22), one group per guarantee, on the machine with a manual
 /// clock, a fake board and a simulated feed.
@@ -16,7 +18,7 @@ import Musl
         var pool = try PoolHarness.ready([10, 11])
         let tasks = (0..<5).map { FakeTask($0) }
         _ = try pool.apply { try $0.enqueue(tasks) }
-        #expect(pool.take(10) == 0)            // the long one: worker 10 never finishes in this test
+        #expect(pool.take(10) == 0) // the long one: worker 10 never finishes in this test
         for expected in 1..<5 {
             #expect(pool.take(11) == expected, "worker 11 is idle: it takes the next task at once")
             #expect(pool.finish(11).task == expected)
@@ -52,7 +54,7 @@ import Musl
     @Test func offeringsLostWithAnIdleWorkerAreOfferedAgainAheadOfLaterTasks() throws {
         var pool = try PoolHarness.ready([10, 11], feedLimit: 3)
         _ = try pool.apply { try $0.enqueue((0..<6).map { FakeTask($0) }) }
-        #expect(pool.swallow() == 0)          // worker 10 received task 0 and died before taking it
+        #expect(pool.swallow() == 0) // worker 10 received task 0 and died before taking it
         let decisions = pool.exit(10).decisions.filter { if case .offer = $0 { true } else { false } }
         #expect(decisions == [.offer(task: 0), .offer(task: 1), .offer(task: 2)], "re-offered first, in order")
         #expect(pool.take(11) == 0)
@@ -122,7 +124,7 @@ import Musl
     @Test func aWorkerThatSwallowedAMessageIsFoundByTheTakeCheck() throws {
         var pool = try PoolHarness.ready([10, 11])
         _ = try pool.apply { try $0.enqueue([FakeTask(0), FakeTask(1)]) }
-        #expect(pool.swallow() == 0)          // worker 10 received it and was stopped before taking it
+        #expect(pool.swallow() == 0) // worker 10 received it and was stopped before taking it
         #expect(pool.take(11) == 1)
         pool.finish(11)
         pool.clock.advance(by: .seconds(1))

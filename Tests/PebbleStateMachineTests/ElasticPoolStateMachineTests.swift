@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
+@testable import Pebble
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
 
 /// Elastic process pools (`idleTimeout`, `minWorkers`) and the latency summaries, decided by the
 /// state machine on a manual clock.
@@ -95,9 +97,9 @@ import Musl
         let task = FakeTask(0)
         task.scheduledAt = 1_000_000_000
         _ = try pool.apply { try $0.enqueue([task]) }
-        pool.board.nanoseconds = 1_030_000_000          // taken 30 ms after its schedule
+        pool.board.nanoseconds = 1_030_000_000 // taken 30 ms after its schedule
         pool.take(10)
-        pool.clock.nanoseconds = 1_230_000_000          // its outcome 200 ms later
+        pool.clock.nanoseconds = 1_230_000_000 // its outcome 200 ms later
         pool.finish(10)
         let wait = pool.machine.waitTimes.summary, run = pool.machine.runTimes.summary
         #expect(wait.count == 1 && run.count == 1)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
 @testable import Pebble
 
 /// The event loop's decisions without a descriptor: one-shot re-arming, cancel once, and tokens
@@ -10,9 +11,15 @@ import Testing
     @Test func resumeAddsOnceThenEventsRunTheHandlerAndRearm() {
         var machine = Machine()
         #expect(!machine.eventArrived())
-        do { let value = machine.resume(); #expect(value == .add) }
+        do {
+            let value = machine.resume()
+            #expect(value == .add)
+        }
         machine.added(token: 7)
-        do { let value = machine.resume(); #expect(value == .none) }
+        do {
+            let value = machine.resume()
+            #expect(value == .none)
+        }
         #expect(machine.eventArrived())
         #expect(machine.handlerReturned() == .rearm(token: 7))
     }
@@ -21,22 +28,43 @@ import Testing
         var machine = Machine()
         _ = machine.resume()
         machine.added(token: 9)
-        do { let value = machine.cancel(); #expect(value) }
-        do { let value = machine.cancel(); #expect(!value) }
+        do {
+            let value = machine.cancel()
+            #expect(value)
+        }
+        do {
+            let value = machine.cancel()
+            #expect(!value)
+        }
         // An event already on its way, and a handler that was running when cancel came.
         #expect(!machine.eventArrived())
         #expect(machine.handlerReturned() == .none)
-        do { let value = machine.performCancel(); #expect(value == .remove(token: 9)) }
+        do {
+            let value = machine.performCancel()
+            #expect(value == .remove(token: 9))
+        }
         #expect(machine.state == .cancelled)
         #expect(!machine.eventArrived())
-        do { let value = machine.resume(); #expect(value == .none) }
+        do {
+            let value = machine.resume()
+            #expect(value == .none)
+        }
     }
 
     @Test func cancelBeforeResumeNeverAdds() {
         var machine = Machine()
-        do { let value = machine.cancel(); #expect(value) }
-        do { let value = machine.resume(); #expect(value == .none) }
-        do { let value = machine.performCancel(); #expect(value == .finish) }
+        do {
+            let value = machine.cancel()
+            #expect(value)
+        }
+        do {
+            let value = machine.resume()
+            #expect(value == .none)
+        }
+        do {
+            let value = machine.performCancel()
+            #expect(value == .finish)
+        }
     }
 
     @Test func aRefusedDescriptorStillGetsOneEventAndNoRearm() {
@@ -45,8 +73,14 @@ import Testing
         machine.addFailed()
         #expect(machine.eventArrived())
         #expect(machine.handlerReturned() == .none)
-        do { let value = machine.cancel(); #expect(value) }
-        do { let value = machine.performCancel(); #expect(value == .finish) }
+        do {
+            let value = machine.cancel()
+            #expect(value)
+        }
+        do {
+            let value = machine.performCancel()
+            #expect(value == .finish)
+        }
     }
 
     @Test func aRemovedTokenFindsNothingEvenOnceItsSlotIsReused() {
@@ -54,8 +88,14 @@ import Testing
         let first = table.insert("a")
         let second = table.insert("b")
         #expect(table.value(for: first) == "a")
-        do { let value = table.remove(first); #expect(value == "a") }
-        do { let value = table.remove(first); #expect(value == nil) }
+        do {
+            let value = table.remove(first)
+            #expect(value == "a")
+        }
+        do {
+            let value = table.remove(first)
+            #expect(value == nil)
+        }
         #expect(table.value(for: first) == nil)
         let third = table.insert("c")
         // Same slot, new generation: the old token cannot reach the new value.

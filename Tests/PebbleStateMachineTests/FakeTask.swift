@@ -1,10 +1,11 @@
+@testable import Pebble
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
 
 /// A task for the state machine alone: no future, no process; it records what happened to it.
 final class FakeTask: AnyProcessTask, @unchecked Sendable {

@@ -1,10 +1,11 @@
+@testable import Pebble
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
 
 /// A state machine with the world around it played by the test: the feed (the offerings sent, in
 /// order), the board, the clock, and workers that take from the feed and answer.
@@ -23,8 +24,10 @@ struct PoolHarness {
     /// Tasks in the order workers took them.
     private(set) var startOrder: [Int] = []
 
-    init(maxWorkers: Int = 1, maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil, feedLimit: Int = 64,
-         idleTimeout: Duration? = nil, minWorkers: Int = 0) {
+    init(
+        maxWorkers: Int = 1, maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil, feedLimit: Int = 64,
+        idleTimeout: Duration? = nil, minWorkers: Int = 0
+    ) {
         let clock = self.clock
         var settings = Machine.Settings(maxWorkers: maxWorkers, maxTasks: maxTasks, hasInitializer: initializer, maxPending: maxPending)
         settings.feedLimit = feedLimit
@@ -36,10 +39,13 @@ struct PoolHarness {
     }
 
     /// A harness with `pids` spawned and ready.
-    static func ready(_ pids: [pid_t], maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil,
-                      feedLimit: Int = 64) throws -> PoolHarness {
-        var harness = PoolHarness(maxWorkers: pids.count, maxTasks: maxTasks, initializer: initializer, maxPending: maxPending,
-                                  feedLimit: feedLimit)
+    static func ready(
+        _ pids: [pid_t], maxTasks: Int = 0, initializer: Bool = false, maxPending: Int? = nil,
+        feedLimit: Int = 64
+    ) throws -> PoolHarness {
+        var harness = PoolHarness(
+            maxWorkers: pids.count, maxTasks: maxTasks, initializer: initializer, maxPending: maxPending,
+            feedLimit: feedLimit)
         let spawns = try harness.apply { try $0.enqueue([]) }
         precondition(spawns == Array(repeating: .spawn(after: nil), count: pids.count))
         for pid in pids {

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
+@testable import Pebble
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
 
 /// The process pool's lifecycle decisions, driven event by event without a process, a lock or a
 /// timer (the dispatch guarantees are in ``DispatchGuaranteeTests``).
@@ -59,7 +61,10 @@ import Musl
                 #expect(decisions == [.fail([0], "PebbleError")])
             }
         }
-        guard case .broken(let error) = pool.machine.lifecycle else { Issue.record("not broken"); return }
+        guard case .broken(let error) = pool.machine.lifecycle else {
+            Issue.record("not broken")
+            return
+        }
         #expect(error.code == .spawnFailed)
         #expect(refusal { try pool.machine.checkAcceptsWork() } == .spawnFailed)
     }
@@ -84,7 +89,7 @@ import Musl
         let tasks = (0..<3).map { FakeTask($0) }
         _ = try pool.apply { try $0.enqueue(tasks) }
         pool.take(10)
-        pool.finish(10)       // maxTasks 1: the worker retires
+        pool.finish(10) // maxTasks 1: the worker retires
         pool.exit(10)
         var failed: [Decision] = []
         for attempt in 1...ProcessPoolStateMachine.initializerDeathLimit {
@@ -93,7 +98,10 @@ import Musl
             failed += pool.exit(pid).decisions.filter { if case .fail = $0 { true } else { false } }
         }
         #expect(failed == [.fail([1, 2], "PebbleError")])
-        guard case .broken(let error) = pool.machine.lifecycle else { Issue.record("not broken"); return }
+        guard case .broken(let error) = pool.machine.lifecycle else {
+            Issue.record("not broken")
+            return
+        }
         #expect(error.code == .initializerFailed)
     }
 
@@ -112,7 +120,10 @@ import Musl
         var pool = try PoolHarness.ready([10], feedLimit: 2)
         _ = try pool.apply { try $0.enqueue((0..<4).map { FakeTask($0) }) }
         pool.take(10)
-        #expect(pool.apply { $0.stop() }.filter { !$0.isBookkeeping } == [.fail([1], "CancellationError"), .kill(10), .fail([2, 3], "CancellationError")])
+        #expect(
+            pool.apply { $0.stop() }.filter { !$0.isBookkeeping } == [
+                .fail([1], "CancellationError"), .kill(10), .fail([2, 3], "CancellationError")
+            ])
         let (reason, decisions) = pool.exit(10)
         #expect(reason == .stopped)
         #expect(decisions.filter { !$0.isBookkeeping } == [.fail([0], "CancellationError")])
@@ -155,7 +166,7 @@ import Musl
         var pool = try PoolHarness.ready([10], maxPending: 2)
         let tasks = (0..<3).map { FakeTask($0) }
         _ = try pool.apply { try $0.enqueue([tasks[0]]) }
-        pool.take(10)    // taken: it no longer counts against maxPending
+        pool.take(10) // taken: it no longer counts against maxPending
         _ = try pool.apply { try $0.enqueue(Array(tasks[1...])) }
         #expect(pool.machine.room == 0)
         #expect(refusal { _ = try pool.machine.enqueue([FakeTask(3)]) } == .queueFull)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
 @testable import Pebble
 
 /// The thread pool's idle workers (`idleTimeout`, `minWorkers`), driven by hand with a manual
@@ -72,7 +73,8 @@ import Testing
         var machine = Machine(maxWorkers: 1, hasInitializer: true, idleTimeout: .seconds(1))
         _ = machine.tryEnqueue(1)
         guard case .initialize(let first) = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
-            Issue.record("a new worker runs the initializer first"); return
+            Issue.record("a new worker runs the initializer first")
+            return
         }
         machine.initialized(slot: 0)
         #expect(workerID(machine.nextStep(slot: 0, executed: 0) { _ in true }) == first)
@@ -82,7 +84,8 @@ import Testing
         // New work: a drain starts at once, with a new worker that runs the initializer again.
         #expect(try machine.tryEnqueue(2).get().slots == [0])
         guard case .initialize(let second) = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
-            Issue.record("the new worker runs the initializer again"); return
+            Issue.record("the new worker runs the initializer again")
+            return
         }
         #expect(second != first)
     }

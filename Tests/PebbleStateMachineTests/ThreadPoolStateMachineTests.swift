@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
 @testable import Pebble
 
 /// The thread pool's decisions, driven by hand without a thread or a queue: permits and drains,
@@ -66,17 +67,20 @@ import Testing
         var machine = Machine(maxWorkers: 1, maxTasks: 2)
         _ = machine.tryEnqueue(contentsOf: [0, 1, 2])
         guard case .run(let first, let worker) = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
-            Issue.record("no batch"); return
+            Issue.record("no batch")
+            return
         }
         // A batch never goes past what the worker may still run.
         #expect(first == [0, 1])
         guard case .retire(restart: true) = machine.nextStep(slot: 0, executed: 2, isPending: { _ in true }) else {
-            Issue.record("not retired with a restart"); return
+            Issue.record("not retired with a restart")
+            return
         }
         // The permit passed to the restarted drain, on a fresh queue; a new worker id.
         #expect(machine.active == 1 && machine.slots[0].generation == 1)
         guard case .run(let next, let newWorker) = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
-            Issue.record("no batch after the restart"); return
+            Issue.record("no batch after the restart")
+            return
         }
         #expect(next == [2] && newWorker != worker)
         #expect(isIdle(machine.nextStep(slot: 0, executed: 1) { _ in true }))
@@ -84,7 +88,8 @@ import Testing
         _ = machine.tryEnqueue(3)
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == [3])
         guard case .retire(restart: false) = machine.nextStep(slot: 0, executed: 1, isPending: { _ in true }) else {
-            Issue.record("not retired"); return
+            Issue.record("not retired")
+            return
         }
         #expect(machine.active == 0 && machine.slots[0].generation == 2)
     }
@@ -93,12 +98,14 @@ import Testing
         var machine = Machine(maxWorkers: 2, hasInitializer: true)
         _ = machine.tryEnqueue(contentsOf: [0, 1, 2])
         guard case .initialize = machine.nextStep(slot: 0, executed: 0, isPending: { _ in true }) else {
-            Issue.record("no initializer"); return
+            Issue.record("no initializer")
+            return
         }
         machine.initialized(slot: 0)
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == [0])
         guard case .initialize = machine.nextStep(slot: 1, executed: 0, isPending: { _ in true }) else {
-            Issue.record("no initializer"); return
+            Issue.record("no initializer")
+            return
         }
         let (dropped, waiters) = machine.initializerFailed(slot: 1, message: "boom")
         #expect(dropped == [1, 2] && waiters.isEmpty)
@@ -116,7 +123,8 @@ import Testing
         let a = machine.reserveWaiterID(), b = machine.reserveWaiterID(), c = machine.reserveWaiterID()
         for (id, name) in [(a, "a"), (b, "b"), (c, "c")] {
             guard case .waiting = machine.waitForRoom(id: id, task: 10 + id, waiter: name, isCancelled: false, started: 0) else {
-                Issue.record("\(name) did not wait"); return
+                Issue.record("\(name) did not wait")
+                return
             }
         }
         #expect(machine.cancelWaiter(id: b) == "b")
@@ -132,15 +140,18 @@ import Testing
     @Test func aCancelledTaskOrAClosedPoolIsRefusedRoom() {
         var machine = Machine(maxWorkers: 1, maxPending: 0)
         guard case .refused(let error) = machine.waitForRoom(id: 0, task: 0, waiter: "x", isCancelled: true, started: 0) else {
-            Issue.record("a cancelled waiter waits"); return
+            Issue.record("a cancelled waiter waits")
+            return
         }
         #expect(error is CancellationError)
         guard case .waiting = machine.waitForRoom(id: 1, task: 1, waiter: "y", isCancelled: false, started: 0) else {
-            Issue.record("did not wait"); return
+            Issue.record("did not wait")
+            return
         }
         #expect(machine.close() == ["y"])
         guard case .refused = machine.waitForRoom(id: 2, task: 2, waiter: "z", isCancelled: false, started: 0) else {
-            Issue.record("a closed pool gave room"); return
+            Issue.record("a closed pool gave room")
+            return
         }
     }
 
@@ -183,7 +194,8 @@ import Testing
         _ = machine.tryEnqueue(0)
         #expect(batch(machine.nextStep(slot: 0, executed: 0) { _ in true }) == [0])
         guard case .spin(let seen) = machine.nextStep(slot: 0, executed: 1, canSpin: true, isPending: { _ in true }) else {
-            Issue.record("no spin"); return
+            Issue.record("no spin")
+            return
         }
         #expect(seen == 1 && machine.spinning == 1 && machine.active == 1)
         // The spinning drain will take it: no second drain starts.
@@ -194,7 +206,8 @@ import Testing
         #expect(batch(machine.nextStep(slot: 0, executed: 0, canSpin: true) { _ in true }) == [2])
         #expect(machine.spinning == 0)
         guard case .spin = machine.nextStep(slot: 0, executed: 1, canSpin: true, isPending: { _ in true }) else {
-            Issue.record("no spin"); return
+            Issue.record("no spin")
+            return
         }
         // Never two spinning drains: drain 1 ends.
         #expect(isIdle(machine.nextStep(slot: 1, executed: 1, canSpin: true) { _ in true }))
@@ -217,9 +230,10 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         for round in 0..<200 {
             let workers = Int.random(in: 1...4, using: &generator)
-            var machine = Machine(maxWorkers: workers, maxTasks: Int.random(in: 0...3, using: &generator),
-                                  batchSize: Int.random(in: 1...4, using: &generator))
-            var drains: [Int: [Int]] = [:]     // slot → batch in hand
+            var machine = Machine(
+                maxWorkers: workers, maxTasks: Int.random(in: 0...3, using: &generator),
+                batchSize: Int.random(in: 1...4, using: &generator))
+            var drains: [Int: [Int]] = [:] // slot → batch in hand
             var outcomes: [Int: Int] = [:]
             var next = 0
             func record(_ starts: Machine.DrainStarts) {
@@ -231,7 +245,8 @@ import Testing
             func step(_ slot: Int) {
                 let executed = drains[slot]!.count
                 for task in drains[slot]! { outcomes[task, default: 0] += 1 }
-                switch machine.nextStep(slot: slot, executed: executed, canSpin: Bool.random(using: &generator), isPending: { _ in false }) {
+                switch machine.nextStep(slot: slot, executed: executed, canSpin: Bool.random(using: &generator), isPending: { _ in false })
+                {
                 case .run(let tasks, _): drains[slot] = tasks
                 case .spin: drains[slot] = []
                 case .initialize: Issue.record("no initializer here")

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+
 @testable import Pebble
 
 /// What this process holds: open descriptors, child processes (without the zygote), threads.
@@ -27,7 +28,8 @@ struct ResourceSnapshot: CustomStringConvertible {
     /// The children of the zygote: the workers it forked.
     static func zygoteWorkers() -> [pid_t] {
         guard let zygote = Zygote.shared.pid,
-              let text = try? String(contentsOfFile: "/proc/\(zygote)/task/\(zygote)/children", encoding: .utf8) else { return [] }
+            let text = try? String(contentsOfFile: "/proc/\(zygote)/task/\(zygote)/children", encoding: .utf8)
+        else { return [] }
         return text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 

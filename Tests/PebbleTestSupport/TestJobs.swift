@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import Synchronization
+
 @testable import Pebble
 
 // Jobs the process-pool tests run in worker processes. They are internal and at namespace scope,
@@ -162,7 +164,6 @@ struct CrashingInitializer: ProcessJob {
     func run() async throws -> Int { exit(9) }
 }
 
-import Synchronization
 enum WorkerState {
     static let value = StateLock(0)
 }

@@ -2,8 +2,9 @@
 import Dispatch
 import Foundation
 import Synchronization
-@testable import Pebble
 import _PebbleShim
+
+@testable import Pebble
 
 /// A gate tasks wait on until the test opens it.
 final class Gate: Sendable {
@@ -14,7 +15,12 @@ final class Gate: Sendable {
         semaphore.signal()
     }
     func open() {
-        if opened.withLock({ o in defer { o = true }; return !o }) { semaphore.signal() }
+        if opened.withLock({ o in
+            defer { o = true }
+            return !o
+        }) {
+            semaphore.signal()
+        }
     }
 }
 
@@ -49,17 +55,18 @@ final class Box<T: Sendable>: Sendable {
     func update(_ body: (inout T) -> Void) { storage.withLock { body(&$0) } }
 }
 
-
 func pebbleCode(_ error: (any Error)?) -> PebbleError.Code? { (error as? PebbleError)?.code }
 
 /// The error `body` throws, or nil.
 func errorOf<T>(_ body: () throws -> T) -> (any Error)? {
-    do { _ = try body(); return nil } catch { return error }
+    do {
+        _ = try body()
+        return nil
+    } catch { return error }
 }
 
 /// `join` from a detached task in async tests.
 func joinBlocking(_ pool: ThreadPool, timeout: Duration? = nil) throws { try pool.join(timeout: timeout) }
-
 
 /// Waits for process `pid` to exit, on its pidfd (no polling). `true` if it is gone within `seconds`.
 func waitForExit(_ pid: pid_t, seconds: Double) -> Bool {

@@ -61,8 +61,10 @@ public struct Command: Sendable, Hashable {
     /// ```swift
     /// let command = Command("grep", arguments: ["-c", "error"])
     /// ```
-    public init(_ executable: String, arguments: [String] = [], environment: [String: String]? = nil,
-                workingDirectory: String? = nil, limits: ResourceLimits = .none) {
+    public init(
+        _ executable: String, arguments: [String] = [], environment: [String: String]? = nil,
+        workingDirectory: String? = nil, limits: ResourceLimits = .none
+    ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import _PebbleShim
 
 /// One running ``Command``: its reaper (see `command.c`), the pipes and the control socket, each
 /// watched by the ``EventLoop`` with its handler on one serial queue, so nothing here ever blocks
@@ -102,10 +103,11 @@ final class CommandExecution: Sendable {
         }
         // The reaper counts as done once its pidfd is closed too, so that no descriptor outlives the run.
         // Once it exited, the command's tree is gone: nobody can read what is left of the input.
-        reaper.setHandlers(exited: { [reaper, inputSource] _ in
-            reaper.finish()
-            inputSource?.cancel()
-        }, closed: { [self] in done { _ in } })
+        reaper.setHandlers(
+            exited: { [reaper, inputSource] _ in
+                reaper.finish()
+                inputSource?.cancel()
+            }, closed: { [self] in done { _ in } })
         if let timer, let timeout {
             timer.setEventHandler { [self] in stop(.timeout(timeout)) }
             timer.schedule(deadline: timeout.deadlineFromNow)
@@ -200,9 +202,10 @@ final class CommandExecution: Sendable {
                 case PEBBLE_COMMAND_STARTED: state.commandPid = message.pid
                 case PEBBLE_COMMAND_EXITED:
                     state.status = message.value
-                    state.usage = ResourceUsage(userTime: .microseconds(max(0, message.user_usec)),
-                                                systemTime: .microseconds(max(0, message.system_usec)),
-                                                peakResidentMemory: message.maxrss_kb > 0 ? Int(message.maxrss_kb) * 1024 : nil)
+                    state.usage = ResourceUsage(
+                        userTime: .microseconds(max(0, message.user_usec)),
+                        systemTime: .microseconds(max(0, message.system_usec)),
+                        peakResidentMemory: message.maxrss_kb > 0 ? Int(message.maxrss_kb) * 1024 : nil)
                 default: state.failure = (message.value, message.stage)
                 }
             }
@@ -230,25 +233,32 @@ final class CommandExecution: Sendable {
         case .timeout(let timeout): return .failure(TimeoutError(timeout: timeout))
         case .cancelled: return .failure(CancellationError())
         case .outputLimit(let limit):
-            return .failure(PebbleError(.outputLimitExceeded,
-                "'\(command.executable)' wrote more than its outputLimit of \(limit) bytes; its process tree was killed"))
+            return .failure(
+                PebbleError(
+                    .outputLimitExceeded,
+                    "'\(command.executable)' wrote more than its outputLimit of \(limit) bytes; its process tree was killed"))
         case nil: break
         }
         if let failure = state.failure {
             let reason = String(cString: strerror(failure.code))
-            let what = switch Int(failure.stage) {
-            case PEBBLE_STAGE_DIRECTORY: "cannot change to directory '\(command.workingDirectory ?? "")'"
-            case PEBBLE_STAGE_LIMITS: "cannot set its resource limits"
-            case PEBBLE_STAGE_FORK, PEBBLE_STAGE_REAPER: "cannot start its reaper process"
-            default: "cannot execute '\(command.executable)'"
-            }
+            let what =
+                switch Int(failure.stage) {
+                case PEBBLE_STAGE_DIRECTORY: "cannot change to directory '\(command.workingDirectory ?? "")'"
+                case PEBBLE_STAGE_LIMITS: "cannot set its resource limits"
+                case PEBBLE_STAGE_FORK, PEBBLE_STAGE_REAPER: "cannot start its reaper process"
+                default: "cannot execute '\(command.executable)'"
+                }
             return .failure(PebbleError(.spawnFailed, "\(what): \(reason)"))
         }
         guard let status = state.status else {
-            return .failure(PebbleError(.spawnFailed,
-                "the reaper process of '\(command.executable)' was killed before it reported the command's status"))
+            return .failure(
+                PebbleError(
+                    .spawnFailed,
+                    "the reaper process of '\(command.executable)' was killed before it reported the command's status"))
         }
-        return .success(CommandResult(pid: state.commandPid, status: TerminationStatus(waitStatus: status),
-                                      standardOutput: state.output, standardError: state.errors, resourceUsage: state.usage))
+        return .success(
+            CommandResult(
+                pid: state.commandPid, status: TerminationStatus(waitStatus: status),
+                standardOutput: state.output, standardError: state.errors, resourceUsage: state.usage))
     }
 }

@@ -49,8 +49,10 @@ public struct CommandResult: Sendable, Hashable {
     /// ```swift
     /// let fake = CommandResult(pid: 1, status: .exited(0), standardOutput: Array("hi\n".utf8), standardError: [])
     /// ```
-    public init(pid: Int32, status: TerminationStatus, standardOutput: [UInt8], standardError: [UInt8],
-                resourceUsage: ResourceUsage = ResourceUsage(userTime: .zero, systemTime: .zero, peakResidentMemory: nil)) {
+    public init(
+        pid: Int32, status: TerminationStatus, standardOutput: [UInt8], standardError: [UInt8],
+        resourceUsage: ResourceUsage = ResourceUsage(userTime: .zero, systemTime: .zero, peakResidentMemory: nil)
+    ) {
         self.pid = pid
         self.status = status
         self.standardOutput = standardOutput

@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// Starts a command's reaper (`command.c`): the pipes and the control socket, the C strings, the
 /// PATH lookup and the limits, then `pebble_command_spawn`.
@@ -42,8 +43,9 @@ enum CommandSpawner {
             let reaper = try start(command, stdin: input.read, stdout: output.write, stderr: errors.write, control: pair[1])
             for fd in [input.read, output.write, errors.write, pair[1]] { close(fd) }
             let pidfd = ChildReaper.pidfdDisabled.withLock { $0 } ? -1 : pebble_pidfd_open(reaper)
-            return Spawned(reaper: reaper, reaperPidfd: pidfd, stdin: input.write, stdout: output.read,
-                           stderr: errors.read, control: pair[0])
+            return Spawned(
+                reaper: reaper, reaperPidfd: pidfd, stdin: input.write, stdout: output.read,
+                stderr: errors.read, control: pair[0])
         } catch {
             closeAll()
             throw error

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import PebbleCodec
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import PebbleCodec
 
 /// An error thrown by a job, as it travels from a worker to the parent.
 ///
@@ -24,8 +25,9 @@ struct EncodedError: Codable, Sendable, Error {
         message = String(describing: error)
         pid = getpid()
         if let encodable = error as? any (Error & Encodable),
-           let name = _mangledTypeName(type(of: error)), _typeByName(name) != nil,
-           let encoded = try? BinaryEncoder().encode(encodable) {
+            let name = _mangledTypeName(type(of: error)), _typeByName(name) != nil,
+            let encoded = try? BinaryEncoder().encode(encodable)
+        {
             mangledName = name
             self.encoded = encoded
         }
@@ -34,8 +36,9 @@ struct EncodedError: Codable, Sendable, Error {
     /// The error to hand the caller: the original type when it decodes, else a ``RemoteError``.
     var rebuilt: any Error {
         if let mangledName, let encoded,
-           let type = _typeByName(mangledName) as? any (Error & Decodable).Type,
-           let error = try? Self.decode(type, encoded) {
+            let type = _typeByName(mangledName) as? any (Error & Decodable).Type,
+            let error = try? Self.decode(type, encoded)
+        {
             return error
         }
         return RemoteError(typeName: typeName, message: message, pid: pid)

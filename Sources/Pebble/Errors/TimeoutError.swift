@@ -42,7 +42,8 @@ public struct TimeoutError: Error, Hashable, Sendable, CustomStringConvertible {
     /// // TimeoutError: the task's timeout of 2.0 seconds expired before it started; it never ran
     /// ```
     public var description: String {
-        wasRunning ? "TimeoutError: the task ran past its timeout of \(timeout) and was stopped"
+        wasRunning
+            ? "TimeoutError: the task ran past its timeout of \(timeout) and was stopped"
             : "TimeoutError: the task's timeout of \(timeout) expired before it started; it never ran"
     }
 }

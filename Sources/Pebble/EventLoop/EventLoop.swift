@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// The process's one watcher of descriptors: an epoll set holding every pipe, socket and pidfd
 /// that Pebble waits on (worker channels, captured output, command pipes and control sockets, the

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// One descriptor watched by the ``EventLoop``, with the surface of a Dispatch read or write
 /// source: an event handler and a cancel handler that run on the registration's queue,

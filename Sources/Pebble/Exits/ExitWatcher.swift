@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import _PebbleShim
 
 /// The one place that learns how a process ended: used by worker processes, commands (for their
 /// reaper) and ``watchExit(of:)``.
@@ -51,8 +52,10 @@ final class ExitWatcher: Sendable {
 
     private let state: StateLock<State>
 
-    init(pid: pid_t, pidfd: Int32, origin: Origin, queue: DispatchQueue, killsGroupAtExit: Bool = false,
-         exited: (@Sendable (Int32?) -> Void)? = nil, closed: (@Sendable () -> Void)? = nil) {
+    init(
+        pid: pid_t, pidfd: Int32, origin: Origin, queue: DispatchQueue, killsGroupAtExit: Bool = false,
+        exited: (@Sendable (Int32?) -> Void)? = nil, closed: (@Sendable () -> Void)? = nil
+    ) {
         self.pid = pid
         self.pidfd = pidfd
         self.origin = origin

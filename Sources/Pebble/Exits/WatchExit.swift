@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// Watches a child of this process that you started some other way (`posix_spawn`, `fork`,
 /// Foundation's `Process` is *not* one: it reaps its own), reaps it when it exits, and completes
@@ -27,9 +28,11 @@ public func watchExit(of pid: Int32) throws -> Future<TerminationStatus> {
     guard pid > 0 else { throw PebbleError.invalidArgument("pid", "must be a process id (positive), got \(pid)") }
     var info = siginfo_t()
     guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
-        throw PebbleError.invalidArgument("pid", errno == ECHILD
-            ? "process \(pid) is not a child of this process (or was already reaped)"
-            : "cannot watch process \(pid): \(String(cString: strerror(errno)))")
+        throw PebbleError.invalidArgument(
+            "pid",
+            errno == ECHILD
+                ? "process \(pid) is not a child of this process (or was already reaped)"
+                : "cannot watch process \(pid): \(String(cString: strerror(errno)))")
     }
     // An unreaped child: its pid cannot be recycled, so the pidfd refers to it.
     let pidfd = ChildReaper.pidfdDisabled.withLock { $0 } ? -1 : pebble_pidfd_open(pid)
@@ -37,15 +40,19 @@ public func watchExit(of pid: Int32) throws -> Future<TerminationStatus> {
     let watcher = ExitWatcher(pid: pid, pidfd: pidfd, origin: .child, queue: exitWatchQueue)
     // The handler holds the watcher (its only owner besides its source) until the exit; it then
     // stops watching and closes its pidfd, which drops the handler.
-    watcher.setHandlers(exited: { [watcher] status in
-        if let status {
-            future.complete(.success(TerminationStatus(waitStatus: status)))
-        } else {
-            future.complete(.failure(PebbleError(.invalidArgument,
-                "process \(pid) exited, but its status cannot be known (SIGCHLD is ignored in this process)")))
-        }
-        watcher.finish()
-    }, closed: {})
+    watcher.setHandlers(
+        exited: { [watcher] status in
+            if let status {
+                future.complete(.success(TerminationStatus(waitStatus: status)))
+            } else {
+                future.complete(
+                    .failure(
+                        PebbleError(
+                            .invalidArgument,
+                            "process \(pid) exited, but its status cannot be known (SIGCHLD is ignored in this process)")))
+            }
+            watcher.finish()
+        }, closed: {})
     watcher.start()
     return future
 }

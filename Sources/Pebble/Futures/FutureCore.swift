@@ -1,12 +1,13 @@
+import Dispatch
+import Synchronization
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Dispatch
-import Synchronization
-import _PebbleShim
 
 /// The state of a ``Future``, without its value type: phase, outcome (the value type-erased once,
 /// when it is recorded), observers, and the word a blocked waiter sleeps on.
@@ -224,8 +225,9 @@ class FutureCore: @unchecked Sendable {
     final func settle(_ outcome: Outcome, cancelled: Bool = false) -> Settled? {
         state.withLock { state in
             guard let wasPending = state.phase.wasPending else { return nil }
-            return settle(&state, outcome, wasPending: wasPending,
-                          cancelled: cancelled || (outcome.failure.map { $0 is CancellationError } ?? false))
+            return settle(
+                &state, outcome, wasPending: wasPending,
+                cancelled: cancelled || (outcome.failure.map { $0 is CancellationError } ?? false))
         }
     }
 
@@ -234,8 +236,9 @@ class FutureCore: @unchecked Sendable {
     final func settleTimedOut(_ timeout: Duration) -> Settled? {
         state.withLock { state in
             guard let wasPending = state.phase.wasPending else { return nil }
-            return settle(&state, .failure(TimeoutError(timeout: timeout, wasRunning: !wasPending)),
-                          wasPending: wasPending, cancelled: false)
+            return settle(
+                &state, .failure(TimeoutError(timeout: timeout, wasRunning: !wasPending)),
+                wasPending: wasPending, cancelled: false)
         }
     }
 
@@ -251,8 +254,9 @@ class FutureCore: @unchecked Sendable {
         recordCompletion(failure: failure, wasPending: wasPending)
         let (old, _) = signal.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent)
         defer { state.observers = [] }
-        return Settled(observers: state.observers, owner: owner, wasPending: wasPending,
-                       wakeSleepers: old & Self.sleepingBit != 0)
+        return Settled(
+            observers: state.observers, owner: owner, wasPending: wasPending,
+            wakeSleepers: old & Self.sleepingBit != 0)
     }
 
     /// Completes the future with ``TimeoutError`` (see ``settleTimedOut(_:)``); the first

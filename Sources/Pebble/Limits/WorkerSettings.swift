@@ -14,8 +14,10 @@ struct WorkerSettings: Hashable, Sendable {
 
     static let encodedSize = 7 * 8
 
-    init(limits: ResourceLimits = .none, maxResidentMemory: Int? = nil, output: WorkerOutput = .inherit,
-         recordsResourceUsage: Bool = false) {
+    init(
+        limits: ResourceLimits = .none, maxResidentMemory: Int? = nil, output: WorkerOutput = .inherit,
+        recordsResourceUsage: Bool = false
+    ) {
         self.limits = limits
         self.maxResidentMemory = maxResidentMemory
         self.output = output
@@ -23,18 +25,22 @@ struct WorkerSettings: Hashable, Sendable {
     }
 
     init(_ configuration: ProcessPool.Configuration) {
-        self.init(limits: configuration.limits, maxResidentMemory: configuration.maxResidentMemory,
-                  output: configuration.workerOutput, recordsResourceUsage: configuration.recordsResourceUsage)
+        self.init(
+            limits: configuration.limits, maxResidentMemory: configuration.maxResidentMemory,
+            output: configuration.workerOutput, recordsResourceUsage: configuration.recordsResourceUsage)
     }
 
     func encode(into bytes: inout [UInt8]) {
-        let outputCode: Int = switch output.kind {
-        case .inherit: 0
-        case .discard: 1
-        case .capture: 2
-        }
-        let fields = [limits.addressSpace, limits.cpuTime.map(Self.nanoseconds), limits.openFiles, limits.fileSize,
-                      maxResidentMemory, outputCode, recordsResourceUsage ? 1 : 0]
+        let outputCode: Int =
+            switch output.kind {
+            case .inherit: 0
+            case .discard: 1
+            case .capture: 2
+            }
+        let fields = [
+            limits.addressSpace, limits.cpuTime.map(Self.nanoseconds), limits.openFiles, limits.fileSize,
+            maxResidentMemory, outputCode, recordsResourceUsage ? 1 : 0
+        ]
         for field in fields { Frame.appendLength(UInt64(bitPattern: Int64(field ?? -1)), to: &bytes) }
     }
 
@@ -43,7 +49,8 @@ struct WorkerSettings: Hashable, Sendable {
         guard bytes.count >= Self.encodedSize else { return nil }
         let fields: [Int?] = (0..<7).map { index in
             let start = bytes.startIndex + index * 8
-            let value = Int64(bitPattern: bytes[start..<start + 8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+            let value = Int64(
+                bitPattern: bytes[start..<start + 8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
             return value < 0 ? nil : Int(value)
         }
         let output: WorkerOutput
@@ -54,9 +61,11 @@ struct WorkerSettings: Hashable, Sendable {
         default: return nil
         }
         guard let usage = fields[6], usage <= 1 else { return nil }
-        self.init(limits: ResourceLimits(addressSpace: fields[0], cpuTime: fields[1].map { .nanoseconds($0) },
-                                         openFiles: fields[2], fileSize: fields[3]),
-                  maxResidentMemory: fields[4], output: output, recordsResourceUsage: usage == 1)
+        self.init(
+            limits: ResourceLimits(
+                addressSpace: fields[0], cpuTime: fields[1].map { .nanoseconds($0) },
+                openFiles: fields[2], fileSize: fields[3]),
+            maxResidentMemory: fields[4], output: output, recordsResourceUsage: usage == 1)
     }
 
     /// `duration` in nanoseconds, saturated to what fits in an `Int`.

@@ -48,8 +48,9 @@ struct LatencyHistogram: Sendable {
         func duration(_ nanoseconds: UInt64) -> Duration {
             .seconds(Int64(nanoseconds / 1_000_000_000)) + .nanoseconds(Int64(nanoseconds % 1_000_000_000))
         }
-        return LatencySummary(count: count, p50: duration(values[0]), p90: duration(values[1]),
-                              p99: duration(values[2]), max: duration(maxNanoseconds))
+        return LatencySummary(
+            count: count, p50: duration(values[0]), p90: duration(values[1]),
+            p99: duration(values[2]), max: duration(maxNanoseconds))
     }
 
     /// The bucket of `nanoseconds`: exact under 16; above, the power of two and the next 4 bits.

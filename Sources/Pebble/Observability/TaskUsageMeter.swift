@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -63,8 +64,9 @@ final class TaskUsageMeter {
         }
         lifetimeUserTime = .nanoseconds(now.user_ns)
         lifetimeSystemTime = .nanoseconds(now.system_ns)
-        return ResourceUsage(userTime: .nanoseconds(now.user_ns - start.user_ns),
-                             systemTime: .nanoseconds(now.system_ns - start.system_ns),
-                             peakResidentMemory: now.peak_resident_bytes >= 0 ? Int(now.peak_resident_bytes) : nil)
+        return ResourceUsage(
+            userTime: .nanoseconds(now.user_ns - start.user_ns),
+            systemTime: .nanoseconds(now.system_ns - start.system_ns),
+            peakResidentMemory: now.peak_resident_bytes >= 0 ? Int(now.peak_resident_bytes) : nil)
     }
 }

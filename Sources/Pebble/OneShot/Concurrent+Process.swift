@@ -21,9 +21,11 @@ extension Concurrent {
     /// setenv("API_TOKEN", token, 1)
     /// let fresh = try Concurrent.process(Upload(path: path), startMethod: .spawn)   // sees API_TOKEN
     /// ```
-    public static func process<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
-                                              name: String? = nil,
-                                              startMethod: ProcessPool.StartMethod = .zygote) throws -> Future<J.Output> {
+    public static func process<J: ProcessJob>(
+        _ job: J, timeout: Duration? = nil,
+        name: String? = nil,
+        startMethod: ProcessPool.StartMethod = .zygote
+    ) throws -> Future<J.Output> {
         let pool = try ProcessPool(maxWorkers: 1, maxTasks: 1, workerName: name, startMethod: startMethod)
         defer { pool.close() }
         return try pool.schedule(job, timeout: timeout)

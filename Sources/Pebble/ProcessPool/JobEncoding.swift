@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import PebbleCodec
+
 /// Encodes jobs into requests: the job's name and the job, which a ``JobHeader`` written at send
 /// time makes into a job message.
 enum JobEncoding {
@@ -13,7 +14,8 @@ enum JobEncoding {
             throw PebbleError(.encodingFailed, "could not encode the job \(J.self): \(error)")
         }
         guard request.count < limit else {
-            throw PebbleError(.messageTooLarge, "the job \(J.self) encodes to \(request.count) bytes, over the pool's maxMessageSize of \(limit)")
+            throw PebbleError(
+                .messageTooLarge, "the job \(J.self) encodes to \(request.count) bytes, over the pool's maxMessageSize of \(limit)")
         }
         return request
     }

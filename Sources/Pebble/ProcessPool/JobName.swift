@@ -14,7 +14,9 @@ enum JobName {
         let key = ObjectIdentifier(type)
         if let name = names.withLock({ $0[key] }) { return name }
         guard let name = _mangledTypeName(type), _typeByName(name) != nil else {
-            throw PebbleError(.jobNotResolvable, """
+            throw PebbleError(
+                .jobNotResolvable,
+                """
                 the job type \(String(reflecting: type)) cannot be looked up by name in a worker process; \
                 declare it 'internal' or 'public' at namespace scope (nesting in another type is fine), \
                 not 'private', 'fileprivate' or inside a function

@@ -8,8 +8,9 @@ struct MapChunkJob<Function: ProcessFunction>: ProcessJob {
     /// declares the function, so the per-input loop pays no generic call (see ``ProcessFunction``).
     func run() async throws -> MapChunkOutput<Function.Output> {
         let (values, failures) = await function._mapChunk(inputs)
-        return MapChunkOutput(values: values,
-                              failures: failures.map { .init(index: $0.index, error: EncodedError($0.error)) })
+        return MapChunkOutput(
+            values: values,
+            failures: failures.map { .init(index: $0.index, error: EncodedError($0.error)) })
     }
 }
 
@@ -33,7 +34,8 @@ struct MapChunkOutput<Value: Codable & Sendable>: Codable, Sendable {
             guard failure.index > previous, failure.index < count else { return nil }
             previous = failure.index
         }
-        return MapChunkValues(count: count, values: values,
-                              failures: failures.map { (index: $0.index, error: $0.error.rebuilt) })
+        return MapChunkValues(
+            count: count, values: values,
+            failures: failures.map { (index: $0.index, error: $0.error.rebuilt) })
     }
 }

@@ -72,9 +72,11 @@ extension ProcessPool {
 ///     try await pool.run(Square(n: 12))
 /// }
 /// ```
-public func withProcessPool<R: Sendable>(configuration: ProcessPool.Configuration = .init(),
-                                         isolation: isolated (any Actor)? = #isolation,
-                                         _ body: (ProcessPool) async throws -> R) async throws -> R {
+public func withProcessPool<R: Sendable>(
+    configuration: ProcessPool.Configuration = .init(),
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (ProcessPool) async throws -> R
+) async throws -> R {
     let pool = try ProcessPool(configuration: configuration)
     do {
         let result = try await withTaskCancellationHandler {

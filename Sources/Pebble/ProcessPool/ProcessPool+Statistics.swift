@@ -74,13 +74,14 @@ extension ProcessPool {
         return core.state.withLock { locked in
             let waiting = locked.machine.waiting, running = locked.machine.running
             let idle = locked.machine.workers.values.count { $0.isIdle }
-            return Statistics(pending: waiting, running: running,
-                              workers: locked.machine.workers.count, idleWorkers: idle,
-                              completed: outcomes.completed, failed: outcomes.failed, timedOut: outcomes.timedOut,
-                              crashed: outcomes.crashed, cancelled: outcomes.cancelled,
-                              workersStarted: locked.machine.workersStarted, workersExited: locked.machine.workersExited,
-                              waitingForRoom: locked.roomWaiters.count,
-                              waitTime: locked.machine.waitTimes.summary, runTime: locked.machine.runTimes.summary)
+            return Statistics(
+                pending: waiting, running: running,
+                workers: locked.machine.workers.count, idleWorkers: idle,
+                completed: outcomes.completed, failed: outcomes.failed, timedOut: outcomes.timedOut,
+                crashed: outcomes.crashed, cancelled: outcomes.cancelled,
+                workersStarted: locked.machine.workersStarted, workersExited: locked.machine.workersExited,
+                waitingForRoom: locked.roomWaiters.count,
+                waitTime: locked.machine.waitTimes.summary, runTime: locked.machine.runTimes.summary)
         }
     }
 }

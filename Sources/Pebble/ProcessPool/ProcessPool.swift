@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import PebbleCodec
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import PebbleCodec
 
 /// A pool of worker processes that run ``ProcessJob``s, isolated from your process.
 ///
@@ -89,9 +90,11 @@ public final class ProcessPool: Sendable {
     /// ```swift
     /// let pool = try ProcessPool(maxWorkers: 2, maxTasks: 100, terminationGracePeriod: .seconds(1))
     /// ```
-    public convenience init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0, initializer: (any ProcessJob)? = nil,
-                            maxMessageSize: Int = 1 << 30, terminationGracePeriod: Duration? = nil,
-                            workerName: String? = nil, startMethod: StartMethod = .zygote) throws {
+    public convenience init(
+        maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0, initializer: (any ProcessJob)? = nil,
+        maxMessageSize: Int = 1 << 30, terminationGracePeriod: Duration? = nil,
+        workerName: String? = nil, startMethod: StartMethod = .zygote
+    ) throws {
         var configuration = Configuration(maxWorkers: maxWorkers)
         configuration.maxTasks = maxTasks
         configuration.initializer = initializer
@@ -162,15 +165,19 @@ public final class ProcessPool: Sendable {
     /// let future = try pool.schedule(Parse(text: input), timeout: .seconds(2),
     ///                                deadline: .now + .seconds(5))
     /// ```
-    public func schedule<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
-                                        deadline: ContinuousClock.Instant? = nil) throws -> Future<J.Output> {
+    public func schedule<J: ProcessJob>(
+        _ job: J, timeout: Duration? = nil,
+        deadline: ContinuousClock.Instant? = nil
+    ) throws -> Future<J.Output> {
         try schedule(job, timeout: timeout, deadline: deadline, calledAt: .now)
     }
 
     /// `schedule`, for a call that began at `calledAt` (an async `run` that waited for room): the
     /// deadline's ``TimeoutError`` carries the time from then to the deadline.
-    func schedule<J: ProcessJob>(_ job: J, timeout: Duration?, deadline: ContinuousClock.Instant?,
-                                 calledAt scheduled: ContinuousClock.Instant) throws -> Future<J.Output> {
+    func schedule<J: ProcessJob>(
+        _ job: J, timeout: Duration?, deadline: ContinuousClock.Instant?,
+        calledAt scheduled: ContinuousClock.Instant
+    ) throws -> Future<J.Output> {
         try validateTimeout(timeout)
         try core.checkAcceptsWork()
         let request: [UInt8]
@@ -206,16 +213,19 @@ public final class ProcessPool: Sendable {
     /// ```swift
     /// let value = try await pool.run(Parse(text: input), timeout: .seconds(2), deadline: .now + .seconds(5))
     /// ```
-    public func run<J: ProcessJob>(_ job: J, timeout: Duration? = nil,
-                                   deadline: ContinuousClock.Instant? = nil) async throws -> J.Output {
+    public func run<J: ProcessJob>(
+        _ job: J, timeout: Duration? = nil,
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws -> J.Output {
         let called = ContinuousClock.now
         var lostTurn = false
         while true {
             do {
                 return try await schedule(job, timeout: timeout, deadline: deadline, calledAt: called).value
             } catch let error as PebbleError where error.code == .queueFull {
-                try await core.waitForRoom(atFront: lostTurn, deadline: deadline,
-                                           budget: max(.zero, (deadline ?? called) - called))
+                try await core.waitForRoom(
+                    atFront: lostTurn, deadline: deadline,
+                    budget: max(.zero, (deadline ?? called) - called))
                 lostTurn = true
             }
         }
@@ -235,8 +245,10 @@ public final class ProcessPool: Sendable {
     /// for outcome in try counts.result() { print(outcome) }
     /// ```
     @inlinable
-    public func map<F: ProcessFunction, S: Sequence>(_ function: F, _ inputs: S, chunkSize: Int = 1,
-                                                     timeout: Duration? = nil) throws -> MapFuture<F.Output>
+    public func map<F: ProcessFunction, S: Sequence>(
+        _ function: F, _ inputs: S, chunkSize: Int = 1,
+        timeout: Duration? = nil
+    ) throws -> MapFuture<F.Output>
     where S.Element == F.Input {
         // Inlined into the caller: the chunks are built by code specialised for its sequence.
         try checkMap(F.self, chunkSize: chunkSize, timeout: timeout)
@@ -275,7 +287,8 @@ public final class ProcessPool: Sendable {
     }
 
     private func mapChunk<F: ProcessFunction>(_ job: MapChunkJob<F>, timeout: Duration?)
-        -> (future: Future<MapChunkValues<F.Output>>, task: (any AnyProcessTask)?) {
+        -> (future: Future<MapChunkValues<F.Output>>, task: (any AnyProcessTask)?)
+    {
         let request: [UInt8]
         do {
             request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -28,9 +29,14 @@ extension ProcessPoolCore {
         case .retiring:
             // Above maxResidentMemory: the outcome follows, then the worker exits by itself.
             guard case .memoryLimit? = WorkerRetirement(decoding: body) else {
-                return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed retiring message"))
+                return self.worker(
+                    worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed retiring message"))
             }
-            perform(decide { $0.workerWillRetire(pid, reason: .memoryLimit); return [] })
+            perform(
+                decide {
+                    $0.workerWillRetire(pid, reason: .memoryLimit)
+                    return []
+                })
         case .hello, .job:
             self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a parent-only message"))
         }
@@ -153,8 +159,9 @@ extension ProcessPoolCore {
     /// or stops it at once if the pool stopped meanwhile.
     private func workerStarted(_ spawned: SpawnedWorker) -> WorkerProcess {
         let output = configuration.workerOutput == .capture ? WorkerOutputCapture.open() : nil
-        let worker = WorkerProcess(spawned, messageLimit: configuration.maxMessageSize, events: self, output: output,
-                                   target: channelQueue)
+        let worker = WorkerProcess(
+            spawned, messageLimit: configuration.maxMessageSize, events: self, output: output,
+            target: channelQueue)
         let index: Int? = state.withLock { locked in
             locked.processes[worker.pid] = worker
             return locked.machine.workerSpawned(worker.pid)

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
 
 /// The owner behind a ``ProcessPool``: its ``ProcessPoolStateMachine`` and the live objects the
 /// machine refers to by pid or number (worker processes, timeout timers, waiting `run` calls), all

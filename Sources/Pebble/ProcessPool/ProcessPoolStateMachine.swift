@@ -197,7 +197,7 @@ struct ProcessPoolStateMachine {
                 release(offer)
                 return .withdrawn([.settle(task, reason.error(wasRunning: false))] + dispatchWork())
             }
-            refresh()   // a worker took it just now
+            refresh() // a worker took it just now
         }
         for (pid, record) in workers {
             guard let offer = record.held.first(where: { $0.task === task }) else { continue }
@@ -247,12 +247,18 @@ struct ProcessPoolStateMachine {
     mutating func workerSpawned(_ pid: pid_t) -> Int? {
         spawning -= 1
         workersStarted += 1
-        let index = freeIndexes.popLast() ?? { nextIndex += 1; return nextIndex - 1 }()
+        let index =
+            freeIndexes.popLast()
+            ?? {
+                nextIndex += 1
+                return nextIndex - 1
+            }()
         precondition(index < ClaimBoard.workerIndexes, "more live workers than the task board can name")
         workerAt[index] = pid
         let wanted = lifecycle.runsQueuedWork
-        workers[pid] = WorkerRecord(phase: wanted ? .starting : .stopping(.stopped, target: nil), index: index,
-                                    idleSince: settings.now())
+        workers[pid] = WorkerRecord(
+            phase: wanted ? .starting : .stopping(.stopped, target: nil), index: index,
+            idleSince: settings.now())
         return wanted ? index : nil
     }
 
@@ -293,7 +299,8 @@ struct ProcessPoolStateMachine {
     mutating func taskTaken(on pid: pid_t, sequence: UInt64) -> [Action] {
         refresh()
         guard case .serving? = workers[pid]?.phase,
-              let offer = workers[pid]!.held.first(where: { $0.sequence == sequence }), offer.task.timeout != nil else { return [] }
+            let offer = workers[pid]!.held.first(where: { $0.sequence == sequence }), offer.task.timeout != nil
+        else { return [] }
         return [.armTimeout(offer)]
     }
 
@@ -313,8 +320,10 @@ struct ProcessPoolStateMachine {
             }
             guard !workers[pid]!.held.isEmpty else {
                 tasks.append(nil)
-                actions += stopWorker(pid, reason: .protocolError(
-                    PebbleError(.protocolViolation, "worker \(pid) sent an outcome with no task running")), target: nil)
+                actions += stopWorker(
+                    pid,
+                    reason: .protocolError(
+                        PebbleError(.protocolViolation, "worker \(pid) sent an outcome with no task running")), target: nil)
                 continue
             }
             let answered = workers[pid]!.held.removeFirst()
@@ -322,7 +331,7 @@ struct ProcessPoolStateMachine {
             release(answered)
             if answered.task.timeout != nil { actions.append(.disarm(sequence: answered.sequence)) }
             tasks.append(answered.task)
-            guard case .serving = workers[pid]!.phase else { continue }   // the reply beat the kill, or the exit
+            guard case .serving = workers[pid]!.phase else { continue } // the reply beat the kill, or the exit
             workers[pid]!.tasksDone += 1
             if let reason = workers[pid]!.retireReason {
                 workers[pid]!.phase = .retiring(reason)
@@ -382,7 +391,8 @@ struct ProcessPoolStateMachine {
             if !held.isEmpty { actions.append(.fail(held, death)) }
             // Retired idle by `close` (not at its last task, nor over its memory limit): it was
             // reading the feed when it was killed.
-            mayHaveSwallowed = held.isEmpty && record.retireReason == nil
+            mayHaveSwallowed =
+                held.isEmpty && record.retireReason == nil
                 && !(settings.maxTasks > 0 && record.tasksDone >= settings.maxTasks)
         }
         if mayHaveSwallowed { actions += giveBack(revokeOffered()) }
@@ -400,7 +410,7 @@ struct ProcessPoolStateMachine {
         let now = settings.now()
         guard now - oldest.offeredAt >= settings.takeTimeout else { return dispatchWork() }
         let idle = workers.filter { $0.value.isIdle && now - $0.value.idleSince >= settings.takeTimeout }.map(\.key)
-        guard !idle.isEmpty else { return dispatchWork() }   // every worker is busy: the wait is the queue's
+        guard !idle.isEmpty else { return dispatchWork() } // every worker is busy: the wait is the queue's
         var actions: [Action] = []
         if oldest.reoffers > 0 {
             for pid in idle { actions += stopWorker(pid, reason: .unresponsive, target: nil) }
@@ -435,8 +445,9 @@ struct ProcessPoolStateMachine {
     /// armed or no worker could retire.
     private mutating func armIdleCheck(now: ContinuousClock.Instant? = nil) -> [Action] {
         guard let idleTimeout = settings.idleTimeout, !idleCheckArmed, lifecycle == .running,
-              workers.values.count(where: { $0.phase.servesTasks }) + spawning > settings.minWorkers,
-              let oldest = workers.values.lazy.filter(\.isIdle).map(\.idleSince).min() else { return [] }
+            workers.values.count(where: { $0.phase.servesTasks }) + spawning > settings.minWorkers,
+            let oldest = workers.values.lazy.filter(\.isIdle).map(\.idleSince).min()
+        else { return [] }
         idleCheckArmed = true
         var delay = oldest + idleTimeout - (now ?? settings.now())
         // A worker idle past the timeout that could not retire (work is waiting): look again later.
@@ -520,8 +531,9 @@ struct ProcessPoolStateMachine {
                     freeSlots.append(slot)
                     continue
                 }
-                let offer = Offer(task: queued.task, slot: slot, sequence: nextSequence, offeredAt: now,
-                                  reoffers: queued.reoffers, feedBytes: feedCost(of: queued.task))
+                let offer = Offer(
+                    task: queued.task, slot: slot, sequence: nextSequence, offeredAt: now,
+                    reoffers: queued.reoffers, feedBytes: feedCost(of: queued.task))
                 nextSequence += 1
                 board.offer(slot: slot, sequence: offer.sequence)
                 offered.append(offer)
@@ -627,7 +639,8 @@ struct ProcessPoolStateMachine {
     private mutating func diedBeforeReady(_ death: ProcessExpired) -> [Action] {
         failedStarts += 1
         if settings.hasInitializer && (!everReady || failedStarts >= Self.initializerDeathLimit) {
-            return breakPool(PebbleError(.initializerFailed, "\(failedStarts) worker(s) in a row died while running the initializer; last: \(death)"))
+            return breakPool(
+                PebbleError(.initializerFailed, "\(failedStarts) worker(s) in a row died while running the initializer; last: \(death)"))
         }
         if !everReady && failedStarts >= Self.startFailureLimit {
             return breakPool(PebbleError(.spawnFailed, "\(failedStarts) workers in a row died before they were ready; last: \(death)"))

@@ -1,10 +1,11 @@
+import PebbleCodec
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import PebbleCodec
 
 /// A process job's future and its encoded request.
 final class ProcessTask<Value: Sendable>: AnyProcessTask {
@@ -18,8 +19,10 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     /// offering runs it.
     private let stopRunning: @Sendable (any AnyProcessTask) -> Bool
 
-    init(request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
-         decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value) {
+    init(
+        request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
+        decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value
+    ) {
         self.request = request
         self.timeout = timeout
         self.stopRunning = stopRunning
@@ -30,13 +33,15 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
         // Strong: the future holds the handler only while it runs, and every running future
         // completes (or goes back to pending), which drops the handler and the cycle with it. A
         // weak capture would give every task a side table, and every retain of it the slow path.
-        future.markRunning(stopHandler: { [self, stopRunning] in stopRunning(self) }, hasStarted: {
-            switch board.state(slot: slot, sequence: sequence) {
-            case .offered, .revoked: false
-            // Taken, done, being stopped, or answered (the slot moved on) while still unresolved.
-            case .taken, .done, .stopping, .moved: true
-            }
-        })
+        future.markRunning(
+            stopHandler: { [self, stopRunning] in stopRunning(self) },
+            hasStarted: {
+                switch board.state(slot: slot, sequence: sequence) {
+                case .offered, .revoked: false
+                // Taken, done, being stopped, or answered (the slot moved on) while still unresolved.
+                case .taken, .done, .stopping, .moved: true
+                }
+            })
     }
 
     var isDone: Bool { future.isDone }
@@ -55,8 +60,10 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
         future.complete(Self.outcome(kind, body, decodeValue))
     }
 
-    private static func outcome(_ kind: MessageKind, _ body: ArraySlice<UInt8>,
-                                _ decodeValue: (ArraySlice<UInt8>) throws -> Value) -> Result<Value, any Error> {
+    private static func outcome(
+        _ kind: MessageKind, _ body: ArraySlice<UInt8>,
+        _ decodeValue: (ArraySlice<UInt8>) throws -> Value
+    ) -> Result<Value, any Error> {
         let text = { String(decoding: body, as: UTF8.self) }
         switch kind {
         case .value:

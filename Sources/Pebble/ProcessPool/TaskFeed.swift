@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// A pool's task feed: one `SOCK_SEQPACKET` socket pair. The pool sends job messages on one end;
 /// every worker receives the other end with its hello and reads it whenever it is idle. Each
@@ -104,8 +105,9 @@ final class TaskFeed: Sendable {
         }
         return buffer.withUnsafeBytes { bytes in
             let feed = ranges.map { range in
-                pebble_feed_message(head: bytes.baseAddress! + range.start, head_length: range.end - range.start,
-                                    body: nil, body_length: 0, fd: range.fd)
+                pebble_feed_message(
+                    head: bytes.baseAddress! + range.start, head_length: range.end - range.start,
+                    body: nil, body_length: 0, fd: range.fd)
             }
             let sent = feed.withUnsafeBufferPointer { pebble_feed_send(sendFD, $0.baseAddress!, Int32($0.count)) }
             // A broken feed (cannot happen while the pool holds both ends) drops nothing silently:

@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// The number of CPUs this process may use, the default `maxWorkers`: the CPUs of its affinity
 /// mask, lowered to its cgroup CPU quota when it has one (cgroup v2 `cpu.max`, or v1
@@ -43,7 +44,8 @@ enum CPUQuota {
     /// cgroup v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us` (a quota of -1: none).
     static func cpus(cfsQuota: String, cfsPeriod: String) -> Int? {
         guard let quota = Int(cfsQuota.filter { !$0.isWhitespace }),
-              let period = Int(cfsPeriod.filter { !$0.isWhitespace }) else { return nil }
+            let period = Int(cfsPeriod.filter { !$0.isWhitespace })
+        else { return nil }
         return cpus(quota: quota, period: period)
     }
 
@@ -121,12 +123,14 @@ enum CPUQuota {
             }
         }
         if let path = paths.cpuV1 {
-            let candidates = mounts.cpuV1.map { [$0] }
+            let candidates =
+                mounts.cpuV1.map { [$0] }
                 ?? [Mount(root: "/", mountPoint: "/sys/fs/cgroup/cpu,cpuacct"), Mount(root: "/", mountPoint: "/sys/fs/cgroup/cpu")]
             for mount in candidates {
                 for directory in directories(cgroup: path, mount: mount) {
                     if let quota = read(directory + "/cpu.cfs_quota_us"), let period = read(directory + "/cpu.cfs_period_us"),
-                       let cpus = cpus(cfsQuota: quota, cfsPeriod: period) {
+                        let cpus = cpus(cfsQuota: quota, cfsPeriod: period)
+                    {
                         limits.append(cpus)
                     }
                 }

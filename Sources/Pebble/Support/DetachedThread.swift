@@ -18,10 +18,12 @@ func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Int32 {
     pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
     var thread = pthread_t()
     let context = Unmanaged.passRetained(Body(body)).toOpaque()
-    let status = pthread_create(&thread, &attributes, { context in
-        Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
-        return nil
-    }, context)
+    let status = pthread_create(
+        &thread, &attributes,
+        { context in
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
     if status != 0 { Unmanaged<Body>.fromOpaque(context).release() }
     return status
 }

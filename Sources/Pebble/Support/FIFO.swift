@@ -38,7 +38,10 @@ struct FIFO<Element> {
 
     /// Removes and returns every element, oldest first.
     mutating func removeAll() -> [Element] {
-        defer { storage = []; head = 0 }
+        defer {
+            storage = []
+            head = 0
+        }
         return storage[head...].map { $0! }
     }
 

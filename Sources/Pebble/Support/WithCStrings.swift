@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// Calls `body` with a NULL-terminated C array of the strings.
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

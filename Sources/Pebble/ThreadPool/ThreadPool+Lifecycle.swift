@@ -60,9 +60,11 @@ extension ThreadPool {
 ///     try await pool.run { (1...1_000).reduce(0, +) }
 /// }
 /// ```
-public func withThreadPool<R: Sendable>(configuration: ThreadPool.Configuration = .init(),
-                                        isolation: isolated (any Actor)? = #isolation,
-                                        _ body: (ThreadPool) async throws -> R) async throws -> R {
+public func withThreadPool<R: Sendable>(
+    configuration: ThreadPool.Configuration = .init(),
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (ThreadPool) async throws -> R
+) async throws -> R {
     let pool = try ThreadPool(configuration: configuration)
     do {
         let result = try await withTaskCancellationHandler {

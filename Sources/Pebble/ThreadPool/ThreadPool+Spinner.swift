@@ -1,10 +1,11 @@
+import Synchronization
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
 
 extension ThreadPool {
     /// How long a drain that found the queue empty spins, watching for a task, before it ends
@@ -103,7 +104,10 @@ extension ThreadPool {
         }
 
         mutating func parked(for nanoseconds: UInt64) {
-            if cooldown > 0 { cooldown -= 1; return }
+            if cooldown > 0 {
+                cooldown -= 1
+                return
+            }
             if nanoseconds < Self.shortPark && budget < Self.minimum { budget = Self.minimum }
         }
     }

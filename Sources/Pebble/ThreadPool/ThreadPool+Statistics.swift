@@ -57,10 +57,13 @@ extension ThreadPool {
         /// ```swift
         /// let none = ThreadPool.Statistics()
         /// ```
-        public init(pending: Int = 0, running: Int = 0, completed: Int = 0, failed: Int = 0,
-                    timedOut: Int = 0, cancelled: Int = 0) {
-            self.init(pending: pending, running: running, completed: completed, failed: failed,
-                      timedOut: timedOut, cancelled: cancelled, waitingForRoom: 0, waitTime: .empty, runTime: .empty)
+        public init(
+            pending: Int = 0, running: Int = 0, completed: Int = 0, failed: Int = 0,
+            timedOut: Int = 0, cancelled: Int = 0
+        ) {
+            self.init(
+                pending: pending, running: running, completed: completed, failed: failed,
+                timedOut: timedOut, cancelled: cancelled, waitingForRoom: 0, waitTime: .empty, runTime: .empty)
         }
 
         /// Creates statistics with every figure given, for tests and adapters.
@@ -69,8 +72,10 @@ extension ThreadPool {
         /// let stats = ThreadPool.Statistics(pending: 0, running: 1, completed: 10, failed: 0, timedOut: 0,
         ///                                   cancelled: 0, waitingForRoom: 0, waitTime: .empty, runTime: .empty)
         /// ```
-        public init(pending: Int, running: Int, completed: Int, failed: Int, timedOut: Int, cancelled: Int,
-                    waitingForRoom: Int, waitTime: LatencySummary, runTime: LatencySummary) {
+        public init(
+            pending: Int, running: Int, completed: Int, failed: Int, timedOut: Int, cancelled: Int,
+            waitingForRoom: Int, waitTime: LatencySummary, runTime: LatencySummary
+        ) {
             self.pending = pending
             self.running = running
             self.completed = completed

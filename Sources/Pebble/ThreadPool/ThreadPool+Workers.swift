@@ -1,11 +1,12 @@
+import Dispatch
+import Synchronization
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Dispatch
-import Synchronization
 
 extension ThreadPool {
     typealias Machine = ThreadPoolStateMachine<ThreadTask, CheckedContinuation<Void, any Error>>
@@ -350,8 +351,9 @@ extension ThreadPool {
                     last = task.execute().map { (task, $0) }
                     let done = Self.monotonicNanoseconds()
                     if latencies.isFull(index) { state.withLock { latencies.move(index, into: &$0) } }
-                    latencies.append(index, wait: turnedTo > task.scheduledAt ? turnedTo &- task.scheduledAt : 0,
-                                     run: done &- turnedTo)
+                    latencies.append(
+                        index, wait: turnedTo > task.scheduledAt ? turnedTo &- task.scheduledAt : 0,
+                        run: done &- turnedTo)
                     turnedTo = done
                     executed += 1
                 }
@@ -362,7 +364,8 @@ extension ThreadPool {
                 // A waiter that sleeps (or a Task that suspended) needs a wake-up before it can
                 // send its next task: the drain then spins long enough to catch that task, which
                 // is how a round trip after round trip comes to find the drain awake.
-                let waiterSleeps = last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
+                let waiterSleeps =
+                    last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
                     && spinner.pointee.mayCatchUp()
                 catchUp = waiterSleeps ? Spinner.catchUp : 0
                 let canSpin = (spinner.pointee.budget > 0 || waiterSleeps) && !spinner.pointee.machineIsBusy()
@@ -395,7 +398,10 @@ extension ThreadPool {
             let now = spinner.now()
             // A gap between two looks means the thread lost its CPU: the machine is busy, and
             // spinning takes a core from someone (perhaps the thread that would feed us).
-            if now &- last > Spinner.preemptionGap { preempted = true; break }
+            if now &- last > Spinner.preemptionGap {
+                preempted = true
+                break
+            }
             if now >= end { break }
             last = now
         }

@@ -74,8 +74,10 @@ public final class ThreadPool: Sendable {
     /// ```swift
     /// let pool = try ThreadPool(maxWorkers: 2, maxTasks: 100) { openConnection() }
     /// ```
-    public convenience init(maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0,
-                            initializer: (@Sendable () throws -> Void)? = nil) throws {
+    public convenience init(
+        maxWorkers: Int = usableCPUCount(), maxTasks: Int = 0,
+        initializer: (@Sendable () throws -> Void)? = nil
+    ) throws {
         var configuration = Configuration(maxWorkers: maxWorkers)
         configuration.maxTasks = maxTasks
         configuration.initializer = initializer
@@ -97,13 +99,16 @@ public final class ThreadPool: Sendable {
         self.tally = Tally(workers: configuration.maxWorkers)
         self.spinners = Spinners(count: configuration.maxWorkers)
         self.latencies = Latencies(slots: configuration.maxWorkers, capacity: Self.batchSize)
-        let machine = Machine(maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
-                              maxPending: configuration.maxPending, hasInitializer: configuration.initializer != nil,
-                              batchSize: Self.batchSize, minWorkers: configuration.minWorkers,
-                              idleTimeout: configuration.idleTimeout)
+        let machine = Machine(
+            maxWorkers: configuration.maxWorkers, maxTasks: configuration.maxTasks,
+            maxPending: configuration.maxPending, hasInitializer: configuration.initializer != nil,
+            batchSize: Self.batchSize, minWorkers: configuration.minWorkers,
+            idleTimeout: configuration.idleTimeout)
         self.state = PoolMonitor(State(machine: machine, queues: (0..<configuration.maxWorkers).map { _ in Self.makeWorkerQueue() }))
         // Never scheduled until a worker goes idle: an active timer without a deadline never fires.
-        self.idleTimer = configuration.idleTimeout == nil ? nil
+        self.idleTimer =
+            configuration.idleTimeout == nil
+            ? nil
             : SendableTimer(timer: DispatchSource.makeTimerSource(queue: timerQueue))
         if let idleTimer {
             idleTimer.timer.setEventHandler { [weak self] in self?.idleTimerFired() }
@@ -141,8 +146,10 @@ public final class ThreadPool: Sendable {
     /// let future = try pool.schedule(deadline: .now + .milliseconds(200)) { try parse(document) }
     /// ```
     @inlinable
-    public func schedule<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
-                                      _ work: @escaping @Sendable () throws -> T) throws -> Future<T> {
+    public func schedule<T: Sendable>(
+        deadline: ContinuousClock.Instant? = nil,
+        _ work: @escaping @Sendable () throws -> T
+    ) throws -> Future<T> {
         // Inlinable: the caller's module names `TypedThreadTask<T>` and `Future<T>` with its own
         // types, so creating them asks the runtime for no generic metadata.
         let task = deadline == nil ? TypedThreadTask(pool: self, work) : TypedThreadTask(pool: self, deadline: deadline, work)
@@ -166,8 +173,10 @@ public final class ThreadPool: Sendable {
     /// let value = try await pool.run(deadline: .now + .seconds(1)) { checksum(file) }
     /// ```
     @inlinable
-    public func run<T: Sendable>(deadline: ContinuousClock.Instant? = nil,
-                                 _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(
+        deadline: ContinuousClock.Instant? = nil,
+        _ work: @escaping @Sendable () throws -> T
+    ) async throws -> T {
         let task = deadline == nil ? TypedThreadTask(pool: self, work) : TypedThreadTask(pool: self, deadline: deadline, work)
         try await enqueueWaitingForRoom(task)
         return try await value(of: task)
@@ -184,7 +193,8 @@ public final class ThreadPool: Sendable {
     @usableFromInline
     func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
         if !Task.isCancelled && task.spinsOnWait && task.spinUntilDone(for: Self.runSpinNanoseconds),
-           let outcome = task.completedOutcome {
+            let outcome = task.completedOutcome
+        {
             switch outcome {
             case .value(let value): return value as! T
             case .failure(let error): throw error
@@ -210,8 +220,10 @@ public final class ThreadPool: Sendable {
     /// let lengths = try pool.map(words, chunkSize: 100) { $0.count }
     /// print(try lengths.result().values())
     /// ```
-    public func map<S: Sequence, T: Sendable>(_ inputs: S, chunkSize: Int = 1, timeout: Duration? = nil,
-                                              _ transform: @escaping @Sendable (S.Element) throws -> T) throws -> MapFuture<T>
+    public func map<S: Sequence, T: Sendable>(
+        _ inputs: S, chunkSize: Int = 1, timeout: Duration? = nil,
+        _ transform: @escaping @Sendable (S.Element) throws -> T
+    ) throws -> MapFuture<T>
     where S.Element: Sendable {
         guard chunkSize >= 1 else { throw PebbleError.invalidArgument("chunkSize", "must be at least 1, got \(chunkSize)") }
         try validateTimeout(timeout)
@@ -222,9 +234,10 @@ public final class ThreadPool: Sendable {
             }
         }
         try enqueue(tasks)
-        return MapFuture(chunks: zip(tasks, chunks).map {
-            MapChunk(future: Future<MapChunkValues<T>>(core: $0), count: $1.count)
-        })
+        return MapFuture(
+            chunks: zip(tasks, chunks).map {
+                MapChunk(future: Future<MapChunkValues<T>>(core: $0), count: $1.count)
+            })
     }
 
     /// Stops accepting work; queued tasks still run. Call ``join(timeout:)`` to wait for them.

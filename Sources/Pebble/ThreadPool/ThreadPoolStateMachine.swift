@@ -128,8 +128,10 @@ struct ThreadPoolStateMachine<Task, Waiter> {
     private var waiterOrder = FIFO<Int>()
     private var nextWaiterID = 0
 
-    init(maxWorkers: Int, maxTasks: Int = 0, maxPending: Int? = nil, hasInitializer: Bool = false, batchSize: Int = 16,
-         minWorkers: Int = 0, idleTimeout: Duration? = nil) {
+    init(
+        maxWorkers: Int, maxTasks: Int = 0, maxPending: Int? = nil, hasInitializer: Bool = false, batchSize: Int = 16,
+        minWorkers: Int = 0, idleTimeout: Duration? = nil
+    ) {
         precondition(maxWorkers >= 1 && maxTasks >= 0 && batchSize >= 1 && (0...maxWorkers).contains(minWorkers))
         self.minWorkers = minWorkers
         self.idleTimeout = idleTimeout
@@ -154,8 +156,10 @@ struct ThreadPoolStateMachine<Task, Waiter> {
         }
         // Waiting `run` calls are ahead in line.
         if let maxPending, !waiters.isEmpty || !hasRoom(for: count, started: started) {
-            return PebbleError(.queueFull, "the pool's queue holds its maxPending of \(maxPending) "
-                               + "tasks; try again later, or use the async run, which waits for room")
+            return PebbleError(
+                .queueFull,
+                "the pool's queue holds its maxPending of \(maxPending) "
+                    + "tasks; try again later, or use the async run, which waits for room")
         }
         return nil
     }

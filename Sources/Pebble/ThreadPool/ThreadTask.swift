@@ -129,7 +129,9 @@ class ThreadTask: FutureCore, @unchecked Sendable {
 
     override final func recordCompletion(failure: (any Error)?, wasPending: Bool) {
         let bits = wasPending ? 0 : startedOn.load(ordering: .acquiring)
-        let counters = bits == 0 ? pool.tally.shared
+        let counters =
+            bits == 0
+            ? pool.tally.shared
             : Unmanaged<ThreadPool.Tally.Counters>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
         if wasPending { counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent) }
         if let failure {

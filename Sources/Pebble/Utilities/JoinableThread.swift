@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// A body run once on its own detached POSIX thread, which other threads can join with a
 /// timeout. It is Python's `threading.Thread` for ``waitForThreads(_:timeout:)``.

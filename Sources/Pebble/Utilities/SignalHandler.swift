@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
 
 /// A handler installed by ``sighandler(_:queue:_:)``; ``cancel()`` removes it.
 ///
@@ -89,8 +90,9 @@ public func sighandler(
     var seen = Set<Int32>()
     let unique = signals.filter { seen.insert($0).inserted }
     for signal in unique {
-        precondition(signal > 0 && signal < NSIG && signal != SIGKILL && signal != SIGSTOP,
-                     "sighandler: signal \(signal) cannot be handled")
+        precondition(
+            signal > 0 && signal < NSIG && signal != SIGKILL && signal != SIGSTOP,
+            "sighandler: signal \(signal) cannot be handled")
     }
     return SignalHandler(signals: unique, queue: queue, handler: handler)
 }

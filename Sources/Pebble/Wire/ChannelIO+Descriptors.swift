@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 extension ChannelIO {
     /// Sends every byte, with `fds` attached to the first ones (SCM_RIGHTS); `false` when the peer

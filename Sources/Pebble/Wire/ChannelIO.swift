@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim // the sys/socket.h constants (MSG_NOSIGNAL) in whole-module builds
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim   // the sys/socket.h constants (MSG_NOSIGNAL) in whole-module builds
 
 /// Blocking channel I/O, shared by the worker and the parent's send path.
 enum ChannelIO {
@@ -35,8 +36,10 @@ enum ChannelIO {
     static func sendAll(_ fd: Int32, _ head: [UInt8], then tail: [UInt8]) -> Bool {
         head.withUnsafeBytes { head in
             tail.withUnsafeBytes { tail in
-                var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
-                               iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress), iov_len: tail.count)]
+                var vectors = [
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress), iov_len: tail.count)
+                ]
                 return pebble_send_frames(fd, &vectors, 2) == 0
             }
         }

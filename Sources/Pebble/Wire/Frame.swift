@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -20,8 +21,10 @@ enum Frame {
     }
 
     /// A frame of `kind` whose body `writeBody` appends in place (no copy of the body).
-    static func build(_ kind: MessageKind, reserving capacity: Int = 64,
-                      _ writeBody: (inout [UInt8]) throws -> Void) rethrows -> [UInt8] {
+    static func build(
+        _ kind: MessageKind, reserving capacity: Int = 64,
+        _ writeBody: (inout [UInt8]) throws -> Void
+    ) rethrows -> [UInt8] {
         var frame: [UInt8] = []
         frame.reserveCapacity(headerSize + 1 + capacity)
         appendLength(0, to: &frame)

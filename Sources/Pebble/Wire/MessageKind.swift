@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -14,34 +15,34 @@ enum MessageKind: UInt8 {
     /// worker's board index and `maxTasks`), then an optional initializer job (u16 name length,
     /// name, job). Attached (SCM_RIGHTS): the pool's task feed and task board, then, with
     /// ``WorkerOutput/capture``, the write ends of the worker's stdout and stderr pipes.
-    case hello = 0x48            // "H"
+    case hello = 0x48 // "H"
     /// On the task feed, not the channel: the offering's board slot (u16), sequence number (u64)
     /// and flags (``JobHeader``); then the request (u16 name length, mangled job type name, the job
     /// in the binary format, BinaryFormat.swift), or a memfd holding it.
-    case job = 0x4A              // "J"
+    case job = 0x4A // "J"
     // Worker to parent.
     /// Started (and initialized); ready for a job.
-    case ready = 0x52            // "R"
+    case ready = 0x52 // "R"
     /// The initializer threw: UTF-8 message.
     case initializerFailed = 0x49 // "I"
     /// The job's output in the binary format.
-    case value = 0x56            // "V"
+    case value = 0x56 // "V"
     /// An ``EncodedError`` the job threw, in the binary format.
-    case error = 0x46            // "F"
+    case error = 0x46 // "F"
     /// The job could not be decoded in the worker: UTF-8 message.
-    case decodingFailed = 0x44   // "D"
+    case decodingFailed = 0x44 // "D"
     /// The output could not be encoded in the worker: UTF-8 message.
-    case encodingFailed = 0x58   // "X"
+    case encodingFailed = 0x58 // "X"
     /// The output is larger than the pool's max message size: UTF-8 message.
-    case tooLarge = 0x54         // "T"
+    case tooLarge = 0x54 // "T"
     /// Sent just before a task's outcome: the worker exits after it; a ``WorkerRetirement``.
-    case retiring = 0x51         // "Q"
+    case retiring = 0x51 // "Q"
     /// The worker took the offering whose sequence number (u64) follows: sent for tasks with a
     /// timeout (``JobHeader/announceTake``), whose timeout starts then.
-    case started = 0x53          // "S"
+    case started = 0x53 // "S"
     /// With `recordsResourceUsage`: what the task the next outcome answers used, a
     /// ``UsageReport``; sent in the same write as that outcome, just before it.
-    case usage = 0x55            // "U"
+    case usage = 0x55 // "U"
 
     /// A task's outcome, answering the oldest task the worker took and the pool has not seen answered.
     var isReply: Bool {

@@ -19,9 +19,11 @@ struct UsageReport: Hashable, Sendable {
     var frame: [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(Self.encodedSize)
-        let fields = [WorkerSettings.nanoseconds(task.userTime), WorkerSettings.nanoseconds(task.systemTime),
-                      task.peakResidentMemory ?? -1,
-                      WorkerSettings.nanoseconds(lifetimeUserTime), WorkerSettings.nanoseconds(lifetimeSystemTime)]
+        let fields = [
+            WorkerSettings.nanoseconds(task.userTime), WorkerSettings.nanoseconds(task.systemTime),
+            task.peakResidentMemory ?? -1,
+            WorkerSettings.nanoseconds(lifetimeUserTime), WorkerSettings.nanoseconds(lifetimeSystemTime)
+        ]
         for field in fields { Frame.appendLength(UInt64(bitPattern: Int64(field)), to: &body) }
         return Frame.make(.usage, body)
     }
@@ -40,9 +42,11 @@ struct UsageReport: Hashable, Sendable {
             return Int64(bitPattern: body[start..<start + 8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
         }
         guard fields[0] >= 0, fields[1] >= 0, fields[3] >= 0, fields[4] >= 0 else { return nil }
-        self.init(task: ResourceUsage(userTime: .nanoseconds(fields[0]), systemTime: .nanoseconds(fields[1]),
-                                      peakResidentMemory: fields[2] < 0 ? nil : Int(fields[2])),
-                  lifetimeUserTime: .nanoseconds(fields[3]), lifetimeSystemTime: .nanoseconds(fields[4]))
+        self.init(
+            task: ResourceUsage(
+                userTime: .nanoseconds(fields[0]), systemTime: .nanoseconds(fields[1]),
+                peakResidentMemory: fields[2] < 0 ? nil : Int(fields[2])),
+            lifetimeUserTime: .nanoseconds(fields[3]), lifetimeSystemTime: .nanoseconds(fields[4]))
     }
 
     /// What a task whose worker died while running it used: the CPU time the worker used since the
@@ -51,9 +55,10 @@ struct UsageReport: Hashable, Sendable {
     /// worker's own usage (`wait4`'s rusage).
     static func deadWorkerUsage(lifetime: ResourceUsage, reported: UsageReport?) -> ResourceUsage {
         guard let reported else { return lifetime }
-        return ResourceUsage(userTime: max(.zero, lifetime.userTime - reported.lifetimeUserTime),
-                             systemTime: max(.zero, lifetime.systemTime - reported.lifetimeSystemTime),
-                             peakResidentMemory: lifetime.peakResidentMemory)
+        return ResourceUsage(
+            userTime: max(.zero, lifetime.userTime - reported.lifetimeUserTime),
+            systemTime: max(.zero, lifetime.systemTime - reported.lifetimeSystemTime),
+            peakResidentMemory: lifetime.peakResidentMemory)
     }
 
     /// A dead worker's usage over its life from its own rusage (`raw`, from `wait4` or the raw
@@ -70,7 +75,8 @@ struct UsageReport: Hashable, Sendable {
     static func deadWorkerLifetime(_ raw: pebble_rusage, carriedPeakKiB: Int?) -> ResourceUsage {
         let maxrss = Int(raw.maxrss_kb)
         let known = maxrss > 0 && maxrss > (carriedPeakKiB ?? 0)
-        return ResourceUsage(userTime: .microseconds(max(0, raw.user_usec)), systemTime: .microseconds(max(0, raw.system_usec)),
-                             peakResidentMemory: known ? maxrss * 1024 : nil)
+        return ResourceUsage(
+            userTime: .microseconds(max(0, raw.user_usec)), systemTime: .microseconds(max(0, raw.system_usec)),
+            peakResidentMemory: known ? maxrss * 1024 : nil)
     }
 }

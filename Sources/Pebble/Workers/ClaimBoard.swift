@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// A pool's task board (``TaskBoard``): a shared memfd, mapped here for the life of the pool, whose
 /// descriptor every worker receives with its hello.

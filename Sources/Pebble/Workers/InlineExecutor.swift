@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
-import Synchronization
 
 /// A task executor that runs every job of a task on the thread that waits for it.
 ///
@@ -35,7 +36,10 @@ final class InlineExecutor: TaskExecutor {
         }
         while !done.load(ordering: .acquiring) {
             available.wait()
-            for job in jobs.withLock({ jobs in defer { jobs.removeAll() }; return jobs }) {
+            for job in jobs.withLock({ jobs in
+                defer { jobs.removeAll() }
+                return jobs
+            }) {
                 job.runSynchronously(on: asUnownedTaskExecutor())
             }
         }

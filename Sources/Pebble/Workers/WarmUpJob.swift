@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
-import Synchronization
 
 /// A job used only to warm the zygote up.
 struct WarmUpJob: ProcessJob {

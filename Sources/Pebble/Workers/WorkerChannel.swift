@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import _PebbleShim
 
 /// A worker's channel descriptor, closed exactly once, never while a send is using it. Jobs do not
 /// travel here but on the pool's task feed (``TaskFeed``); the channel carries the hello and the

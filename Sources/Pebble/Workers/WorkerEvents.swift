@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import _PebbleShim
 
 /// What a worker process reports to its pool. Called on the worker's serial queue.
 protocol WorkerEvents: AnyObject, Sendable {

@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// The worker's reading end of its pool's task feed: each receive takes one whole job message, the
 /// oldest the feed holds, and blocks while the feed is empty (the kernel wakes one idle worker per

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import PebbleCodec
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
-import Synchronization
-import PebbleCodec
 
 struct WorkerLoop {
     let channel: Int32
@@ -21,9 +22,10 @@ struct WorkerLoop {
         let identityStart = settingsStart + WorkerSettings.encodedSize
         let bodyStart = identityStart + WorkerIdentity.encodedSize
         guard let hello = ChannelIO.readFrame(channel, limit: limit, receiving: &passed),
-              hello.first == MessageKind.hello.rawValue, hello.count >= bodyStart, passed.count >= 2,
-              let settings = WorkerSettings(decoding: hello[settingsStart..<identityStart]),
-              let identity = WorkerIdentity(decoding: hello[identityStart..<bodyStart]) else { Self.exitWithGroup() }
+            hello.first == MessageKind.hello.rawValue, hello.count >= bodyStart, passed.count >= 2,
+            let settings = WorkerSettings(decoding: hello[settingsStart..<identityStart]),
+            let identity = WorkerIdentity(decoding: hello[identityStart..<bodyStart])
+        else { Self.exitWithGroup() }
         limit = hello.withUnsafeBytes { Frame.readLength(UnsafeRawBufferPointer(rebasing: $0[1...])) }
         // The pool's task feed and task board come first; the output pipes, if any, after them.
         let feed = passed[0]
@@ -58,13 +60,17 @@ struct WorkerLoop {
             taken += 1
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
             meter?.begin()
-            var reply = input.request(of: message).map(execute)
+            var reply =
+                input.request(of: message).map(execute)
                 ?? Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8))
             if let meter {
                 // In the same write as the outcome, just before it: no message of its own.
                 let usage = meter.end()
-                reply = UsageReport(task: usage, lifetimeUserTime: meter.lifetimeUserTime,
-                                    lifetimeSystemTime: meter.lifetimeSystemTime).frame + reply
+                reply =
+                    UsageReport(
+                        task: usage, lifetimeUserTime: meter.lifetimeUserTime,
+                        lifetimeSystemTime: meter.lifetimeSystemTime
+                    ).frame + reply
             }
             // What the job printed reaches the pool's (or the captured) stdout before its outcome.
             pebble_flush_stdout()
@@ -142,7 +148,8 @@ struct WorkerLoop {
             return Frame.make(.encodingFailed, Array("could not encode the output of type \(type(of: value)): \(error)".utf8))
         }
         guard Frame.payloadSize(frame) < limit else {
-            return Frame.make(.tooLarge, Array("the output is \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)".utf8))
+            return Frame.make(
+                .tooLarge, Array("the output is \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)".utf8))
         }
         return frame
     }

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import PebbleCodec
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
-import Synchronization
-import PebbleCodec
 
 /// The worker process's loop. The C constructor in `_PebbleShim` calls it, before `main`, on a
 /// thread of its own (the main thread services the main queue), in a process the pool spawned.

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// The pool's side of ``WorkerOutput/capture`` for one worker: two pipes, the worker's stdout and
 /// stderr, each watched by the ``EventLoop`` and read as soon as bytes arrive, so a worker never waits on
@@ -125,7 +126,10 @@ final class WorkerOutputCapture: Sendable {
     /// The watches' cancel handlers hold the capture until this is called. `completion` runs once
     /// both read ends are closed, so a pool that has joined holds none of them.
     func stopReading(then completion: @escaping @Sendable () -> Void) {
-        for fd in writeEnds.withLock({ ends in defer { ends = [] }; return ends }) { close(fd) }
+        for fd in writeEnds.withLock({ ends in
+            defer { ends = [] }
+            return ends
+        }) { close(fd) }
         outputSource.cancel()
         errorSource.cancel()
         closed.notify(queue: queue, execute: completion)

@@ -1,10 +1,11 @@
+import _PebbleShim
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// The worker's side of ``WorkerOutput``: points its descriptors 1 and 2 where the pool asked,
 /// right after the hello and before the initializer.

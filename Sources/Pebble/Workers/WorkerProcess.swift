@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import _PebbleShim
 
 /// The parent's handle on one worker process: its channel watched by the ``EventLoop``, and the
 /// watch on its exit. Everything that reads the channel, reaps the process or closes a descriptor
@@ -40,14 +41,17 @@ final class WorkerProcess: Sendable {
     /// The handlers hold `events` (the pool's core) strongly: a pool lives on while it has workers,
     /// even when the user dropped it, so every worker is still reaped and every future completed.
     /// Cancelling the sources when the worker is finished releases the handlers.
-    init(_ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents, output: WorkerOutputCapture? = nil,
-         target: DispatchQueue? = nil) {
+    init(
+        _ spawned: SpawnedWorker, messageLimit: Int, events: any WorkerEvents, output: WorkerOutputCapture? = nil,
+        target: DispatchQueue? = nil
+    ) {
         pid = spawned.pid
         self.output = output
         origin = spawned.origin
         queue = DispatchQueue(label: "pebble.worker-\(spawned.pid)", target: target)
-        exit = ExitWatcher(pid: spawned.pid, pidfd: spawned.pidfd, origin: spawned.origin == .child ? .child : .zygote,
-                           queue: queue, killsGroupAtExit: true)
+        exit = ExitWatcher(
+            pid: spawned.pid, pidfd: spawned.pidfd, origin: spawned.origin == .child ? .child : .zygote,
+            queue: queue, killsGroupAtExit: true)
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
         // The per-worker page of the start methods is unused: the pool's task board serves all workers.
@@ -134,8 +138,9 @@ final class WorkerProcess: Sendable {
         if !readSource.isCancelled { drainChannel() }
         readSource.cancel()
         exit.finish()
-        events.worker(self, exitedWith: status,
-                      usage: usage.map { UsageReport.deadWorkerLifetime($0, carriedPeakKiB: carriedPeakKiB) })
+        events.worker(
+            self, exitedWith: status,
+            usage: usage.map { UsageReport.deadWorkerLifetime($0, carriedPeakKiB: carriedPeakKiB) })
         release()
     }
 
@@ -171,8 +176,9 @@ final class WorkerProcess: Sendable {
                     events.worker(self, sent: kind, body: frame.dropFirst())
                 }
             } catch let error as FrameReader.TooLarge {
-                return breakProtocol("the worker announced a \(error.announced)-byte message, over the pool's maxMessageSize",
-                                     code: error.announced > 0 ? .messageTooLarge : .protocolViolation)
+                return breakProtocol(
+                    "the worker announced a \(error.announced)-byte message, over the pool's maxMessageSize",
+                    code: error.announced > 0 ? .messageTooLarge : .protocolViolation)
             } catch {
                 return breakProtocol("\(error)")
             }

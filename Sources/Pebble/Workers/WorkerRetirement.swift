@@ -9,7 +9,7 @@ enum WorkerRetirement: Hashable, Sendable {
     /// The resident set was above `maxResidentMemory` after the task: `residentBytes`.
     case memoryLimit(residentBytes: Int)
 
-    private static let memoryLimitCode: UInt8 = 0x4D   // "M"
+    private static let memoryLimitCode: UInt8 = 0x4D // "M"
 
     var encoded: [UInt8] {
         switch self {

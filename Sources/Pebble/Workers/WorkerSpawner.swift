@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import _PebbleShim
 
 /// Starts worker processes: `posix_spawn` of this program's own executable.
 enum WorkerSpawner {
@@ -46,8 +47,10 @@ enum WorkerSpawner {
 
     /// Spawns this program with one end of a new socketpair on fd 3 and `role` naming it in the
     /// environment; returns the pid, the parent's end and a pidfd.
-    static func spawnSelf(role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue),
-                          claimBoard: Int32 = -1) throws -> (pid: pid_t, channel: Int32, pidfd: Int32) {
+    static func spawnSelf(
+        role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue),
+        claimBoard: Int32 = -1
+    ) throws -> (pid: pid_t, channel: Int32, pidfd: Int32) {
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             throw spawnError("socketpair")
@@ -124,7 +127,8 @@ enum WorkerSpawner {
             let variable = String(cString: pointer)
             if variable.hasPrefix("SWIFT_BACKTRACE=") { hasBacktraceSetting = true }
             if !variable.hasPrefix("PEBBLE_WORKER_") && !variable.hasPrefix("PEBBLE_ZYGOTE_")
-                && !variable.hasPrefix("PEBBLE_PARENT_PID=") {
+                && !variable.hasPrefix("PEBBLE_PARENT_PID=")
+            {
                 environment.append(variable)
             }
             entry = entry! + 1

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import _PebbleShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import _PebbleShim
 
 /// The process-wide zygote: a copy of this program, started once with posix_spawn, that forks
 /// workers on request (about 0.3 ms each, against about 5 ms for a posix_spawn of a dynamically
@@ -111,7 +112,8 @@ final class Zygote: Sendable {
         if let connection = state.connection { return .ready(connection) }
         // The zygote protocol passes pidfds: without them (Linux < 5.3), workers are spawned directly.
         guard state.failuresInARow < Self.maxFailuresInARow, !ChildReaper.pidfdDisabled.withLock({ $0 }),
-              Self.kernelHasPidfd else { return .spawnDirectly }
+            Self.kernelHasPidfd
+        else { return .spawnDirectly }
         if let restartAt = state.restartAt, DispatchTime.now() < restartAt {
             if !state.restartScheduled {
                 state.restartScheduled = true
@@ -136,8 +138,9 @@ final class Zygote: Sendable {
 
     /// Starts a zygote; `nil` when it cannot be started.
     private func connection(_ state: inout State) -> Connection? {
-        guard let (pid, control, pidfd) = try? WorkerSpawner.spawnSelf(
-                  role: "PEBBLE_ZYGOTE_CONTROL", name: "pebble-zygote", type: Int32(SOCK_SEQPACKET.rawValue))
+        guard
+            let (pid, control, pidfd) = try? WorkerSpawner.spawnSelf(
+                role: "PEBBLE_ZYGOTE_CONTROL", name: "pebble-zygote", type: Int32(SOCK_SEQPACKET.rawValue))
         else { return nil }
         close(pidfd)
         let source = EventRegistration(fd: control, interest: .readable, queue: queue)
@@ -190,7 +193,8 @@ final class Zygote: Sendable {
             state.withLock { $0.exitHandlers.removeValue(forKey: message.pid) }?(message.status, usage)
         default:
             guard let request = state.withLock({ $0.requests.removeValue(forKey: message.id) }) else { return }
-            _ = request.completion(.failure(PebbleError(.spawnFailed, "fork in the zygote failed: \(String(cString: strerror(message.status)))")))
+            _ = request.completion(
+                .failure(PebbleError(.spawnFailed, "fork in the zygote failed: \(String(cString: strerror(message.status)))")))
         }
     }
 
@@ -215,7 +219,10 @@ final class Zygote: Sendable {
             }
             state.lastDeath = now
             state.restartAt = state.backoff > .zero ? state.backoff.deadlineFromNow : nil
-            defer { state.requests = [:]; state.exitHandlers = [:] }
+            defer {
+                state.requests = [:]
+                state.exitHandlers = [:]
+            }
             return (Array(state.requests.values), Array(state.exitHandlers.values))
         }
         for orphan in orphans { orphan(nil, nil) }

@@ -2,17 +2,25 @@
 import Foundation
 import Testing
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
 /// Runs `body` (a blocking run) on a thread of its own and awaits its outcome, or `nil` when it had
 /// not returned after `seconds` (a hang: the thread is left behind, and the test fails). No
 /// cooperative thread is blocked meanwhile.
-private func outcome(within seconds: Double, _ body: @escaping @Sendable () throws -> CommandResult) async -> Result<CommandResult, any Error>? {
+private func outcome(within seconds: Double, _ body: @escaping @Sendable () throws -> CommandResult) async -> Result<
+    CommandResult, any Error
+>? {
     let resumed = StateLock(false)
     return await withCheckedContinuation { (continuation: CheckedContinuation<Result<CommandResult, any Error>?, Never>) in
         @Sendable func finish(_ result: Result<CommandResult, any Error>?) {
-            if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: result) }
+            if resumed.withLock({ done in
+                defer { done = true }
+                return !done
+            }) {
+                continuation.resume(returning: result)
+            }
         }
         Thread { finish(Result { try body() }) }.start()
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { finish(nil) }
@@ -87,7 +95,7 @@ struct CommandInputTests {
         Command("/bin/echo", environment: ["A\u{0}B": "c"]),
         Command("/bin/echo", environment: ["A": "b\u{0}c"]),
         Command("/bin/echo", environment: ["A=B": "c"]),
-        Command("/bin/echo", environment: ["": "c"]),
+        Command("/bin/echo", environment: ["": "c"])
     ])
     func stringsACStringWouldCutAreRejected(_ command: Command) async throws {
         let error = await #expect(throws: PebbleError.self) { try await command.run(timeout: .seconds(10)) }
@@ -101,8 +109,9 @@ struct CommandInputTests {
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for path in [directory + "/bin/pebble-tool", directory + "/pebble-here"] {
-            _ = FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\necho found $0\n".utf8),
-                                               attributes: [.posixPermissions: 0o755])
+            _ = FileManager.default.createFile(
+                atPath: path, contents: Data("#!/bin/sh\necho found $0\n".utf8),
+                attributes: [.posixPermissions: 0o755])
         }
         let relative = try await Command("pebble-tool", environment: ["PATH": "/nonexistent:bin"], workingDirectory: directory)
             .run(timeout: .seconds(20))

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -47,8 +48,10 @@ struct CommandTests {
     }
 
     @Test func environmentAndWorkingDirectory() async throws {
-        let result = try await Command("/bin/sh", arguments: ["-c", "echo $GREETING; pwd"],
-                                       environment: ["GREETING": "hi there"], workingDirectory: "/tmp").run()
+        let result = try await Command(
+            "/bin/sh", arguments: ["-c", "echo $GREETING; pwd"],
+            environment: ["GREETING": "hi there"], workingDirectory: "/tmp"
+        ).run()
         #expect(result.outputText == "hi there\n/tmp\n")
         let inherited = try await Command("sh", arguments: ["-c", "echo $HOME"]).run()
         #expect(inherited.outputText == "\(ProcessInfo.processInfo.environment["HOME"] ?? "")\n")
@@ -128,7 +131,13 @@ struct CommandTests {
         let fds = Set(result.outputText.split(separator: "\n").map(String.init))
         // The glob itself may list the directory descriptor the shell opened to read it.
         #expect(fds.subtracting(["0", "1", "2"]).count <= 1, "\(fds)")
-        let probe = try await Command("/bin/sh", arguments: ["-c", "exec 2>/dev/null; for n in 3 4 5 6 7 8 9 10 11 12 20 50 100; do if { true >&$n; } 2>/dev/null; then echo $n; fi; done"]).run()
+        let probe = try await Command(
+            "/bin/sh",
+            arguments: [
+                "-c",
+                "exec 2>/dev/null; for n in 3 4 5 6 7 8 9 10 11 12 20 50 100; do if { true >&$n; } 2>/dev/null; then echo $n; fi; done"
+            ]
+        ).run()
         #expect(probe.outputText.isEmpty, "open: \(probe.outputText)")
     }
 

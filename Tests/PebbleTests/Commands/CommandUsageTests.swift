@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 
 /// `CommandResult.resourceUsage`: the CPU time and peak of the command's whole tree.

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Testing
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -105,8 +106,9 @@ struct EventLoopTests {
         registration.setEventHandler {}
         registration.setCancelHandler {
             // Out of the epoll set already: modifying it there fails with ENOENT.
-            let result = pebble_epoll_control(loop.descriptor, Int32(PEBBLE_EPOLL_MODIFY), pipe.read,
-                                              UInt32(PEBBLE_EPOLL_IN), 1)
+            let result = pebble_epoll_control(
+                loop.descriptor, Int32(PEBBLE_EPOLL_MODIFY), pipe.read,
+                UInt32(PEBBLE_EPOLL_IN), 1)
             let enoent = errno == ENOENT
             stillWatched.withLock { $0 = !(result < 0 && enoent) }
             close(pipe.read)
@@ -189,7 +191,10 @@ struct EventLoopTests {
                     let ends = try makePipe()
                     pair = [ends.read, ends.write]
                 } else {
-                    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair) == 0)
+                    #expect(
+                        socketpair(
+                            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair)
+                            == 0)
                 }
                 let (watched, peer) = (pair[0], pair[1])
                 let registration = EventRegistration(fd: watched, interest: .readable, queue: queues[index % 4], loop: loop)

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -58,8 +59,10 @@ struct CancelRaceTests {
 
     /// `runningCanBeCancelled`: a process task cancelled while it runs is stopped, so it may have
     /// started before `cancel()` returned; a thread task cannot be stopped, so `true` means it never starts.
-    static func findings<V>(_ futures: [Future<V>], cancelledAt: [Int: UInt64], startedAt: [Int: UInt64],
-                            runningCanBeCancelled: Bool) -> Findings {
+    static func findings<V>(
+        _ futures: [Future<V>], cancelledAt: [Int: UInt64], startedAt: [Int: UInt64],
+        runningCanBeCancelled: Bool
+    ) -> Findings {
         var findings = Findings(cancelled: cancelledAt.count)
         for (index, cancelTime) in cancelledAt {
             if let start = startedAt[index], start > cancelTime || !runningCanBeCancelled { findings.ranAfterCancel.append(index) }
@@ -88,8 +91,13 @@ struct CancelRaceTests {
         }
         let findings = Self.findings(futures, cancelledAt: cancelledAt, startedAt: startedAt, runningCanBeCancelled: true)
         #expect(findings.cancelled > 0)
-        #expect(findings.ranAfterCancel.isEmpty, "\(findings.ranAfterCancel.count) of \(findings.cancelled) cancelled tasks started after cancel() returned true")
-        #expect(findings.notCancellationError.isEmpty, "\(findings.notCancellationError.count) of \(findings.cancelled) futures whose cancel() returned true did not fail with CancellationError")
+        #expect(
+            findings.ranAfterCancel.isEmpty,
+            "\(findings.ranAfterCancel.count) of \(findings.cancelled) cancelled tasks started after cancel() returned true")
+        #expect(
+            findings.notCancellationError.isEmpty,
+            "\(findings.notCancellationError.count) of \(findings.cancelled) futures whose cancel() returned true did not fail with CancellationError"
+        )
     }
 
     @Test func threadPoolCancelIsExact() throws {
@@ -110,7 +118,12 @@ struct CancelRaceTests {
         try pool.join()
         let findings = Self.findings(futures, cancelledAt: cancelledAt, startedAt: startedAt.value, runningCanBeCancelled: false)
         #expect(findings.cancelled > 0)
-        #expect(findings.ranAfterCancel.isEmpty, "\(findings.ranAfterCancel.count) of \(findings.cancelled) cancelled tasks started after cancel() returned true")
-        #expect(findings.notCancellationError.isEmpty, "\(findings.notCancellationError.count) of \(findings.cancelled) futures whose cancel() returned true did not fail with CancellationError")
+        #expect(
+            findings.ranAfterCancel.isEmpty,
+            "\(findings.ranAfterCancel.count) of \(findings.cancelled) cancelled tasks started after cancel() returned true")
+        #expect(
+            findings.notCancellationError.isEmpty,
+            "\(findings.notCancellationError.count) of \(findings.cancelled) futures whose cancel() returned true did not fail with CancellationError"
+        )
     }
 }

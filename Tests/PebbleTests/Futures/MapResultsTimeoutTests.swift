@@ -2,9 +2,10 @@
 import Dispatch
 import Foundation
 import Testing
+import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import _PebbleShim
 
 @Suite(.timeLimit(.minutes(1)))
 struct MapResultsTimeoutTests {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 
 @Suite struct LatencyHistogramTests {
@@ -65,8 +66,9 @@ import Testing
     }
 
     @Test func summaryEncodesAsSecondsAndRoundTrips() throws {
-        let summary = LatencySummary(count: 3, p50: .milliseconds(2), p90: .microseconds(4_300),
-                                     p99: .nanoseconds(12_000_001), max: .seconds(31))
+        let summary = LatencySummary(
+            count: 3, p50: .milliseconds(2), p90: .microseconds(4_300),
+            p99: .nanoseconds(12_000_001), max: .seconds(31))
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(summary)) as? [String: Any]
         #expect(json?["count"] as? Int == 3)
         #expect(json?["p50"] as? Double == 0.002)

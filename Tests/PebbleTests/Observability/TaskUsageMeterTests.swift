@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 
 /// The meter measures the process it runs in; here, the test process itself.

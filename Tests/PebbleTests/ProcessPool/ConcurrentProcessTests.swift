@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -24,14 +25,19 @@ struct ConcurrentProcessTests {
     func callbackReceivesTheValue(_ startMethod: ProcessPool.StartMethod) throws {
         let value = Box<Int?>(nil)
         let done = EventCounter()
-        try Concurrent.process(AddOne(x: 1), startMethod: startMethod).whenComplete { value.value = try? $0.get(); done.record() }
+        try Concurrent.process(AddOne(x: 1), startMethod: startMethod).whenComplete {
+            value.value = try? $0.get()
+            done.record()
+        }
         #expect(done.wait(seconds: 30))
         #expect(value.value == 2)
     }
 
     @Test(arguments: startMethods)
     func errorIsRebuilt(_ startMethod: ProcessPool.StartMethod) throws {
-        #expect(try Concurrent.process(ThrowCodable(), startMethod: startMethod).error() as? CodableFailure == CodableFailure(code: 7, detail: "BOOM!"))
+        #expect(
+            try Concurrent.process(ThrowCodable(), startMethod: startMethod).error() as? CodableFailure
+                == CodableFailure(code: 7, detail: "BOOM!"))
     }
 
     @Test(arguments: startMethods)
@@ -50,7 +56,10 @@ struct ConcurrentProcessTests {
         #expect(try future.error(timeout: .seconds(5)) is TimeoutError)
         let seen = Box<(any Error)?>(nil)
         let done = EventCounter()
-        future.whenComplete { seen.value = $0.failure; done.record() }
+        future.whenComplete {
+            seen.value = $0.failure
+            done.record()
+        }
         #expect(done.wait())
         #expect(seen.value is TimeoutError)
     }
@@ -62,7 +71,10 @@ struct ConcurrentProcessTests {
         #expect(expired.exitCode == 123 && expired.pid > 0)
         let seen = Box<(any Error)?>(nil)
         let done = EventCounter()
-        future.whenComplete { seen.value = $0.failure; done.record() }
+        future.whenComplete {
+            seen.value = $0.failure
+            done.record()
+        }
         #expect(done.wait())
         #expect((seen.value as? ProcessExpired)?.exitCode == 123)
     }
@@ -76,7 +88,8 @@ struct ConcurrentProcessTests {
 
     @Test(arguments: startMethods)
     func ignoringSIGTERMStillTimesOut(_ startMethod: ProcessPool.StartMethod) throws {
-        let future = try Concurrent.process(SleepJob(seconds: 10, ignoreSIGTERM: true), timeout: .milliseconds(100), startMethod: startMethod)
+        let future = try Concurrent.process(
+            SleepJob(seconds: 10, ignoreSIGTERM: true), timeout: .milliseconds(100), startMethod: startMethod)
         #expect(try future.error(timeout: .seconds(5)) is TimeoutError)
     }
 
@@ -85,7 +98,9 @@ struct ConcurrentProcessTests {
         let first = try Concurrent.process(WorkerPid(), name: "pebble_named", startMethod: startMethod).result()
         let second = try Concurrent.process(WorkerPid(), startMethod: startMethod).result()
         #expect(first != second && first != getpid())
-        #expect(try Concurrent.process(ProcessName(), name: "asynchronous_process_name", startMethod: startMethod).result() == "asynchronous_pr")
+        #expect(
+            try Concurrent.process(ProcessName(), name: "asynchronous_process_name", startMethod: startMethod).result() == "asynchronous_pr"
+        )
     }
 
     @Test(arguments: startMethods)

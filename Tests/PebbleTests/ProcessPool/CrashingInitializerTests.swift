@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -22,7 +23,7 @@ struct CrashingInitializerTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-init-\(UUID().uuidString)").path
         defer { unlink(path) }
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
-        configuration.maxTasks = 1                     // every task needs a new worker, so a new initializer run
+        configuration.maxTasks = 1 // every task needs a new worker, so a new initializer run
         configuration.initializer = ExitOnceFileExists(path: path)
         configuration.startMethod = startMethod
         let pool = try ProcessPool(configuration: configuration)

@@ -2,13 +2,15 @@
 import Dispatch
 import Foundation
 import Testing
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
-@testable import PebbleTestSupport
 
 /// Writes `index` (4 bytes, one atomic pipe write) to `readyFifo` as it starts, then blocks until
 /// the test writes a byte to `gate`. Returns `index`.
@@ -59,7 +61,8 @@ struct DispatchGuaranteeProcessTests {
         kill(pid, SIGSTOP)
         for _ in 0..<10_000 {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
+                let close = stat.lastIndex(of: ")")
+            else { return false }
             if stat[stat.index(close, offsetBy: 2)] == "T" { return true }
             usleep(1_000)
         }
@@ -98,7 +101,7 @@ struct DispatchGuaranteeProcessTests {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         let started = try ReadyFifo(), gate = try ReadyFifo()
         let blockers = try (0..<2).map { try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path, index: $0)) }
-        #expect(started.waitForReady(8, seconds: 60))   // both workers are ready
+        #expect(started.waitForReady(8, seconds: 60)) // both workers are ready
         Self.release(gate, times: 2)
         _ = try blockers.map { try $0.result(timeout: .seconds(60)) }
         let stopped = try pool.schedule(WorkerPid()).result()
@@ -208,7 +211,7 @@ struct DispatchGuaranteeProcessTests {
         let started = try ReadyFifo(), gate = try ReadyFifo()
         let blocker = try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path))
         #expect(started.waitForReady(4, seconds: 60))
-        let filler = try pool.schedule(AddOne(x: 1))   // the queue is full now
+        let filler = try pool.schedule(AddOne(x: 1)) // the queue is full now
         // Room comes only once the gate opens, after `run` returned: should `run` wait for room
         // past its deadline, it never returns, and the test fails at its time limit.
         do {

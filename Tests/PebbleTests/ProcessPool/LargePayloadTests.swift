@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -39,8 +40,11 @@ struct LargePayloadTests {
         for (seed, result) in kept.enumerated() { #expect(result == Data(pattern(Self.size, seed: seed))) }
         // Dropped at once: each frame may reuse the last one's buffer.
         for seed in 10..<14 {
-            #expect(try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: seed)))).result() == Data(pattern(Self.size, seed: seed)))
-            #expect(try pool.schedule(EchoByteArray(bytes: pattern(Self.size - seed, seed: seed))).result() == pattern(Self.size - seed, seed: seed))
+            #expect(
+                try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: seed)))).result() == Data(pattern(Self.size, seed: seed)))
+            #expect(
+                try pool.schedule(EchoByteArray(bytes: pattern(Self.size - seed, seed: seed))).result()
+                    == pattern(Self.size - seed, seed: seed))
         }
         // Mutated in place: neither the next result nor an earlier one changes.
         var mutated = try pool.schedule(EchoData(data: Data(pattern(Self.size, seed: 20)))).result()

@@ -2,8 +2,10 @@
 import Dispatch
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import _PebbleShim
 
 /// Burns `milliseconds` of this thread's CPU time (not wall time: a loaded machine's waits would
 /// not count), then returns its pid.
@@ -251,8 +252,11 @@ struct TouchMemoryThenDie: ProcessJob {
     @Test func aPosixSpawnedWorkersPeakIsKnownOnlyAboveWhatExecCarried() {
         let raw = pebble_rusage(user_usec: 1_500_000, system_usec: 250_000, maxrss_kb: 300_000)
         let forked = UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: nil)
-        #expect(forked == ResourceUsage(userTime: .milliseconds(1500), systemTime: .milliseconds(250),
-                                        peakResidentMemory: 300_000 * 1024))
+        #expect(
+            forked
+                == ResourceUsage(
+                    userTime: .milliseconds(1500), systemTime: .milliseconds(250),
+                    peakResidentMemory: 300_000 * 1024))
         #expect(UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: 100_000).peakResidentMemory == 300_000 * 1024)
         #expect(UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: 300_000).peakResidentMemory == nil)
         #expect(UsageReport.deadWorkerLifetime(raw, carriedPeakKiB: .max).peakResidentMemory == nil)

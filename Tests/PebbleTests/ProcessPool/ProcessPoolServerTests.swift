@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -17,7 +18,7 @@ struct ProcessPoolServerTests {
         configuration.maxPending = maxPending
         configuration.startMethod = startMethod
         let pool = try ProcessPool(configuration: configuration)
-        #expect(try pool.schedule(AddOne(x: 1)).result() == 2)     // the worker is ready and idle
+        #expect(try pool.schedule(AddOne(x: 1)).result() == 2) // the worker is ready and idle
         // Goes straight to the worker, which takes it (it then no longer counts as pending). Every
         // test cancels it; it is long because a test may wait tens of seconds for a thread when the
         // machine's two cores run the suite's other tests.
@@ -34,7 +35,7 @@ struct ProcessPoolServerTests {
         #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 3)) }) == .queueFull)
         #expect(pebbleCode(errorOf { try pool.map(AddOneFunction(), [1, 2], chunkSize: 1) }) == .queueFull)
         #expect(pool.statistics.pending == 1)
-        queued.cancel()                                  // a cancelled task frees its room
+        queued.cancel() // a cancelled task frees its room
         let next = try pool.schedule(AddOne(x: 4))
         sleeper.cancel()
         #expect(try next.result(timeout: .seconds(20)) == 5)
@@ -50,7 +51,7 @@ struct ProcessPoolServerTests {
         cancelledWaiter.cancel()
         await #expect(throws: CancellationError.self) { try await cancelledWaiter.value }
         let waiter = Task { try await pool.run(AddOne(x: 20)) }
-        sleeper.cancel()                                 // the worker is replaced; the queue drains
+        sleeper.cancel() // the worker is replaced; the queue drains
         #expect(try await queued.value == 3)
         #expect(try await waiter.value == 21)
         pool.close()
@@ -63,8 +64,8 @@ struct ProcessPoolServerTests {
         var waiters = RoomWaiters<String>()
         for name in ["a", "b", "c", "d"] { waiters.add(waiters.reserveID(), name, atFront: false) }
         #expect(waiters.popFirst(1) == ["a"])
-        waiters.add(waiters.reserveID(), "a again", atFront: true)   // "a" lost the room to a schedule
-        #expect(waiters.remove(3) == "c")                           // "c"'s Task was cancelled
+        waiters.add(waiters.reserveID(), "a again", atFront: true) // "a" lost the room to a schedule
+        #expect(waiters.remove(3) == "c") // "c"'s Task was cancelled
         #expect(waiters.remove(3) == nil)
         #expect(waiters.popFirst(2) == ["a again", "b"])
         #expect(waiters.failAll() == ["d"])
@@ -100,7 +101,7 @@ struct ProcessPoolServerTests {
             for await event in events { if case .workerExited(_, _, let reason) = event { reasons.append(reason) } }
             return reasons
         }
-        #expect(try await pool.run(AddOne(x: 0)) == 1)   // the worker is ready: the deadline passes while the job runs
+        #expect(try await pool.run(AddOne(x: 0)) == 1) // the worker is ready: the deadline passes while the job runs
         let started = ContinuousClock.now
         let hung = try pool.schedule(SleepJob(seconds: 600), timeout: .seconds(900), deadline: .now + .milliseconds(300))
         let error = await #expect(throws: TimeoutError.self) { try await hung.value }
@@ -110,7 +111,7 @@ struct ProcessPoolServerTests {
         #expect(try await pool.run(AddOne(x: 1)) == 2)
         pool.close()
         try await pool.join()
-        let reasons = await exits.value      // the stream ends at join
+        let reasons = await exits.value // the stream ends at join
         #expect(reasons.first == .timedOut)
         #expect(reasons.last == .retired)
     }
@@ -161,7 +162,7 @@ struct ProcessPoolServerTests {
         #expect(started.count == 2 && exits.count == 2)
         #expect(exits.first?.1 == .exited(3) && exits.first?.2 == .crashed)
         #expect(exits.last?.2 == .retired)
-        #expect(exits.last?.1 != nil)   // a retiring worker takes its process group down with it: SIGKILL
+        #expect(exits.last?.1 != nil) // a retiring worker takes its process group down with it: SIGKILL
         #expect(Set(started) == Set(exits.map(\.0)))
     }
 }

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import _PebbleShim
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -30,9 +31,10 @@ struct ProcessPoolTests {
         #expect(sum == 5)
         if startMethod == .zygote {
             // withProcessPool (default start method) closes and joins the same way.
-            #expect(try withProcessPool(maxWorkers: 2) { pool in
-                try (0..<5).map { _ in try pool.schedule(AddOne(x: 0)) }.reduce(0) { try $0 + $1.result() }
-            } == 5)
+            #expect(
+                try withProcessPool(maxWorkers: 2) { pool in
+                    try (0..<5).map { _ in try pool.schedule(AddOne(x: 0)) }.reduce(0) { try $0 + $1.result() }
+                } == 5)
         }
     }
 
@@ -59,7 +61,10 @@ struct ProcessPoolTests {
         try pool.join()
         let value = Box<Int?>(nil)
         let done = EventCounter()
-        future.whenComplete { value.value = try? $0.get(); done.record() }
+        future.whenComplete {
+            value.value = try? $0.get()
+            done.record()
+        }
         #expect(done.wait())
         #expect(value.value == 2)
     }
@@ -71,7 +76,10 @@ struct ProcessPoolTests {
         #expect(try future.error() as? CodableFailure == CodableFailure(code: 7, detail: "BOOM!"))
         let seen = Box<CodableFailure?>(nil)
         let done = EventCounter()
-        future.whenComplete { seen.value = $0.failure as? CodableFailure; done.record() }
+        future.whenComplete {
+            seen.value = $0.failure as? CodableFailure
+            done.record()
+        }
         #expect(done.wait())
         #expect(seen.value?.code == 7)
         // exception_isolated: the same worker serves the next task.
@@ -164,7 +172,10 @@ struct ProcessPoolTests {
         #expect(ContinuousClock.now - started < .seconds(3))
         let seen = Box<(any Error)?>(nil)
         let done = EventCounter()
-        future.whenComplete { seen.value = $0.failure; done.record() }
+        future.whenComplete {
+            seen.value = $0.failure
+            done.record()
+        }
         #expect(done.wait())
         #expect(seen.value is TimeoutError)
         // stop_timeout: the worker was replaced.
@@ -199,7 +210,10 @@ struct ProcessPoolTests {
     func gracePeriodSIGTERMReachesWhatTheStartMethodDocuments(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, terminationGracePeriod: .seconds(1), startMethod: startMethod)
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-sigterm-\(UUID())").path
-        defer { unlink(base + ".pid"); unlink(base + ".term") }
+        defer {
+            unlink(base + ".pid")
+            unlink(base + ".term")
+        }
         let future = try pool.schedule(SIGTERMProbe(pidFile: base + ".pid", marker: base + ".term"), timeout: .milliseconds(200))
         #expect(try future.error(timeout: .seconds(30)) is TimeoutError)
         let child = try #require(pid_t(try String(contentsOfFile: base + ".pid", encoding: .utf8)))
@@ -241,7 +255,10 @@ struct ProcessPoolTests {
         #expect(fifo.waitForReady(1, seconds: 60), "the worker took the job")
         let seen = Box<(any Error)?>(nil)
         let done = EventCounter()
-        future.whenComplete { seen.value = $0.failure; done.record() }
+        future.whenComplete {
+            seen.value = $0.failure
+            done.record()
+        }
         #expect(future.isRunning)
         #expect(future.cancel())
         #expect(future.isCancelled)
@@ -390,7 +407,10 @@ struct ProcessPoolTests {
     func stopFromACallback(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
         let stopped = EventCounter()
-        try pool.schedule(AddOne(x: 1)).whenComplete { _ in pool.stop(); stopped.record() }
+        try pool.schedule(AddOne(x: 1)).whenComplete { _ in
+            pool.stop()
+            stopped.record()
+        }
         #expect(stopped.wait(seconds: 30))
         #expect(pebbleCode(errorOf { try pool.schedule(AddOne(x: 1)) }) == .poolNotRunning)
         #expect(!pool.isActive)
@@ -575,7 +595,7 @@ struct SIGTERMProbe: ProcessJob {
         close(fds[1])
         guard spawned == 0 else { return -1 }
         var byte: UInt8 = 0
-        _ = read(fds[0], &byte, 1)          // the trap is set
+        _ = read(fds[0], &byte, 1) // the trap is set
         close(fds[0])
         try "\(pid)".write(toFile: pidFile, atomically: true, encoding: .utf8)
         signal(SIGTERM, SIG_IGN)

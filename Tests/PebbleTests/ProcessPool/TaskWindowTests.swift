@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
-@testable import PebbleTestSupport
 
 /// The guarantees of a worker's window of tasks in flight (issue 10, item 1), with real workers:
 /// a task sent but not taken can be revoked and then never runs; a death fails only the task the
@@ -70,7 +72,7 @@ struct TaskWindowTests {
     @Test(arguments: startMethods)
     func aLongTaskDoesNotHoldShortTasksHostage(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
-        _ = try (0..<4).map { _ in try pool.schedule(WorkerPid()) }.map { try $0.result() }   // both workers ready
+        _ = try (0..<4).map { _ in try pool.schedule(WorkerPid()) }.map { try $0.result() } // both workers ready
         let gate = try ReadyFifo()
         let long = try pool.schedule(GateJob(gate: gate.path))
         let short = try (0..<40).map { try pool.schedule(AddOne(x: $0)) }

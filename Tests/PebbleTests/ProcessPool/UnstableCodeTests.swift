@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -12,10 +13,14 @@ struct UnstableCodeTests {
     /// Under a sanitizer (its runtime exports `__tsan_init` or `__asan_init`) workers need terabytes
     /// of address space for shadow memory and start far above 100 MB resident: no address-space
     /// limit or memory threshold of these tests fits them.
-    static let underSanitizer: Bool = ["__tsan_init", "__asan_init"].contains { (name: String) in dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) != nil }
+    static let underSanitizer: Bool = ["__tsan_init", "__asan_init"].contains { (name: String) in
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) != nil
+    }
 
-    private func pool(_ startMethod: ProcessPool.StartMethod,
-                      _ configure: (inout ProcessPool.Configuration) -> Void) throws -> ProcessPool {
+    private func pool(
+        _ startMethod: ProcessPool.StartMethod,
+        _ configure: (inout ProcessPool.Configuration) -> Void
+    ) throws -> ProcessPool {
         var configuration = ProcessPool.Configuration(maxWorkers: 1)
         configuration.startMethod = startMethod
         configure(&configuration)
@@ -83,7 +88,7 @@ struct UnstableCodeTests {
         let pool = try pool(startMethod) { $0.maxResidentMemory = 100_000_000 }
         defer { pool.stop() }
         let first = try pool.schedule(WorkerPid()).result()
-        #expect(try pool.schedule(WorkerPid()).result() == first)   // below the threshold: kept
+        #expect(try pool.schedule(WorkerPid()).result() == first) // below the threshold: kept
         #expect(try pool.schedule(LeakMemory(bytes: 200_000_000, value: 42)).result() == 42)
         #expect(waitForExit(first, seconds: 5))
         let next = try pool.schedule(WorkerPid()).result()
@@ -137,7 +142,7 @@ struct UnstableCodeTests {
         let error = try pool.schedule(CrashWithMessage(kind: .cMessage, marker: "the-end", noise: 256 * 1024)).error()
         let diagnostics = try #require((error as? ProcessExpired)?.diagnostics)
         #expect(diagnostics.utf8.count <= 4096 && diagnostics.utf8.count > 3000)
-        #expect(diagnostics.contains("libfoo: the-end\n"))   // last, except for a sanitizer's own report
+        #expect(diagnostics.contains("libfoo: the-end\n")) // last, except for a sanitizer's own report
     }
 
     @Test(arguments: startMethods)
@@ -192,14 +197,18 @@ struct UnstableCodeTests {
 
     @Test func diagnosticsAppearInTheDescription() {
         let error = ProcessExpired(pid: 7, exitCode: nil, signal: 4, diagnostics: "Fatal error: Index out of range\n")
-        #expect(error.description == "ProcessExpired: worker 7 was killed by signal 4 while running the task; its stderr ended with:\nFatal error: Index out of range")
+        #expect(
+            error.description
+                == "ProcessExpired: worker 7 was killed by signal 4 while running the task; its stderr ended with:\nFatal error: Index out of range"
+        )
         #expect(ProcessExpired(pid: 7, exitCode: 3, signal: nil).diagnostics == nil)
         #expect(error != ProcessExpired(pid: 7, exitCode: nil, signal: 4))
     }
 
     @Test func settingsSurviveTheHello() {
-        let settings = WorkerSettings(limits: ResourceLimits(addressSpace: 1 << 30, cpuTime: .milliseconds(1500), openFiles: 64),
-                                      maxResidentMemory: 100 << 20, output: .capture)
+        let settings = WorkerSettings(
+            limits: ResourceLimits(addressSpace: 1 << 30, cpuTime: .milliseconds(1500), openFiles: 64),
+            maxResidentMemory: 100 << 20, output: .capture)
         var bytes: [UInt8] = []
         settings.encode(into: &bytes)
         #expect(bytes.count == WorkerSettings.encodedSize)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
 @testable import Pebble
 
 /// `usableCPUCount()`'s cgroup quota parsing, on fixture files.
@@ -11,7 +12,7 @@ struct CPUQuotaTests {
         let read = files([
             "/proc/self/cgroup": "0::/\n",
             "/proc/self/mountinfo": "30 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n",
-            "/sys/fs/cgroup/cpu.max": "200000 100000\n",
+            "/sys/fs/cgroup/cpu.max": "200000 100000\n"
         ])
         #expect(CPUQuota.cpus(reading: read) == 2)
         #expect(CPUQuota.usableCPUs(affinity: 64, quota: CPUQuota.cpus(reading: read)) == 2)
@@ -21,7 +22,7 @@ struct CPUQuotaTests {
         #expect(CPUQuota.cpus(cpuMax: "max 100000\n") == nil)
         let read = files([
             "/proc/self/cgroup": "0::/\n",
-            "/sys/fs/cgroup/cpu.max": "max 100000\n",
+            "/sys/fs/cgroup/cpu.max": "max 100000\n"
         ])
         #expect(CPUQuota.cpus(reading: read) == nil)
         #expect(CPUQuota.usableCPUs(affinity: 64, quota: nil) == 64)
@@ -37,7 +38,7 @@ struct CPUQuotaTests {
             "/proc/self/mountinfo": "30 24 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
             "/sys/fs/cgroup/system.slice/app.service/cpu.max": "800000 100000\n",
             "/sys/fs/cgroup/system.slice/cpu.max": "300000 100000\n",
-            "/sys/fs/cgroup/cpu.max": "max 100000\n",
+            "/sys/fs/cgroup/cpu.max": "max 100000\n"
         ])
         #expect(CPUQuota.cpus(reading: read) == 3)
     }
@@ -51,7 +52,7 @@ struct CPUQuotaTests {
             "/proc/self/cgroup": "12:cpu,cpuacct:/docker/abc123\n11:memory:/docker/abc123\n",
             "/proc/self/mountinfo": "40 31 0:37 /docker/abc123 /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n",
             "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "200000\n",
-            "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n",
+            "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n"
         ])
         #expect(CPUQuota.cpus(reading: read) == 2)
         #expect(CPUQuota.usableCPUs(affinity: 64, quota: CPUQuota.cpus(reading: read)) == 2)
@@ -62,11 +63,11 @@ struct CPUQuotaTests {
         let read = files([
             "/proc/self/cgroup": "1:cpu:/\n0::/\n",
             "/proc/self/mountinfo": """
-                32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-                41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-                """,
+            32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            """,
             "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n",
-            "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
+            "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n"
         ])
         #expect(CPUQuota.cpus(reading: read) == nil)
         #expect(CPUQuota.cpus(reading: files([:])) == nil)

@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -12,7 +13,12 @@ struct ThreadPoolLifecycleTests {
         let pool = try ThreadPool(maxWorkers: 1)
         await #expect { try await pool.join() } throws: { pebbleCode($0) == .poolStillRunning }
         let gate = Gate()
-        let futures = try (0..<3).map { n in try pool.schedule { gate.wait(); return n } }
+        let futures = try (0..<3).map { n in
+            try pool.schedule {
+                gate.wait()
+                return n
+            }
+        }
         pool.close()
         await #expect { try await pool.join(timeout: .milliseconds(100)) } throws: { pebbleCode($0) == .waitTimedOut }
         gate.open()
@@ -27,7 +33,10 @@ struct ThreadPoolLifecycleTests {
     @Test func cancellingTheJoiningTaskThrowsAndLeavesThePoolAlone() async throws {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
-        let future = try pool.schedule { gate.wait(); return 1 }
+        let future = try pool.schedule {
+            gate.wait()
+            return 1
+        }
         pool.close()
         let joining = Task { try await pool.join() }
         joining.cancel()
@@ -49,7 +58,11 @@ struct ThreadPoolLifecycleTests {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
         let started = AsyncEventCounter()
-        let running = try pool.schedule { started.record(); gate.wait(); return 1 }
+        let running = try pool.schedule {
+            started.record()
+            gate.wait()
+            return 1
+        }
         await started.reached()
         let queued = try pool.schedule { 2 }
         let start = ContinuousClock.now
@@ -82,7 +95,11 @@ struct ThreadPoolLifecycleTests {
         await #expect(throws: TestFailure.self) {
             try await withThreadPool(configuration: .init(maxWorkers: 1)) { pool in
                 escaped.value = pool
-                _ = try pool.schedule { started.record(); gate.wait(); return 0 }
+                _ = try pool.schedule {
+                    started.record()
+                    gate.wait()
+                    return 0
+                }
                 await started.reached()
                 queued.value = try (0..<3).map { n in try pool.schedule { n } }
                 // The running closure finishes once the queued ones were dropped.
@@ -102,7 +119,11 @@ struct ThreadPoolLifecycleTests {
         let queued = Box<Future<Int>?>(nil)
         let task = Task {
             try await withThreadPool(configuration: .init(maxWorkers: 1)) { pool in
-                _ = try pool.schedule { started.record(); gate.wait(); return 0 }
+                _ = try pool.schedule {
+                    started.record()
+                    gate.wait()
+                    return 0
+                }
                 queued.value = try pool.schedule { 1 }
                 queued.value?.whenComplete { _ in gate.open() }
                 try await Task.sleep(for: .seconds(60))
@@ -120,7 +141,10 @@ struct ThreadPoolLifecycleTests {
     @Test func fiftyConcurrentJoinsAndShutdownsDoNotBlockTheCooperativePool() async throws {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
-        let job = try pool.schedule { gate.wait(); return 1 }
+        let job = try pool.schedule {
+            gate.wait()
+            return 1
+        }
         pool.close()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<50 { group.addTask { try await pool.join() } }

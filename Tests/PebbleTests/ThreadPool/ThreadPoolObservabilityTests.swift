@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -18,7 +19,11 @@ struct ThreadPoolObservabilityTests {
         let gate = Gate()
         let started = EventCounter()
         // Runs at least 250 ms after the gate opens, which is after `queued` was scheduled.
-        let blocker = try pool.schedule { started.record(); gate.wait(); Thread.sleep(forTimeInterval: 0.25) }
+        let blocker = try pool.schedule {
+            started.record()
+            gate.wait()
+            Thread.sleep(forTimeInterval: 0.25)
+        }
         #expect(started.wait())
         let queued = try pool.schedule { 1 }
         let cancelled = try pool.schedule { 2 }
@@ -37,7 +42,8 @@ struct ThreadPoolObservabilityTests {
         // `queued` waited behind the blocker's 250 ms; the blocker ran at least that long (max is exact).
         #expect(stats.waitTime.max >= .milliseconds(240) && stats.waitTime.max < .seconds(60))
         #expect(stats.runTime.max >= .milliseconds(240) && stats.runTime.max < .seconds(60))
-        #expect(stats.runTime.p50 <= stats.runTime.p90 && stats.runTime.p90 <= stats.runTime.p99
+        #expect(
+            stats.runTime.p50 <= stats.runTime.p90 && stats.runTime.p90 <= stats.runTime.p99
                 && stats.runTime.p99 <= stats.runTime.max)
         // Of four runs three are tiny: the median is far below the blocker's.
         #expect(stats.runTime.p50 < .milliseconds(200))
@@ -64,7 +70,10 @@ struct ThreadPoolObservabilityTests {
         var waiting = stream.makeAsyncIterator()
         let gate = Gate()
         let started = AsyncEventCounter()
-        _ = try pool.schedule { started.record(); gate.wait() }
+        _ = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         await started.reached()
         _ = try pool.schedule { 0 }
         #expect(pool.statistics.waitingForRoom == 0)
@@ -123,7 +132,9 @@ struct ThreadPoolObservabilityTests {
 
     /// A pool of two workers with `idleTimeout` 0.2 s, whose initializer counts its runs, and
     /// the ids of the workers its idle timer ends.
-    func elasticPool(minWorkers: Int) throws -> (ThreadPool, initializerRuns: Box<Int>, ended: Box<[Int]>, firings: EventCounter, lastRearmed: Box<Bool>) {
+    func elasticPool(minWorkers: Int) throws -> (
+        ThreadPool, initializerRuns: Box<Int>, ended: Box<[Int]>, firings: EventCounter, lastRearmed: Box<Bool>
+    ) {
         let runs = Box(0)
         var configuration = ThreadPool.Configuration(maxWorkers: 2)
         configuration.idleTimeout = .milliseconds(200)
@@ -148,7 +159,11 @@ struct ThreadPoolObservabilityTests {
         let gate = Gate()
         let started = EventCounter()
         let futures = try (0..<2).map { _ in
-            try pool.schedule { () -> Int in started.record(); gate.wait(); return ThreadPool.currentWorkerID ?? -1 }
+            try pool.schedule { () -> Int in
+                started.record()
+                gate.wait()
+                return ThreadPool.currentWorkerID ?? -1
+            }
         }
         #expect(started.wait(for: 2))
         gate.open()

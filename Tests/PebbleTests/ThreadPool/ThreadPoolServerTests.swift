@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -37,7 +38,10 @@ struct ThreadPoolServerTests {
         let gate = Gate()
         let started = EventCounter()
         let ran = Box<[Int]>([])
-        let blocker = try pool.schedule { started.record(); gate.wait() }
+        let blocker = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         #expect(started.wait())
         let queued = try (1...2).map { n in try pool.schedule { ran.update { $0.append(n) } } }
         #expect(pool.statistics.pending == 2)
@@ -62,7 +66,10 @@ struct ThreadPoolServerTests {
         let started = AsyncEventCounter()
         var waiting = waiterEvents(pool)
         let order = Box<[String]>([])
-        let blocker = try pool.schedule { started.record(); gate.wait() }
+        let blocker = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         await started.reached()
         let filler = try pool.schedule { order.update { $0.append("filler") } }
         var runs: [Task<Void, any Error>] = []
@@ -89,7 +96,10 @@ struct ThreadPoolServerTests {
         let started = AsyncEventCounter()
         var waiting = waiterEvents(pool)
         let ran = Box<[String]>([])
-        _ = try pool.schedule { started.record(); gate.wait() }
+        _ = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         await started.reached()
         _ = try pool.schedule { ran.update { $0.append("filler") } }
         let cancelled = Task { try await pool.run { ran.update { $0.append("cancelled") } } }
@@ -126,7 +136,10 @@ struct ThreadPoolServerTests {
         let gate = Gate()
         let started = EventCounter()
         let ran = Box(false)
-        let blocker = try pool.schedule { started.record(); gate.wait() }
+        let blocker = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         #expect(started.wait())
         let scheduledAt = ContinuousClock.now
         let late = try pool.schedule(deadline: .now + .milliseconds(100)) { ran.value = true }
@@ -152,7 +165,10 @@ struct ThreadPoolServerTests {
         let started = EventCounter()
         let finished = EventCounter()
         let future = try pool.schedule(deadline: .now + .milliseconds(150)) {
-            started.record(); gate.wait(); finished.record(); return 1
+            started.record()
+            gate.wait()
+            finished.record()
+            return 1
         }
         #expect(started.wait())
         let error = try #require(try future.error(timeout: .seconds(5)) as? TimeoutError)
@@ -193,7 +209,11 @@ struct ThreadPoolServerTests {
         let gate = Gate()
         let started = AsyncEventCounter()
         // Both workers held: one by a task past its deadline, one by a map chunk past its timeout.
-        let slowDeadline = try pool.schedule(deadline: .now + .milliseconds(100)) { started.record(); gate.wait(); return 0 }
+        let slowDeadline = try pool.schedule(deadline: .now + .milliseconds(100)) {
+            started.record()
+            gate.wait()
+            return 0
+        }
         let slowMap = try pool.map(0..<3, chunkSize: 3, timeout: .milliseconds(100)) { n in
             if n == 0 { started.record() }
             gate.wait()
@@ -234,7 +254,10 @@ struct ThreadPoolServerTests {
         let pool = try pool()
         let gate = Gate()
         let started = EventCounter()
-        _ = try pool.schedule { started.record(); gate.wait() }
+        _ = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         #expect(started.wait())
         let dropped = try (0..<4).map { _ in try pool.schedule { 1 } }
         _ = try pool.map(0..<3) { $0 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -27,7 +28,10 @@ struct ThreadPoolTests {
         let pool = try ThreadPool(maxWorkers: 1)
         let received = Box<Int?>(nil)
         let done = EventCounter()
-        try pool.schedule { 2 }.whenComplete { received.value = try? $0.get(); done.record() }
+        try pool.schedule { 2 }.whenComplete {
+            received.value = try? $0.get()
+            done.record()
+        }
         #expect(done.wait())
         #expect(received.value == 2)
         pool.stop()
@@ -39,7 +43,10 @@ struct ThreadPoolTests {
         #expect(try future.error() as? TestFailure == TestFailure(reason: "BOOM!"))
         let seen = Box<TestFailure?>(nil)
         let done = EventCounter()
-        future.whenComplete { seen.value = $0.failure as? TestFailure; done.record() }
+        future.whenComplete {
+            seen.value = $0.failure as? TestFailure
+            done.record()
+        }
         #expect(done.wait())
         #expect(seen.value == TestFailure(reason: "BOOM!"))
         // exception_isolated: the pool goes on.
@@ -58,13 +65,23 @@ struct ThreadPoolTests {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
         let started = EventCounter()
-        let first = try pool.schedule { started.record(); gate.wait(); return 1 }
+        let first = try pool.schedule {
+            started.record()
+            gate.wait()
+            return 1
+        }
         #expect(started.wait())
         let ran = Box(false)
-        let second = try pool.schedule { ran.value = true; return 2 }
+        let second = try pool.schedule {
+            ran.value = true
+            return 2
+        }
         let callbackError = Box<(any Error)?>(nil)
         let called = EventCounter()
-        second.whenComplete { callbackError.value = $0.failure; called.record() }
+        second.whenComplete {
+            callbackError.value = $0.failure
+            called.record()
+        }
         #expect(second.cancel())
         #expect(!first.cancel(), "a running thread task cannot be cancelled")
         gate.open()
@@ -79,7 +96,8 @@ struct ThreadPoolTests {
     @Test func differentWorkers() throws {
         let pool = try ThreadPool(maxWorkers: 2)
         let bothStarted = DispatchGroup()
-        bothStarted.enter(); bothStarted.enter()
+        bothStarted.enter()
+        bothStarted.enter()
         let futures = try (0..<5).map { index in
             try pool.schedule { () -> Int? in
                 if index < 2 {
@@ -115,7 +133,10 @@ struct ThreadPoolTests {
 
     @Test func brokenInitializerFailsPendingFuturesAndTheNextSchedule() throws {
         let gate = Gate()
-        let pool = try ThreadPool(maxWorkers: 1) { gate.wait(); throw TestFailure(reason: "init") }
+        let pool = try ThreadPool(maxWorkers: 1) {
+            gate.wait()
+            throw TestFailure(reason: "init")
+        }
         let futures = try (0..<3).map { _ in try pool.schedule { 1 } }
         gate.open()
         for future in futures {
@@ -174,7 +195,13 @@ struct ThreadPoolTests {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
         let started = EventCounter()
-        let futures = try (0..<10).map { n in try pool.schedule { started.record(); gate.wait(); return n } }
+        let futures = try (0..<10).map { n in
+            try pool.schedule {
+                started.record()
+                gate.wait()
+                return n
+            }
+        }
         #expect(started.wait())
         pool.stop()
         #expect(futures.dropFirst().allSatisfy { $0.isCancelled }, "queued tasks are dropped at once")
@@ -187,7 +214,10 @@ struct ThreadPoolTests {
 
     @Test func stopFromInsideATask() throws {
         let pool = try ThreadPool(maxWorkers: 2)
-        let future = try pool.schedule { pool.stop(); return 1 }
+        let future = try pool.schedule {
+            pool.stop()
+            return 1
+        }
         #expect(try future.result() == 1)
         try pool.join(timeout: .seconds(10))
         #expect(!pool.isActive)
@@ -196,7 +226,10 @@ struct ThreadPoolTests {
     @Test func stopFromACallback() throws {
         let pool = try ThreadPool(maxWorkers: 1)
         let stopped = EventCounter()
-        try pool.schedule { 1 }.whenComplete { _ in pool.stop(); stopped.record() }
+        try pool.schedule { 1 }.whenComplete { _ in
+            pool.stop()
+            stopped.record()
+        }
         #expect(stopped.wait())
         #expect(pebbleCode(errorOf { try pool.schedule { 1 } }) == .poolNotRunning)
         #expect(!pool.isActive)
@@ -304,7 +337,10 @@ struct ThreadPoolTests {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
         let started = EventCounter()
-        let blocker = try pool.schedule { started.record(); gate.wait() }
+        let blocker = try pool.schedule {
+            started.record()
+            gate.wait()
+        }
         #expect(started.wait())
         let ran = Box(false)
         let waiter = Task { try await pool.run { ran.value = true } }
@@ -338,10 +374,11 @@ struct ThreadPoolTests {
 
     @Test func mapErrorFailsOnlyThatInput() throws {
         let pool = try ThreadPool(maxWorkers: 2)
-        let outcomes = Array(try pool.map(["1", "a", "3"], chunkSize: 3) { text -> Int in
-            guard let n = Int(text) else { throw TestFailure(reason: text) }
-            return n
-        }.result())
+        let outcomes = Array(
+            try pool.map(["1", "a", "3"], chunkSize: 3) { text -> Int in
+                guard let n = Int(text) else { throw TestFailure(reason: text) }
+                return n
+            }.result())
         #expect(outcomes.count == 3)
         #expect(try outcomes[0].get() == 1)
         #expect(outcomes[1].failure as? TestFailure == TestFailure(reason: "a"))
@@ -401,7 +438,10 @@ struct ConcurrentThreadTests {
     @Test func callbackReceivesTheValue() {
         let received = Box<Int?>(nil)
         let done = EventCounter()
-        Concurrent.thread { 2 }.whenComplete { received.value = try? $0.get(); done.record() }
+        Concurrent.thread { 2 }.whenComplete {
+            received.value = try? $0.get()
+            done.record()
+        }
         #expect(done.wait())
         #expect(received.value == 2)
     }
@@ -460,7 +500,10 @@ struct AsynchronousThreadTests {
         await #expect(throws: TestFailure(reason: "run")) { try await pool.run { () throws -> Int in throw TestFailure(reason: "run") } }
         let seen = Box<Int?>(nil)
         let done = EventCounter()
-        try pool.schedule { 2 }.whenComplete { seen.value = try? $0.get(); done.record() }
+        try pool.schedule { 2 }.whenComplete {
+            seen.value = try? $0.get()
+            done.record()
+        }
         #expect(done.wait())
         #expect(seen.value == 2)
         pool.stop()

@@ -1,14 +1,16 @@
+import Dispatch
+import Foundation
+import Testing
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Dispatch
-import Foundation
-import Testing
-@testable import Pebble
-@testable import PebbleTestSupport
 
 /// The thread pool's workers (serial Dispatch queues): they go idle and start again without
 /// losing a task, hold nothing while idle, and are replaced after `maxTasks`.
@@ -46,7 +48,10 @@ struct ThreadPoolWorkerThreadTests {
     @Test func manyThreadsWaitingOnOneFutureAllReturn() throws {
         let pool = try ThreadPool(maxWorkers: 1)
         let gate = Gate()
-        let future = try pool.schedule { gate.wait(); return 7 }
+        let future = try pool.schedule {
+            gate.wait()
+            return 7
+        }
         let returned = EventCounter()
         for _ in 0..<8 {
             DispatchQueue.global().async {
@@ -98,7 +103,12 @@ struct ThreadPoolWorkerThreadTests {
         let gate = Gate()
         let started = EventCounter()
         let scheduled = ContinuousClock.now
-        let futures = try (0..<workers).map { _ in try pool.schedule { started.record(); gate.wait() } }
+        let futures = try (0..<workers).map { _ in
+            try pool.schedule {
+                started.record()
+                gate.wait()
+            }
+        }
         #expect(started.wait(for: workers, seconds: 20), "every closure got a thread of its own")
         // Overcommit threads start in milliseconds; the width-limited global queue adds about one
         // thread a second while its threads block.
@@ -120,7 +130,7 @@ struct ThreadPoolWorkerThreadTests {
         let pool = try ThreadPool(maxWorkers: 4)
         let futures = try (0..<8).map { n in try pool.schedule { n } }
         for future in futures { _ = try future.result() }
-        usleep(1_000)   // the workers are parked by now (or about to be: either way they must exit)
+        usleep(1_000) // the workers are parked by now (or about to be: either way they must exit)
         pool.close()
         let start = ContinuousClock.now
         try pool.join(timeout: .seconds(5))

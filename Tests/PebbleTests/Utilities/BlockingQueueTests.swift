@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import Testing
 
 /// Ports Pebble's waitforqueues tests, plus the queue itself.
 @Suite(.timeLimit(.minutes(1)))

@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
 
@@ -45,10 +46,20 @@ struct HugeTimeoutTests {
 
     @Test func threadPoolAPIsWaitInsteadOfTimingOut() throws {
         let pool = try ThreadPool(maxWorkers: 2)
-        let future = try pool.schedule { usleep(100_000); return 1 }
+        let future = try pool.schedule {
+            usleep(100_000)
+            return 1
+        }
         #expect(try future.result(timeout: Self.forever) == 1)
-        #expect(try pool.schedule { usleep(50_000); return 1 }.error(timeout: Self.forever) == nil)
-        let mapped = try pool.map([1, 2, 3], timeout: Self.forever) { usleep(50_000); return $0 * 2 }
+        #expect(
+            try pool.schedule {
+                usleep(50_000)
+                return 1
+            }.error(timeout: Self.forever) == nil)
+        let mapped = try pool.map([1, 2, 3], timeout: Self.forever) {
+            usleep(50_000)
+            return $0 * 2
+        }
         #expect(try mapped.result(timeout: Self.forever).values() == [2, 4, 6])
         pool.close()
         try pool.join(timeout: Self.forever)
@@ -56,14 +67,20 @@ struct HugeTimeoutTests {
 
     @Test func utilitiesWaitInsteadOfTimingOut() throws {
         let queue = BlockingQueue<Int>()
-        let thread = JoinableThread(name: "huge-timeout") { usleep(100_000); queue.put(7) }
+        let thread = JoinableThread(name: "huge-timeout") {
+            usleep(100_000)
+            queue.put(7)
+        }
         thread.start()
         #expect(waitForQueues([queue], timeout: Self.forever).count == 1)
         #expect(try queue.get(timeout: Self.forever) == 7)
         #expect(waitForThreads([thread], timeout: Self.forever).count == 1)
         #expect(thread.join(timeout: Self.forever))
         let late = BlockingQueue<Int>()
-        let putter = JoinableThread(name: "huge-timeout-2") { usleep(100_000); late.put(8) }
+        let putter = JoinableThread(name: "huge-timeout-2") {
+            usleep(100_000)
+            late.put(8)
+        }
         putter.start()
         #expect(try late.get(timeout: Self.forever) == 8)
         #expect(putter.join(timeout: Self.forever))

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 import Foundation
+import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import Testing
 
 /// Ports Pebble's waitforthreads tests, plus the thread itself.
 @Suite(.timeLimit(.minutes(1)))

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
+import Testing
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
-@testable import PebbleTestSupport
-import Synchronization
-import Testing
 
 /// ProcessLock between threads, between open files and between processes.
 @Suite(.timeLimit(.minutes(1)))

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Testing
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
-@testable import PebbleTestSupport
-import Testing
 
 /// Ports Pebble's sighandler tests. Serialized: signal dispositions are process-wide.
 @Suite(.serialized, .timeLimit(.minutes(1)))

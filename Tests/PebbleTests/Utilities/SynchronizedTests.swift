@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 import Foundation
+import Testing
+
 @testable import Pebble
 @testable import PebbleTestSupport
-import Testing
 
 /// Ports Pebble's synchronized tests. Serialized: the tests share the process-wide lock.
 @Suite(.serialized, .timeLimit(.minutes(1)))

@@ -1,12 +1,14 @@
+import Testing
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-@testable import Pebble
-@testable import PebbleTestSupport
-import Testing
 
 /// Programming errors in the utilities trap; each runs in a child process (an exit test).
 @Suite(.timeLimit(.minutes(1)))

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 import Foundation
+import Synchronization
+
+@testable import Pebble
+@testable import PebbleTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-@testable import Pebble
-@testable import PebbleTestSupport
 
 /// A value shared between a test and the threads it starts.
 final class UtilityTestBox<Value: Sendable>: Sendable {

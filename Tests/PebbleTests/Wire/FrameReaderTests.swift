@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
+
 @testable import Pebble
 
 /// A channel's byte stream, read in chunks of at most `chunk` bytes, as a socket delivers it.
@@ -55,8 +56,10 @@ struct FrameReaderTests {
     func framesSurviveAnyChunking(_ chunk: Int) throws {
         // One frame just over the in-place threshold; a larger one only for the larger chunks
         // (byte by byte it would only take long, under the sanitizers above all).
-        var bodies = [body(1, seed: 0), body(20, seed: 1), body(5000, seed: 2), body(FrameReader.directThreshold + 10, seed: 3),
-                      body(2, seed: 4), body(9, seed: 6)]
+        var bodies = [
+            body(1, seed: 0), body(20, seed: 1), body(5000, seed: 2), body(FrameReader.directThreshold + 10, seed: 3),
+            body(2, seed: 4), body(9, seed: 6)
+        ]
         if chunk >= 1000 { bodies.insert(body(200_000, seed: 5), at: 5) }
         var stream = Stream(bodies.flatMap(frame), chunk: chunk)
         var reader = FrameReader(limit: 1 << 20)
