@@ -17,5 +17,8 @@ for sanitizer in "${sanitizers[@]}"; do
     # Every process, workers included, runs several times slower under a sanitizer: the
     # reliability scenarios run a tenth of their load (PEBBLE_LIGHT).
     # Leaks reported in Foundation's and XCTest's own code are suppressed (Scripts/lsan.supp).
-    PEBBLE_LIGHT=1 LSAN_OPTIONS="suppressions=$PWD/Scripts/lsan.supp" swift test --sanitize="$sanitizer" --scratch-path ".build-$sanitizer" "${flags[@]}"
+    # One test at a time: under a sanitizer every blocking wait of a sync test holds one of the two
+    # threads of Swift's cooperative pool several times longer, and run in parallel they starved
+    # unrelated quick tests past their time limits.
+    PEBBLE_LIGHT=1 LSAN_OPTIONS="suppressions=$PWD/Scripts/lsan.supp" swift test --no-parallel --sanitize="$sanitizer" --scratch-path ".build-$sanitizer" "${flags[@]}"
 done
