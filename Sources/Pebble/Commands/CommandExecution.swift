@@ -103,8 +103,10 @@ final class CommandExecution: Sendable {
         }
         // The reaper counts as done once its pidfd is closed too, so that no descriptor outlives the run.
         // Once it exited, the command's tree is gone: nobody can read what is left of the input.
+        // Its memory is released only then: it ran on it until it exited.
         reaper.setHandlers(
-            exited: { [reaper, inputSource] _ in
+            exited: { [reaper, inputSource, memory = spawned.reaperMemory] _ in
+                memory.release()
                 reaper.finish()
                 inputSource?.cancel()
             }, closed: { [self] in done { _ in } })

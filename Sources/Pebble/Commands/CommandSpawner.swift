@@ -14,6 +14,8 @@ enum CommandSpawner {
     struct Spawned {
         let reaper: pid_t
         let reaperPidfd: Int32
+        /// The reaper's stacks and its copy of the spec, to release once it has exited.
+        let reaperMemory: ReaperMemory
         let stdin: Int32
         let stdout: Int32
         let stderr: Int32
@@ -40,11 +42,11 @@ enum CommandSpawner {
             for fd in [input.write, output.read, errors.read, pair[0]] {
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             }
-            let reaper = try start(command, stdin: input.read, stdout: output.write, stderr: errors.write, control: pair[1])
+            let (reaper, memory) = try start(command, stdin: input.read, stdout: output.write, stderr: errors.write, control: pair[1])
             for fd in [input.read, output.write, errors.write, pair[1]] { close(fd) }
             let pidfd = ChildReaper.pidfdDisabled.withLock { $0 } ? -1 : pebble_pidfd_open(reaper)
             return Spawned(
-                reaper: reaper, reaperPidfd: pidfd, stdin: input.write, stdout: output.read,
+                reaper: reaper, reaperPidfd: pidfd, reaperMemory: memory, stdin: input.write, stdout: output.read,
                 stderr: errors.read, control: pair[0])
         } catch {
             closeAll()
@@ -52,12 +54,15 @@ enum CommandSpawner {
         }
     }
 
-    private static func start(_ command: Command, stdin: Int32, stdout: Int32, stderr: Int32, control: Int32) throws -> pid_t {
+    private static func start(
+        _ command: Command, stdin: Int32, stdout: Int32, stderr: Int32, control: Int32
+    ) throws -> (pid_t, ReaperMemory) {
         let environment = command.environment.map { $0.map { "\($0.key)=\($0.value)" } } ?? currentEnvironment()
         let paths = candidates(for: command.executable, environment: command.environment)
         let limits = rlimits(command.limits)
         let arguments = [command.executable] + command.arguments
         var pid: pid_t = -1
+        var memory: UnsafeMutableRawPointer?
         withCStrings(arguments) { argv in
             withCStrings(environment) { envp in
                 withCStrings(paths) { candidates in
@@ -67,14 +72,14 @@ enum CommandSpawner {
                                 argv: argv, envp: envp, paths: candidates, directory: directory,
                                 limits: limits.baseAddress, limit_count: Int32(limits.count),
                                 stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr, control_fd: control)
-                            pid = pebble_command_spawn(&spec)
+                            pid = pebble_command_spawn(&spec, &memory)
                         }
                     }
                 }
             }
         }
-        guard pid > 0 else { throw error("fork of the command's reaper") }
-        return pid
+        guard pid > 0, let memory else { throw error("clone of the command's reaper") }
+        return (pid, ReaperMemory(memory))
     }
 
     /// The paths to try: the executable itself when it has a slash, else each PATH entry (the

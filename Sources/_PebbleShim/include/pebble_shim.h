@@ -175,7 +175,7 @@ struct pebble_rlimit {
     unsigned long long value;
 };
 
-/// What `pebble_command_spawn` starts. Every pointer is read in the forked reaper only.
+/// What `pebble_command_spawn` starts. It is copied: nothing it points to is read after the call.
 struct pebble_command_spec {
     char *_Nullable const *_Nonnull argv;          // NULL-terminated
     char *_Nullable const *_Nonnull envp;          // NULL-terminated
@@ -205,8 +205,12 @@ struct pebble_command_message {
     long long maxrss_kb;
 };
 
-/// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.
-pid_t pebble_command_spawn(const struct pebble_command_spec *_Nonnull spec);
+/// Starts the reaper of one command (see command_reaper.c) and returns its pid, or -1 with errno.
+/// `*reaper_memory` receives the reaper's stacks and its copy of `spec`: pass it to
+/// `pebble_command_release` once the reaper has exited, never before (it runs on that memory).
+pid_t pebble_command_spawn(const struct pebble_command_spec *_Nonnull spec, void *_Nullable *_Nonnull reaper_memory);
+/// Unmaps what `pebble_command_spawn` mapped for a reaper that has exited; NULL does nothing.
+void pebble_command_release(void *_Nullable reaper_memory);
 
 /// The floor the benchmark compares commands with: posix_spawn of `path` (no arguments, this
 /// environment, nothing else) and waitpid. Returns the wait status, or -1.
