@@ -43,6 +43,12 @@
 // one mapping per command: guard page, reaper stack, guard page, command stack, then a deep copy
 // of the command's spec), which this process unmaps once the reaper is reaped.
 //
+// What sharing the memory costs: the kernel's OOM killer, when it picks this process, kills every
+// process that shares its memory, reapers included (the command then dies of its PDEATHSIG, and
+// descendants outside its group survive); so do core dumps on kernels before 5.16. A forked reaper
+// was exposed too, in its way: its resident set counted the pages it shared with this process, so
+// the OOM killer could pick it instead.
+//
 // What sharing the memory forbids: the reaper runs next to this process's threads, in their
 // address space, with the thread pointer of the thread that started it (which may exit while the
 // reaper still runs). So the reaper and the command's child before its exec run only the code
