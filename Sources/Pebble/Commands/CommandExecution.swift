@@ -68,6 +68,7 @@ final class CommandExecution: Sendable {
     init(_ command: Command, input: [UInt8], timeout: Duration?, outputLimit: Int) throws {
         self.command = command
         self.outputLimit = outputLimit
+        try EventLoop.start()
         spawned = try CommandSpawner.spawn(command)
         state = StateLock(State(input: input))
         reaper = ExitWatcher(pid: spawned.reaper, pidfd: spawned.reaperPidfd, origin: .child, queue: queue)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Synchronization
 import _PebbleShim
 
 #if canImport(Glibc)
@@ -22,8 +23,32 @@ import Musl
 /// That is one hop from the kernel to the handler's queue, as with a Dispatch source; watching the
 /// epoll descriptor with one Dispatch read source instead costs a second hop (the source's queue,
 /// then the handler's), which measurably slows a process round trip (the benchmark's M2-process).
+///
+/// The shared loop starts when the first pool, command or exit watch needs it (``start()``): if the
+/// process has no descriptor or thread left for it then, that call throws `.spawnFailed` and the
+/// next one tries again, so running out of descriptors fails a request instead of the process.
 final class EventLoop: Sendable {
-    static let shared = EventLoop()
+    /// The process's loop, once ``start()`` made it.
+    private static let running = Mutex<EventLoop?>(nil)
+
+    /// Starts the process's loop unless it runs already. Every entry point that watches a
+    /// descriptor (`ProcessPool`'s init, `Command`'s runs, `watchExit(of:)`) calls it first.
+    @discardableResult
+    static func start() throws(PebbleError) -> EventLoop {
+        try running.withLock { (loop: inout EventLoop?) throws(PebbleError) -> EventLoop in
+            if let loop { return loop }
+            let started = try EventLoop()
+            loop = started
+            return started
+        }
+    }
+
+    /// The process's loop. Only after ``start()`` succeeded: every path to a registration goes
+    /// through an entry point that called it.
+    static var shared: EventLoop {
+        guard let loop = running.withLock({ $0 }) else { preconditionFailure("EventLoop.start() was not called") }
+        return loop
+    }
 
     /// The registrations by token; shared with the loop's thread.
     final class Table: Sendable {
@@ -39,21 +64,33 @@ final class EventLoop: Sendable {
     /// How many registrations are in the epoll set.
     var count: Int { table.registrations.withLock { $0.count } }
 
-    init() {
+    /// A loop of its own (tests make some; the process's is ``start()``'s): its epoll set, its stop
+    /// pipe and its thread, or `.spawnFailed` with nothing left open.
+    init() throws(PebbleError) {
         let descriptor = pebble_epoll_create()
+        guard descriptor >= 0 else { throw Self.failure("epoll_create1", errno) }
         var ends: [Int32] = [-1, -1]
-        guard descriptor >= 0, pebble_pipe_cloexec(&ends) == 0 else {
-            preconditionFailure("Pebble cannot create its epoll descriptor: \(String(cString: strerror(errno)))")
+        guard pebble_pipe_cloexec(&ends) == 0 else {
+            let error = errno
+            close(descriptor)
+            throw Self.failure("pipe2", error)
         }
-        self.descriptor = descriptor
-        stop = ends[1]
         _ = pebble_epoll_control(descriptor, Int32(PEBBLE_EPOLL_ADD), ends[0], UInt32(PEBBLE_EPOLL_IN), 0)
         let status = startDetachedThread { [table, stopRead = ends[0]] in
             Self.run(descriptor, table)
             close(stopRead)
             close(descriptor)
         }
-        precondition(status == 0, "Pebble cannot start its event loop thread: \(String(cString: strerror(status)))")
+        guard status == 0 else {
+            for fd in [descriptor] + ends { close(fd) }
+            throw Self.failure("pthread_create", status)
+        }
+        self.descriptor = descriptor
+        stop = ends[1]
+    }
+
+    private static func failure(_ call: String, _ code: Int32) -> PebbleError {
+        PebbleError(.spawnFailed, "Pebble cannot start its event loop: \(call) failed: \(String(cString: strerror(code)))")
     }
 
     /// Only a loop a test made ends: the shared one lives as long as the process.

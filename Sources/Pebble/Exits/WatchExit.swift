@@ -34,6 +34,7 @@ public func watchExit(of pid: Int32) throws -> Future<TerminationStatus> {
                 ? "process \(pid) is not a child of this process (or was already reaped)"
                 : "cannot watch process \(pid): \(String(cString: strerror(errno)))")
     }
+    try EventLoop.start()
     // An unreaped child: its pid cannot be recycled, so the pidfd refers to it.
     let pidfd = ChildReaper.pidfdDisabled.withLock { $0 } ? -1 : pebble_pidfd_open(pid)
     let future = Future<TerminationStatus>()

@@ -53,6 +53,7 @@ final class ProcessPoolCore: WorkerEvents {
     let events = EventBroadcaster<ProcessPool.Event>()
 
     init(configuration: ProcessPool.Configuration, helloHead: [UInt8], helloTail: [UInt8]) throws {
+        try EventLoop.start()
         self.configuration = configuration
         self.helloHead = helloHead
         self.helloTail = helloTail

@@ -21,7 +21,7 @@ private func makePipe() throws -> (read: Int32, write: Int32) {
 @Suite(.timeLimit(.minutes(2)))
 struct EventLoopTests {
     @Test func aHangUpIsAnEventAndTheHandlerReadsEndOfFile() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         let pipe = try makePipe()
         let queue = DispatchQueue(label: "test")
         let sawEnd = EventCounter(), closed = EventCounter()
@@ -47,7 +47,7 @@ struct EventLoopTests {
     }
 
     @Test func aLevelStaysReadyUntilReadAcrossRearms() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         let pipe = try makePipe()
         let queue = DispatchQueue(label: "test")
         let bytes = EventCounter(), closed = EventCounter()
@@ -72,7 +72,7 @@ struct EventLoopTests {
     }
 
     @Test func aWriterWhoseReaderIsGoneGetsAnEvent() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         let pipe = try makePipe()
         // Fill the pipe, so the only event left is the error once the reader goes.
         let chunk = [UInt8](repeating: 0, count: 65536)
@@ -97,7 +97,7 @@ struct EventLoopTests {
     }
 
     @Test func cancelRemovesTheDescriptorBeforeTheCancelHandlerRunsExactlyOnce() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         let pipe = try makePipe()
         let queue = DispatchQueue(label: "test")
         let cancelled = EventCounter()
@@ -128,7 +128,7 @@ struct EventLoopTests {
     }
 
     @Test func noHandlerRunsAfterCancelEvenWhileReady() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         let pipe = try makePipe()
         let queue = DispatchQueue(label: "test")
         let afterCancel = StateLock(0)
@@ -155,7 +155,7 @@ struct EventLoopTests {
     }
 
     @Test func aDescriptorEpollRefusesGetsOneEventToSeeTheError() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         // A regular file: epoll_ctl fails with EPERM.
         let fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)
         #expect(fd >= 0)
@@ -179,7 +179,7 @@ struct EventLoopTests {
     /// Many short-lived registrations on sockets and pipes whose peers hang up, on several queues:
     /// every hang-up is handled, every descriptor closed once, none left in the epoll set.
     @Test func manyRegistrationsChurnAndLeaveNothing() throws {
-        let loop = EventLoop()
+        let loop = try EventLoop()
         let rounds = 40, perRound = 50
         let queues = (0..<4).map { DispatchQueue(label: "test-\($0)") }
         for round in 0..<rounds {
