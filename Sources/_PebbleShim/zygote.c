@@ -56,7 +56,7 @@ static void set_stray_signals(void (*action)(int)) {
 /// In the forked child: drop the zygote's descriptors and signal state (default dispositions, an
 /// empty mask), take the channel on fd 3, get a process group of its own, watch the pool, and
 /// become a worker.
-static void become_worker(int channel, int counter, const struct pebble_zygote_request *request,
+static void become_worker(int channel, const struct pebble_zygote_request *request,
                           int control, int signals, int pool_pidfd) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     close(control);
@@ -74,7 +74,7 @@ static void become_worker(int channel, int counter, const struct pebble_zygote_r
     }
     prctl(PR_SET_NAME, request->name[0] ? request->name : "pebble-worker", 0, 0, 0);
     if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
-    pebble_run_worker(PEBBLE_CHANNEL_FD, counter);
+    pebble_run_worker(PEBBLE_CHANNEL_FD);
 }
 
 // Which children are workers (forked here) rather than orphans. The zygote is a child subreaper:
@@ -146,37 +146,34 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     }
     set_buffer_sizes(ends[0]);
     set_buffer_sizes(ends[1]);
-    int counter = pebble_create_claim_board();
     pid_t pid = fork();
     if (pid == 0) {
         close(ends[0]);
-        become_worker(ends[1], counter, request, control, signals, pool_pidfd);
+        become_worker(ends[1], request, control, signals, pool_pidfd);
     }
     close(ends[1]);
     if (pid < 0) {
         reply.status = errno;
         close(ends[0]);
-        if (counter >= 0) close(counter);
         send_message(control, &reply, NULL, 0);
         return;
     }
     remember_worker(pid);
     // Opened here, before this process can reap the child, so the pidfd cannot name a recycled pid.
     int pidfd = pebble_pidfd_open(pid);
-    if (pidfd < 0 || counter < 0) {
-        // Without both, the pool could not watch this worker properly: it gets none.
+    if (pidfd < 0) {
+        // Without it, the pool could not watch this worker properly: it gets none.
         kill(pid, SIGKILL);
         reply.status = errno;
         send_message(control, &reply, NULL, 0);
     } else {
-        int fds[3] = { ends[0], pidfd, counter };
+        int fds[2] = { ends[0], pidfd };
         reply.type = PEBBLE_ZYGOTE_SPAWNED;
         reply.pid = pid;
-        send_message(control, &reply, fds, 3);
+        send_message(control, &reply, fds, 2);
     }
     close(ends[0]);
     if (pidfd >= 0) close(pidfd);
-    if (counter >= 0) close(counter);
 }
 
 /// Kills every child that is not a worker (what dead workers' jobs left behind), or every child

@@ -20,13 +20,6 @@ int pebble_pidfd_exit_status(int pidfd, int *_Nonnull status);
 int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *_Nonnull actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 int pebble_usable_cpu_count(void);
-/// The per-worker page every start method still creates at spawn (the zygote and posix_spawn pass
-/// it as the worker's descriptor 4). The pool's dispatch uses one task board per pool instead.
-#define PEBBLE_CLAIM_BOARD_BYTES 4096
-int pebble_create_claim_board(void);
-/// Maps the page behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
-unsigned long long *_Nullable pebble_map_claim_board(int fd);
-void pebble_unmap_claim_board(unsigned long long *_Nullable board);
 
 /// A pool's task board: a shared memfd with one 64-bit word per slot, shared by the pool and all its
 /// workers. A word is `sequence << 16 | worker << 3 | state`: the sequence names one offering of one
@@ -84,8 +77,6 @@ int pebble_memfd_holding(const void *_Nullable bytes, size_t length);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
 int pebble_send_frames(int fd, struct iovec *_Nonnull iov, int count);
-/// The worker's channel descriptor if this process was started as a swift-pebble worker, else -1.
-int pebble_worker_channel(void);
 /// Names the calling thread (pthread_setname_np keeps 15 bytes).
 void pebble_set_thread_name(const char *_Nonnull name);
 /// The environment of this process (glibc's `environ`, which Swift 6 cannot read as a global).
@@ -99,7 +90,7 @@ struct pebble_zygote_request {
 
 enum { PEBBLE_ZYGOTE_SPAWNED = 1, PEBBLE_ZYGOTE_EXITED = 2, PEBBLE_ZYGOTE_FAILED = 3 };
 
-/// A message from the zygote: SPAWNED (with the channel, a pidfd and the claim board attached), EXITED (a worker's
+/// A message from the zygote: SPAWNED (with the channel and a pidfd attached), EXITED (a worker's
 /// wait status), or FAILED (errno in `status`).
 struct pebble_zygote_message {
     unsigned int type;
