@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sched.h>
@@ -25,8 +24,6 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
-
-extern char **environ;
 
 // ---------------------------------------------------------------------------------------------
 // Reaping and writing helpers used by the Swift side.
@@ -89,20 +86,7 @@ ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length) {
     return written;
 }
 
-int pebble_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0); }
-
 int pebble_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
-
-int pebble_spawn_and_wait(const char *path) {
-    char *argv[] = { (char *)path, NULL };
-    pid_t pid;
-    if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0) return -1;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
-    return status;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The per-command reaper.

@@ -103,11 +103,6 @@ struct pebble_zygote_message {
     long long maxrss_kb;
 };
 
-/// Tests the zygote's worker table in this process: records `count` made-up pids (growing the
-/// table), looks each up, forgets them all. Returns how many were found (`count` when the table is
-/// right), or -1 on failure. The table is the zygote's only in a zygote; anywhere else it is unused.
-int pebble_zygote_table_check(int count);
-
 /// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
 ssize_t pebble_receive_with_fds(int socket, void *_Nullable buffer, size_t length, int *_Nonnull fds, int max_fds, int *_Nonnull fd_count);
 
@@ -154,9 +149,6 @@ int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *_Nonnull statu
 /// closed reader).
 ssize_t pebble_write_nosigpipe(int fd, const void *_Nullable buffer, size_t length);
 
-/// prctl(PR_SET_CHILD_SUBREAPER, on): for tests that need a subreaper in a helper process only.
-int pebble_set_child_subreaper(int on);
-
 /// pipe2(O_CLOEXEC), which Glibc's module map hides behind _GNU_SOURCE.
 int pebble_pipe_cloexec(int fds[_Nonnull 2]);
 
@@ -198,10 +190,6 @@ struct pebble_command_message {
 
 /// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.
 pid_t pebble_command_spawn(const struct pebble_command_spec *_Nonnull spec);
-
-/// The floor the benchmark compares commands with: posix_spawn of `path` (no arguments, this
-/// environment, nothing else) and waitpid. Returns the wait status, or -1.
-int pebble_spawn_and_wait(const char *_Nonnull path);
 
 /// The words blocked future waiters sleep on (futures/FutureCore.swift, futex.c): a seq_cst load,
 /// a seq_cst increment followed by a wake of every thread sleeping on the word, and a sleep while
