@@ -187,8 +187,8 @@ static void reap_children(int control) {
         pebble_worker_table_remove(&workers, pid);
         struct pebble_zygote_message exited = {
             .type = PEBBLE_ZYGOTE_EXITED, .pid = pid, .status = status,
-            .user_usec = (long long)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec,
-            .system_usec = (long long)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec,
+            .user_usec = (int64_t)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec,
+            .system_usec = (int64_t)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec,
             .maxrss_kb = own.ru_maxrss,
         };
         send_message(control, &exited, NULL, 0);

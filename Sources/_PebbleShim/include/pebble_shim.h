@@ -38,23 +38,23 @@ enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 
 /// A new task board (memfd, close-on-exec); -1 on failure.
 int pebble_create_task_board(void);
 /// Maps the board behind `fd` (which stays open); NULL on failure.
-unsigned long long *_Nullable pebble_map_task_board(int fd);
-void pebble_unmap_task_board(unsigned long long *_Nullable board);
+uint64_t *_Nullable pebble_map_task_board(int fd);
+void pebble_unmap_task_board(uint64_t *_Nullable board);
 /// Publishes task `sequence` as offered in `slot` (before its message is sent).
-void pebble_claim_offer(unsigned long long *_Nullable board, int slot, unsigned long long sequence);
+void pebble_claim_offer(uint64_t *_Nullable board, int slot, uint64_t sequence);
 /// Worker `worker` takes task `sequence` in `slot`; false if it was revoked (or the slot moved on).
-bool pebble_claim_take(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_take(uint64_t *_Nullable board, int slot, uint64_t sequence, int worker);
 /// When the task in `slot` was taken (`CLOCK_MONOTONIC` nanoseconds; written by its taker, so a
 /// value the pool must bound).
-unsigned long long pebble_claim_taken_at(const unsigned long long *_Nullable board, int slot);
+uint64_t pebble_claim_taken_at(const uint64_t *_Nullable board, int slot);
 /// Worker `worker` finished task `sequence`; false when the pool is stopping it for that task.
-bool pebble_claim_finish(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_finish(uint64_t *_Nullable board, int slot, uint64_t sequence, int worker);
 /// The pool revokes task `sequence` in `slot`; false if a worker took it.
-bool pebble_claim_revoke(unsigned long long *_Nullable board, int slot, unsigned long long sequence);
+bool pebble_claim_revoke(uint64_t *_Nullable board, int slot, uint64_t sequence);
 /// The pool claims the kill of worker `worker` for task `sequence`; false if the worker finished it.
-bool pebble_claim_stop(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_stop(uint64_t *_Nullable board, int slot, uint64_t sequence, int worker);
 /// `worker << 3 | state` of task `sequence` in `slot`, or -1 when the slot holds another task.
-int pebble_claim_read(const unsigned long long *_Nullable board, int slot, unsigned long long sequence);
+int pebble_claim_read(const uint64_t *_Nullable board, int slot, uint64_t sequence);
 
 /// One message for a pool's task feed: `head` then `body` as one SOCK_SEQPACKET record, with
 /// descriptor `fd` attached (SCM_RIGHTS) when it is not -1.
@@ -71,7 +71,7 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *_Nonnull messages
 /// Receives one feed message into `buffer` (a descriptor that came with it into `*passed`, else -1).
 /// Returns its size; 0 at end of file; -1 on error (errno EAGAIN: empty, with `nonblocking`);
 /// -2 when the message was larger than `capacity`.
-long pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
+ssize_t pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
 /// A memfd holding `length` bytes of `bytes`, for a request too large for one feed message; -1 on failure.
 int pebble_memfd_holding(const void *_Nullable bytes, size_t length);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
@@ -84,7 +84,7 @@ char *_Nullable const *_Nullable pebble_environ(void);
 
 /// A request from the pool to the zygote: fork a worker named `name` (may be empty).
 struct pebble_zygote_request {
-    unsigned int id;
+    uint32_t id;
     char name[16];
 };
 
@@ -93,14 +93,14 @@ enum { PEBBLE_ZYGOTE_SPAWNED = 1, PEBBLE_ZYGOTE_EXITED = 2, PEBBLE_ZYGOTE_FAILED
 /// A message from the zygote: SPAWNED (with the channel and a pidfd attached), EXITED (a worker's
 /// wait status), or FAILED (errno in `status`).
 struct pebble_zygote_message {
-    unsigned int type;
-    unsigned int id;
-    int pid;
+    uint32_t type;
+    uint32_t id;
+    pid_t pid;
     int status;
     /// EXITED: the worker's own rusage from `wait4` (ru_utime, ru_stime in microseconds, ru_maxrss in KiB).
-    long long user_usec;
-    long long system_usec;
-    long long maxrss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t maxrss_kb;
 };
 
 /// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
@@ -109,12 +109,12 @@ ssize_t pebble_receive_with_fds(int socket, void *_Nullable buffer, size_t lengt
 /// Resources a worker limits on itself (limits.c): RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_FSIZE.
 enum { PEBBLE_LIMIT_ADDRESS_SPACE = 1, PEBBLE_LIMIT_OPEN_FILES = 2, PEBBLE_LIMIT_FILE_SIZE = 3 };
 /// Sets the soft and hard limit of `which` to `value` (at most the inherited hard limit). 0 or -1.
-int pebble_limit_resource(int which, unsigned long long value);
+int pebble_limit_resource(int which, uint64_t value);
 /// Sets the soft RLIMIT_CPU to the CPU time this process used so far plus `nanoseconds`, rounded up
 /// to whole seconds: the next task may use at least that much CPU before SIGXCPU. 0 or -1.
-int pebble_limit_cpu_from_now(long long nanoseconds);
+int pebble_limit_cpu_from_now(int64_t nanoseconds);
 /// This process's resident set in bytes (/proc/self/statm), -1 if unknown.
-long long pebble_resident_bytes(void);
+int64_t pebble_resident_bytes(void);
 
 /// The most descriptors passed with one message (descriptors.c).
 #define PEBBLE_MAX_PASSED_FDS 4
@@ -135,9 +135,9 @@ void pebble_flush_stdout(void);
 /// process reaped it, or SIGCHLD is ignored and the kernel did).
 /// A reaped child's own rusage: ru_utime and ru_stime in microseconds, ru_maxrss in KiB.
 struct pebble_rusage {
-    long long user_usec;
-    long long system_usec;
-    long long maxrss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t maxrss_kb;
 };
 /// Reaps `pid` if it is an exited child of ours: 1 with its wait status in `status` and, when
 /// `usage` is not NULL, its rusage (from the raw waitid syscall's fifth argument); 0 if it is not
@@ -155,7 +155,7 @@ int pebble_pipe_cloexec(int fds[_Nonnull 2]);
 /// One resource limit for a command (setrlimit in its child before exec).
 struct pebble_rlimit {
     int resource;
-    unsigned long long value;
+    uint64_t value;
 };
 
 /// What `pebble_command_spawn` starts. Every pointer is read in the forked reaper only.
@@ -180,12 +180,12 @@ enum { PEBBLE_STAGE_EXEC = 0, PEBBLE_STAGE_DIRECTORY = 1, PEBBLE_STAGE_LIMITS = 
 /// where in `stage`). EXITED and FAILED are the last.
 struct pebble_command_message {
     int type;
-    int pid;
+    pid_t pid;
     int value;
     int stage;
-    long long user_usec;
-    long long system_usec;
-    long long maxrss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t maxrss_kb;
 };
 
 /// Forks the reaper of one command (see command.c) and returns its pid, or -1 with errno.
@@ -208,9 +208,9 @@ enum {
 /// epoll_create1(EPOLL_CLOEXEC).
 int pebble_epoll_create(void);
 /// epoll_ctl with `events` and the 64-bit `token` as the event's data (retried on EINTR); 0 or -1.
-int pebble_epoll_control(int epoll, int operation, int fd, unsigned int events, unsigned long long token);
+int pebble_epoll_control(int epoll, int operation, int fd, uint32_t events, uint64_t token);
 /// epoll_wait for at most `capacity` (up to 64) events, their masks and tokens into the arrays;
 /// the count, or -1 (EINTR is retried).
-int pebble_epoll_wait(int epoll, unsigned int *_Nonnull events, unsigned long long *_Nonnull tokens, int capacity, int timeout);
+int pebble_epoll_wait(int epoll, uint32_t *_Nonnull events, uint64_t *_Nonnull tokens, int capacity, int timeout);
 
 #endif
