@@ -17,13 +17,18 @@ let package = Package(
         .target(name: "PebbleCodec"),
         .target(name: "Pebble", dependencies: ["_PebbleShim", "PebbleCodec"]),
         .executableTarget(name: "Playground", dependencies: ["Pebble"], path: "Playground"),
-        .executableTarget(name: "PebbleBench", dependencies: ["Pebble", "PebbleCodec", "_PebbleShim"], path: "Benchmarks",
+        .executableTarget(name: "PebbleBench", dependencies: ["Pebble", "PebbleCodec", "_PebbleTestShim"], path: "Benchmarks",
                           exclude: ["peers", "compare.sh", "README.md"]),
         .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
+        // C helpers only the tests and the benchmark use (not part of the library); it tests the
+        // zygote's worker table through _PebbleShim's internal header.
+        .target(
+            name: "_PebbleTestShim", dependencies: ["_PebbleShim"], path: "Tests/_PebbleTestShim",
+            cSettings: [.headerSearchPath("../../Sources/_PebbleShim")]),
         // Jobs and helpers shared by the test targets (a job type may live in any module of the
         // test binary: workers are the same binary).
         .target(name: "PebbleTestSupport", dependencies: ["Pebble", "_PebbleShim"], path: "Tests/PebbleTestSupport"),
-        .testTarget(name: "PebbleTests", dependencies: ["Pebble", "PebbleTestSupport"]),
+        .testTarget(name: "PebbleTests", dependencies: ["Pebble", "PebbleTestSupport", "_PebbleTestShim"]),
         .testTarget(name: "PebbleReliabilityTests", dependencies: ["Pebble", "PebbleTestSupport"]),
         .testTarget(name: "PebbleStateMachineTests", dependencies: ["Pebble"]),
     ],

@@ -2,7 +2,7 @@
 import Dispatch
 import Foundation
 import Pebble
-import _PebbleShim
+import _PebbleTestShim
 
 /// X3: `/bin/true` run to its exit, ms: ``Command`` (blocking and async), Foundation's `Process`
 /// (run + `waitUntilExit`, run + `terminationHandler`) and the floor, a C `posix_spawn` + `waitpid`,

@@ -6,9 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,8 +15,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-extern char **environ;
 
 // ---------------------------------------------------------------------------------------------
 // Reaping and writing helpers used by the Swift side.
@@ -81,17 +77,4 @@ ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length) {
     return written;
 }
 
-int pebble_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0); }
-
 int pebble_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
-
-int pebble_spawn_and_wait(const char *path) {
-    char *argv[] = { (char *)path, NULL };
-    pid_t pid;
-    if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0) return -1;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
-    return status;
-}

@@ -13,12 +13,8 @@
 /// Returns 0, or -1 if the thread could not start.
 int pebble_watch_pool(int pidfd);
 
-/// Where a spawned worker finds its claim board (see pebble_create_claim_board).
-#define PEBBLE_START_COUNTER_FD 4
-
-/// Runs the worker: the Swift loop on a thread of its own, the main queue on this thread. Maps the
-/// claim board behind `counter_fd` (closing it). Never returns.
-void pebble_run_worker(int channel, int counter_fd) __attribute__((noreturn));
+/// Runs the worker: the Swift loop on a thread of its own, the main queue on this thread. Never returns.
+void pebble_run_worker(int channel) __attribute__((noreturn));
 
 /// The zygote's loop: forks workers on request from the pool, reports their exits. Never returns.
 void pebble_zygote_main(int control, int pool_pidfd) __attribute__((noreturn));

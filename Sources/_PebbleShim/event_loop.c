@@ -10,7 +10,7 @@
 
 int pebble_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
-int pebble_epoll_control(int epoll, int operation, int fd, unsigned int events, unsigned long long token) {
+int pebble_epoll_control(int epoll, int operation, int fd, uint32_t events, uint64_t token) {
     struct epoll_event event = { .events = events, .data = { .u64 = token } };
     int op = operation == PEBBLE_EPOLL_ADD ? EPOLL_CTL_ADD : operation == PEBBLE_EPOLL_MODIFY ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
     int result;
@@ -18,7 +18,7 @@ int pebble_epoll_control(int epoll, int operation, int fd, unsigned int events, 
     return result;
 }
 
-int pebble_epoll_wait(int epoll, unsigned int *_Nonnull events, unsigned long long *_Nonnull tokens, int capacity, int timeout) {
+int pebble_epoll_wait(int epoll, uint32_t *events, uint64_t *tokens, int capacity, int timeout) {
     struct epoll_event ready[64];
     if (capacity > 64) capacity = 64;
     int count;

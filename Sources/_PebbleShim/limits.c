@@ -21,7 +21,7 @@ static int resource_of(int which) {
     }
 }
 
-int pebble_limit_resource(int which, unsigned long long value) {
+int pebble_limit_resource(int which, uint64_t value) {
     int resource = resource_of(which);
     struct rlimit limit;
     if (resource < 0 || getrlimit(resource, &limit) != 0) return -1;
@@ -34,13 +34,13 @@ int pebble_limit_resource(int which, unsigned long long value) {
     return setrlimit(resource, &limit);
 }
 
-int pebble_limit_cpu_from_now(long long nanoseconds) {
+int pebble_limit_cpu_from_now(int64_t nanoseconds) {
     struct rusage usage;
     struct rlimit limit;
     if (getrusage(RUSAGE_SELF, &usage) != 0 || getrlimit(RLIMIT_CPU, &limit) != 0) return -1;
-    long long used = ((long long)usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000000LL
-                   + ((long long)usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1000LL;
-    long long total = used + nanoseconds;
+    int64_t used = ((int64_t)usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000000LL
+                 + ((int64_t)usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1000LL;
+    int64_t total = used + nanoseconds;
     // RLIMIT_CPU is in whole seconds: round up, so a task never gets less than its limit.
     rlim_t seconds = (rlim_t)((total + 999999999LL) / 1000000000LL);
     if (seconds < 1) seconds = 1;
@@ -51,7 +51,7 @@ int pebble_limit_cpu_from_now(long long nanoseconds) {
     return setrlimit(RLIMIT_CPU, &limit);
 }
 
-long long pebble_resident_bytes(void) {
+int64_t pebble_resident_bytes(void) {
     // /proc/self/statm: "size resident shared text lib data dt", in pages. One open and one read
     // (a few microseconds), against a parse of the longer /proc/self/status.
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -64,6 +64,6 @@ long long pebble_resident_bytes(void) {
     text[got] = 0;
     char *end;
     strtoll(text, &end, 10);
-    long long pages = strtoll(end, NULL, 10);
-    return pages * (long long)sysconf(_SC_PAGESIZE);
+    int64_t pages = strtoll(end, NULL, 10);
+    return pages * (int64_t)sysconf(_SC_PAGESIZE);
 }

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,27 +69,6 @@ int pebble_pidfd_exit_status(int pidfd, int *status) {
     if (!(info.mask & info_exit)) return -1;
     *status = info.exit_code;
     return 0;
-}
-
-int pebble_create_claim_board(void) {
-    int fd = memfd_create("pebble-claim-board", MFD_CLOEXEC);
-    if (fd < 0) return -1;
-    if (ftruncate(fd, PEBBLE_CLAIM_BOARD_BYTES) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-unsigned long long *pebble_map_claim_board(int fd) {
-    if (fd < 0) return NULL;
-    void *page = mmap(NULL, PEBBLE_CLAIM_BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    return page == MAP_FAILED ? NULL : (unsigned long long *)page;
-}
-
-void pebble_unmap_claim_board(unsigned long long *board) {
-    if (board) munmap(board, PEBBLE_CLAIM_BOARD_BYTES);
 }
 
 int pebble_send_frames(int fd, struct iovec *iov, int count) {

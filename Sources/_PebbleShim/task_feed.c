@@ -23,61 +23,61 @@ int pebble_create_task_board(void) {
     return fd;
 }
 
-unsigned long long *pebble_map_task_board(int fd) {
+uint64_t *pebble_map_task_board(int fd) {
     if (fd < 0) return NULL;
     void *page = mmap(NULL, PEBBLE_TASK_BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    return page == MAP_FAILED ? NULL : (unsigned long long *)page;
+    return page == MAP_FAILED ? NULL : (uint64_t *)page;
 }
 
-void pebble_unmap_task_board(unsigned long long *board) {
+void pebble_unmap_task_board(uint64_t *board) {
     if (board) munmap(board, PEBBLE_TASK_BOARD_BYTES);
 }
 
-static unsigned long long board_word(unsigned long long sequence, int worker, unsigned state) {
-    return (sequence << 16) | ((unsigned long long)(worker & 0x1FFF) << 3) | state;
+static uint64_t board_word(uint64_t sequence, int worker, unsigned state) {
+    return (sequence << 16) | ((uint64_t)(worker & 0x1FFF) << 3) | state;
 }
 
-static bool board_exchange(unsigned long long *board, int slot, unsigned long long from, unsigned long long to) {
+static bool board_exchange(uint64_t *board, int slot, uint64_t from, uint64_t to) {
     return __atomic_compare_exchange_n(&board[slot], &from, to, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-void pebble_claim_offer(unsigned long long *board, int slot, unsigned long long sequence) {
+void pebble_claim_offer(uint64_t *board, int slot, uint64_t sequence) {
     __atomic_store_n(&board[slot], board_word(sequence, 0, PEBBLE_CLAIM_OFFERED), __ATOMIC_RELEASE);
 }
 
-bool pebble_claim_take(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
+bool pebble_claim_take(uint64_t *board, int slot, uint64_t sequence, int worker) {
     if (slot < 0 || slot >= PEBBLE_TASK_BOARD_SLOTS) return false;
     if (!board_exchange(board, slot, board_word(sequence, 0, PEBBLE_CLAIM_OFFERED),
                         board_word(sequence, worker, PEBBLE_CLAIM_TAKEN))) return false;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     __atomic_store_n(&board[PEBBLE_TASK_BOARD_SLOTS + slot],
-                     (unsigned long long)now.tv_sec * 1000000000ULL + (unsigned long long)now.tv_nsec, __ATOMIC_RELAXED);
+                     (uint64_t)now.tv_sec * UINT64_C(1000000000) + (uint64_t)now.tv_nsec, __ATOMIC_RELAXED);
     return true;
 }
 
-unsigned long long pebble_claim_taken_at(const unsigned long long *board, int slot) {
+uint64_t pebble_claim_taken_at(const uint64_t *board, int slot) {
     if (slot < 0 || slot >= PEBBLE_TASK_BOARD_SLOTS) return 0;
     return __atomic_load_n(&board[PEBBLE_TASK_BOARD_SLOTS + slot], __ATOMIC_RELAXED);
 }
 
-bool pebble_claim_finish(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
+bool pebble_claim_finish(uint64_t *board, int slot, uint64_t sequence, int worker) {
     return board_exchange(board, slot, board_word(sequence, worker, PEBBLE_CLAIM_TAKEN),
                           board_word(sequence, worker, PEBBLE_CLAIM_DONE));
 }
 
-bool pebble_claim_revoke(unsigned long long *board, int slot, unsigned long long sequence) {
+bool pebble_claim_revoke(uint64_t *board, int slot, uint64_t sequence) {
     return board_exchange(board, slot, board_word(sequence, 0, PEBBLE_CLAIM_OFFERED),
                           board_word(sequence, 0, PEBBLE_CLAIM_REVOKED));
 }
 
-bool pebble_claim_stop(unsigned long long *board, int slot, unsigned long long sequence, int worker) {
+bool pebble_claim_stop(uint64_t *board, int slot, uint64_t sequence, int worker) {
     return board_exchange(board, slot, board_word(sequence, worker, PEBBLE_CLAIM_TAKEN),
                           board_word(sequence, worker, PEBBLE_CLAIM_STOPPING));
 }
 
-int pebble_claim_read(const unsigned long long *board, int slot, unsigned long long sequence) {
-    unsigned long long word = __atomic_load_n(&board[slot], __ATOMIC_ACQUIRE);
+int pebble_claim_read(const uint64_t *board, int slot, uint64_t sequence) {
+    uint64_t word = __atomic_load_n(&board[slot], __ATOMIC_ACQUIRE);
     return (word >> 16) == (sequence & 0xFFFFFFFFFFFFull) ? (int)(word & 0xFFFF) : -1;
 }
 
@@ -124,7 +124,7 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int cou
     return sent;
 }
 
-long pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, bool nonblocking) {
+ssize_t pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, bool nonblocking) {
     *passed = -1;
     union {
         char buffer[CMSG_SPACE(sizeof(int) * 4)];
@@ -151,7 +151,7 @@ long pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, boo
             *passed = -1;
             return -2;
         }
-        return (long)got;
+        return got;
     }
 }
 

@@ -18,14 +18,8 @@
 // `main` is needed, in an executable or in a test bundle. It runs after swift_image_constructor of
 // the same image, so Swift type metadata is registered and `_typeByName` finds the job types.
 
-static int worker_channel = -1;
-
-int pebble_worker_channel(void) { return worker_channel; }
-
 /// The Swift worker loop (Pebble's WorkerMain.swift). Weak, so a binary without it just exits.
-extern void pebble_worker_main(int channel, unsigned long long *claim_board) __attribute__((weak));
-
-static unsigned long long *claim_board;
+extern void pebble_worker_main(int channel) __attribute__((weak));
 
 typedef void (*init_fn)(int, char **, char **);
 extern init_fn __init_array_start[] __attribute__((weak, visibility("hidden")));
@@ -78,7 +72,7 @@ static int watch_parent_pool(pid_t pool, int start_thread) {
 }
 
 static void *run_worker_loop(void *arg) {
-    pebble_worker_main((int)(intptr_t)arg, claim_board);
+    pebble_worker_main((int)(intptr_t)arg);
     _exit(0);
     return NULL;
 }
@@ -103,9 +97,7 @@ static void service_main_queue(void) {
     }
 }
 
-void pebble_run_worker(int channel, int counter_fd) {
-    worker_channel = channel;
-    claim_board = pebble_map_claim_board(counter_fd);
+void pebble_run_worker(int channel) {
     // Programs a job executes must not inherit the channel.
     fcntl(channel, F_SETFD, FD_CLOEXEC);
     if (!pebble_worker_main) _exit(71);
@@ -132,5 +124,5 @@ static void pebble_entry_ctor(int argc, char **argv, char **envp) {
     int pool_pidfd = watch_parent_pool(pool, !zygote);
     run_later_constructors(argc, argv, envp);
     if (zygote) pebble_zygote_main(fd, pool_pidfd);
-    pebble_run_worker(fd, PEBBLE_START_COUNTER_FD);
+    pebble_run_worker(fd);
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "entry.h"
 #include "pebble_shim.h"
+#include "zygote_table.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -56,7 +57,7 @@ static void set_stray_signals(void (*action)(int)) {
 /// In the forked child: drop the zygote's descriptors and signal state (default dispositions, an
 /// empty mask), take the channel on fd 3, get a process group of its own, watch the pool, and
 /// become a worker.
-static void become_worker(int channel, int counter, const struct pebble_zygote_request *request,
+static void become_worker(int channel, const struct pebble_zygote_request *request,
                           int control, int signals, int pool_pidfd) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     close(control);
@@ -74,66 +75,18 @@ static void become_worker(int channel, int counter, const struct pebble_zygote_r
     }
     prctl(PR_SET_NAME, request->name[0] ? request->name : "pebble-worker", 0, 0, 0);
     if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
-    pebble_run_worker(PEBBLE_CHANNEL_FD, counter);
+    pebble_run_worker(PEBBLE_CHANNEL_FD);
 }
 
 // Which children are workers (forked here) rather than orphans. The zygote is a child subreaper:
 // when a worker dies, the processes its jobs started are reparented here instead of to init, even
 // those in process groups of their own (Foundation's Process makes one per child), and are killed.
-// The table grows as needed (room is made before each fork: a fork it could not record is refused
-// with a FAILED reply, never made and forgotten).
-static pid_t *workers;
-static size_t worker_count, worker_capacity;
-
-/// Makes room for one more worker; -1 when memory is short.
-static int reserve_worker(void) {
-    if (worker_count < worker_capacity) return 0;
-    size_t capacity = worker_capacity ? worker_capacity * 2 : 64;
-    pid_t *grown = realloc(workers, capacity * sizeof *grown);
-    if (!grown) return -1;
-    workers = grown;
-    worker_capacity = capacity;
-    return 0;
-}
-
-/// Records `pid`; reserve_worker() must have made room.
-static void remember_worker(pid_t pid) { workers[worker_count++] = pid; }
-
-/// Forgets `pid`; returns whether it was a worker.
-static int forget_worker(pid_t pid) {
-    for (size_t i = 0; i < worker_count; i++) {
-        if (workers[i] == pid) {
-            workers[i] = workers[--worker_count];
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int is_worker(pid_t pid) {
-    for (size_t i = 0; i < worker_count; i++) {
-        if (workers[i] == pid) return 1;
-    }
-    return 0;
-}
-
-int pebble_zygote_table_check(int count) {
-    int found = 0;
-    for (int i = 0; i < count; i++) {
-        if (reserve_worker() != 0) return -1;
-        remember_worker((pid_t)(1000000 + i));
-    }
-    for (int i = 0; i < count; i++) found += is_worker((pid_t)(1000000 + i));
-    for (int i = 0; i < count; i++) {
-        if (!forget_worker((pid_t)(1000000 + i))) return -1;
-    }
-    return worker_count == 0 ? found : -1;
-}
+static struct pebble_worker_table workers;
 
 static void fork_worker(int control, const struct pebble_zygote_request *request,
                         int signals, int pool_pidfd) {
     struct pebble_zygote_message reply = { .type = PEBBLE_ZYGOTE_FAILED, .id = request->id, .pid = -1 };
-    if (reserve_worker() != 0) {
+    if (pebble_worker_table_reserve(&workers) != 0) {
         reply.status = ENOMEM;
         send_message(control, &reply, NULL, 0);
         return;
@@ -146,37 +99,34 @@ static void fork_worker(int control, const struct pebble_zygote_request *request
     }
     set_buffer_sizes(ends[0]);
     set_buffer_sizes(ends[1]);
-    int counter = pebble_create_claim_board();
     pid_t pid = fork();
     if (pid == 0) {
         close(ends[0]);
-        become_worker(ends[1], counter, request, control, signals, pool_pidfd);
+        become_worker(ends[1], request, control, signals, pool_pidfd);
     }
     close(ends[1]);
     if (pid < 0) {
         reply.status = errno;
         close(ends[0]);
-        if (counter >= 0) close(counter);
         send_message(control, &reply, NULL, 0);
         return;
     }
-    remember_worker(pid);
+    pebble_worker_table_add(&workers, pid);
     // Opened here, before this process can reap the child, so the pidfd cannot name a recycled pid.
     int pidfd = pebble_pidfd_open(pid);
-    if (pidfd < 0 || counter < 0) {
-        // Without both, the pool could not watch this worker properly: it gets none.
+    if (pidfd < 0) {
+        // Without it, the pool could not watch this worker properly: it gets none.
         kill(pid, SIGKILL);
         reply.status = errno;
         send_message(control, &reply, NULL, 0);
     } else {
-        int fds[3] = { ends[0], pidfd, counter };
+        int fds[2] = { ends[0], pidfd };
         reply.type = PEBBLE_ZYGOTE_SPAWNED;
         reply.pid = pid;
-        send_message(control, &reply, fds, 3);
+        send_message(control, &reply, fds, 2);
     }
     close(ends[0]);
     if (pidfd >= 0) close(pidfd);
-    if (counter >= 0) close(counter);
 }
 
 /// Kills every child that is not a worker (what dead workers' jobs left behind), or every child
@@ -189,7 +139,7 @@ static void kill_children(int all) {
     if (!children) return;
     int pid;
     while (fscanf(children, "%d", &pid) == 1) {
-        if (all || !is_worker(pid)) {
+        if (all || !pebble_worker_table_contains(&workers, pid)) {
             killpg(pid, SIGKILL);
             kill(pid, SIGKILL);
         }
@@ -205,9 +155,9 @@ static void kill_orphans(void) { kill_children(0); }
 /// reap every child, adopted orphans included, until none is left; only then exit.
 static void sweep_and_exit(void) __attribute__((noreturn));
 static void sweep_and_exit(void) {
-    for (size_t i = 0; i < worker_count; i++) {
-        killpg(workers[i], SIGKILL);   // unreaped, so the group id is still this worker's
-        kill(workers[i], SIGKILL);
+    for (size_t i = 0; i < workers.count; i++) {
+        killpg(workers.pids[i], SIGKILL);   // unreaped, so the group id is still this worker's
+        kill(workers.pids[i], SIGKILL);
     }
     for (;;) {
         kill_children(1);
@@ -227,18 +177,18 @@ static void reap_children(int control) {
         memset(&info, 0, sizeof info);
         if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
         pid_t pid = info.si_pid;
-        int worker = is_worker(pid);
+        bool worker = pebble_worker_table_contains(&workers, pid);
         if (worker) killpg(pid, SIGKILL);
         int status = 0;
         struct rusage own;
         memset(&own, 0, sizeof own);
         while (wait4(pid, &status, 0, &own) < 0 && errno == EINTR) {}
         if (!worker) continue;
-        forget_worker(pid);
+        pebble_worker_table_remove(&workers, pid);
         struct pebble_zygote_message exited = {
             .type = PEBBLE_ZYGOTE_EXITED, .pid = pid, .status = status,
-            .user_usec = (long long)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec,
-            .system_usec = (long long)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec,
+            .user_usec = (int64_t)own.ru_utime.tv_sec * 1000000 + own.ru_utime.tv_usec,
+            .system_usec = (int64_t)own.ru_stime.tv_sec * 1000000 + own.ru_stime.tv_usec,
             .maxrss_kb = own.ru_maxrss,
         };
         send_message(control, &exited, NULL, 0);

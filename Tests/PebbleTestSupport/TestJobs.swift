@@ -232,10 +232,7 @@ struct SignalThenSleep: ProcessJob {
     let readyFifo: String
     let seconds: Double
     func run() async throws -> Int32 {
-        let fd = open(readyFifo, O_WRONLY)
-        var byte: UInt8 = 1
-        _ = write(fd, &byte, 1)
-        close(fd)
+        ReadyFifo.send(UInt8(1), to: readyFifo)
         usleep(UInt32(seconds * 1_000_000))
         return getpid()
     }
@@ -248,10 +245,7 @@ struct SignalIndexThenSleep: ProcessJob {
     let index: Int
     let seconds: Double
     func run() async throws -> Int {
-        let fd = open(readyFifo, O_WRONLY)
-        var value = Int32(index)
-        _ = write(fd, &value, 4)
-        close(fd)
+        ReadyFifo.send(Int32(index), to: readyFifo)
         usleep(UInt32(seconds * 1_000_000))
         return index + 1
     }
@@ -263,11 +257,21 @@ struct GateJob: ProcessJob {
     let gate: String
     var crash = false
     func run() async throws -> Int32 {
-        let fd = open(gate, O_RDONLY)
-        var byte: UInt8 = 0
-        _ = read(fd, &byte, 1)
-        close(fd)
+        ReadyFifo.awaitByte(at: gate)
         if crash { kill(getpid(), SIGKILL) }
         return getpid()
+    }
+}
+
+/// Writes `index` (4 bytes, one atomic pipe write) to `readyFifo` (a ``ReadyFifo``) as it starts,
+/// then blocks until the test writes a byte to `gate`. Returns `index`.
+struct SignalThenGate: ProcessJob {
+    let readyFifo: String
+    let gate: String
+    var index = 0
+    func run() async throws -> Int {
+        ReadyFifo.send(Int32(index), to: readyFifo)
+        ReadyFifo.awaitByte(at: gate)
+        return index
     }
 }

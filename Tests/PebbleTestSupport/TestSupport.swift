@@ -105,6 +105,22 @@ final class ReadyFifo {
         }
         return true
     }
+
+    /// In a job: writes `value` to the fifo at `path`, in one pipe write (atomic up to `PIPE_BUF`).
+    static func send<Value: BitwiseCopyable>(_ value: Value, to path: String) {
+        let fd = open(path, O_WRONLY)
+        var value = value
+        _ = write(fd, &value, MemoryLayout<Value>.size)
+        close(fd)
+    }
+
+    /// In a job: blocks until the test writes a byte to the fifo at `path`.
+    static func awaitByte(at path: String) {
+        let fd = open(path, O_RDONLY)
+        var byte: UInt8 = 0
+        _ = read(fd, &byte, 1)
+        close(fd)
+    }
 }
 
 extension ProcessPool.StartMethod {

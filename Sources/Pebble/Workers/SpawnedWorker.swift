@@ -17,7 +17,5 @@ struct SpawnedWorker: Sendable {
     let pid: pid_t
     let channel: Int32
     let pidfd: Int32
-    /// The memfd of the worker's claim board, -1 without one.
-    let claimBoard: Int32
     let origin: Origin
 }

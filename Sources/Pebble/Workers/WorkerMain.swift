@@ -12,9 +12,8 @@ import Musl
 
 /// The worker process's loop. The C constructor in `_PebbleShim` calls it, before `main`, on a
 /// thread of its own (the main thread services the main queue), in a process the pool spawned.
-/// (`_`: the start methods' per-worker page, unused; the pool's task board comes with the hello.)
 @_cdecl("pebble_worker_main")
-func pebbleWorkerMain(_ channel: Int32, _: UnsafeMutablePointer<UInt64>?) {
+func pebbleWorkerMain(_ channel: Int32) {
     var loop = WorkerLoop(channel: channel)
     loop.run()
 }

@@ -54,8 +54,6 @@ final class WorkerProcess: Sendable {
             queue: queue, killsGroupAtExit: true)
         channel = WorkerChannel(fd: spawned.channel)
         reader = StateLock(FrameReader(limit: messageLimit))
-        // The per-worker page of the start methods is unused: the pool's task board serves all workers.
-        if spawned.claimBoard >= 0 { closeFileDescriptor(spawned.claimBoard) }
         self.events = events
         if spawned.origin == .child {
             var own = rusage()

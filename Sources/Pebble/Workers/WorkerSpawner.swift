@@ -12,8 +12,6 @@ import Musl
 enum WorkerSpawner {
     /// The worker's end of its channel is always this descriptor.
     static let channelFD: Int32 = 3
-    /// A spawned worker's claim board is on this descriptor (worker_entry.c maps it).
-    static let claimBoardFD: Int32 = 4
     static let socketBufferSize: Int32 = 1 << 20
 
     /// Spawns `/proc/self/exe` as a worker.
@@ -23,8 +21,7 @@ enum WorkerSpawner {
     ///    spawned meanwhile inherits it; `send(MSG_NOSIGNAL)` means a dead worker never raises SIGPIPE.
     /// 2. The child's end is first moved to a descriptor ≥ 10: `dup2` onto 3 of a descriptor that
     ///    already is 3 would keep its close-on-exec flag and the worker would start with no channel.
-    /// 3. The child gets the channel on fd 3, its claim board on fd 4 (both moved to ≥ 10 first,
-    ///    for the reason above), and every other descriptor above 2 is closed, so no
+    /// 3. The child gets the channel on fd 3 and every other descriptor above 2 is closed, so no
     ///    descriptor of the parent (or of a sibling's channel) leaks into it; stdin/out/err are shared.
     /// 4. The signal mask is emptied and every disposition reset to default: a spawn from a
     ///    Dispatch thread would otherwise hand the worker a mask blocking SIGTERM and friends.
@@ -33,23 +30,14 @@ enum WorkerSpawner {
     ///    this pool reaps it), so it refers to this child and never to a recycled pid. Kernels
     ///    without pidfd get -1, and the ``ChildReaper`` instead.
     static func spawn(name: String?) throws -> SpawnedWorker {
-        let counter = pebble_create_claim_board()
-        let counterHigh = counter >= 0 ? fcntl(counter, F_DUPFD_CLOEXEC, 10) : -1
-        if counter >= 0 { close(counter) }
-        do {
-            let (pid, channel, pidfd) = try spawnSelf(role: "PEBBLE_WORKER_CHANNEL", name: name, claimBoard: counterHigh)
-            return SpawnedWorker(pid: pid, channel: channel, pidfd: pidfd, claimBoard: counterHigh, origin: .child)
-        } catch {
-            if counterHigh >= 0 { close(counterHigh) }
-            throw error
-        }
+        let (pid, channel, pidfd) = try spawnSelf(role: "PEBBLE_WORKER_CHANNEL", name: name)
+        return SpawnedWorker(pid: pid, channel: channel, pidfd: pidfd, origin: .child)
     }
 
     /// Spawns this program with one end of a new socketpair on fd 3 and `role` naming it in the
     /// environment; returns the pid, the parent's end and a pidfd.
     static func spawnSelf(
-        role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue),
-        claimBoard: Int32 = -1
+        role: String, name: String?, type: Int32 = Int32(SOCK_STREAM.rawValue)
     ) throws -> (pid: pid_t, channel: Int32, pidfd: Int32) {
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
@@ -66,7 +54,7 @@ enum WorkerSpawner {
         }
         let pid: pid_t
         do {
-            pid = try posixSpawnSelf(channel: childHigh, claimBoard: claimBoard, role: role, name: name)
+            pid = try posixSpawnSelf(channel: childHigh, role: role, name: name)
         } catch {
             close(parentEnd)
             throw error
@@ -82,13 +70,12 @@ enum WorkerSpawner {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private static func posixSpawnSelf(channel: Int32, claimBoard: Int32, role: String, name: String?) throws -> pid_t {
+    private static func posixSpawnSelf(channel: Int32, role: String, name: String?) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, channel, channelFD)
-        if claimBoard >= 0 { posix_spawn_file_actions_adddup2(&actions, claimBoard, claimBoardFD) }
-        pebble_spawn_addclosefrom(&actions, (claimBoard >= 0 ? claimBoardFD : channelFD) + 1)
+        pebble_spawn_addclosefrom(&actions, channelFD + 1)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -155,9 +155,9 @@ final class Zygote: Sendable {
     private func receive(_ control: Int32) {
         while true {
             var message = pebble_zygote_message()
-            var fds: [Int32] = [-1, -1, -1]
+            var fds: [Int32] = [-1, -1]
             var fdCount: Int32 = 0
-            let got = pebble_receive_with_fds(control, &message, MemoryLayout<pebble_zygote_message>.size, &fds, 3, &fdCount)
+            let got = pebble_receive_with_fds(control, &message, MemoryLayout<pebble_zygote_message>.size, &fds, 2, &fdCount)
             if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
             guard got == MemoryLayout<pebble_zygote_message>.size else {
                 for fd in fds.prefix(Int(fdCount)) { close(fd) }
@@ -179,12 +179,12 @@ final class Zygote: Sendable {
                 for fd in fds { close(fd) }
                 return
             }
-            guard fds.count == 3 else {
+            guard fds.count == 2 else {
                 for fd in fds { close(fd) }
                 _ = request.completion(.failure(PebbleError(.spawnFailed, "the zygote sent worker \(message.pid) without its descriptors")))
                 return
             }
-            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], claimBoard: fds[2], origin: .zygote)
+            let worker = SpawnedWorker(pid: message.pid, channel: fds[0], pidfd: fds[1], origin: .zygote)
             if let onExit = request.completion(.success(worker)) {
                 state.withLock { $0.exitHandlers[message.pid] = onExit }
             }

@@ -20,13 +20,6 @@ int pebble_pidfd_exit_status(int pidfd, int *_Nonnull status);
 int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *_Nonnull actions, int from);
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 int pebble_usable_cpu_count(void);
-/// The per-worker page every start method still creates at spawn (the zygote and posix_spawn pass
-/// it as the worker's descriptor 4). The pool's dispatch uses one task board per pool instead.
-#define PEBBLE_CLAIM_BOARD_BYTES 4096
-int pebble_create_claim_board(void);
-/// Maps the page behind `fd` and closes `fd`; NULL on failure (or for a negative fd).
-unsigned long long *_Nullable pebble_map_claim_board(int fd);
-void pebble_unmap_claim_board(unsigned long long *_Nullable board);
 
 /// A pool's task board: a shared memfd with one 64-bit word per slot, shared by the pool and all its
 /// workers. A word is `sequence << 16 | worker << 3 | state`: the sequence names one offering of one
@@ -45,23 +38,23 @@ enum { PEBBLE_CLAIM_OFFERED = 0, PEBBLE_CLAIM_TAKEN = 1, PEBBLE_CLAIM_REVOKED = 
 /// A new task board (memfd, close-on-exec); -1 on failure.
 int pebble_create_task_board(void);
 /// Maps the board behind `fd` (which stays open); NULL on failure.
-unsigned long long *_Nullable pebble_map_task_board(int fd);
-void pebble_unmap_task_board(unsigned long long *_Nullable board);
+uint64_t *_Nullable pebble_map_task_board(int fd);
+void pebble_unmap_task_board(uint64_t *_Nullable board);
 /// Publishes task `sequence` as offered in `slot` (before its message is sent).
-void pebble_claim_offer(unsigned long long *_Nullable board, int slot, unsigned long long sequence);
+void pebble_claim_offer(uint64_t *_Nullable board, int slot, uint64_t sequence);
 /// Worker `worker` takes task `sequence` in `slot`; false if it was revoked (or the slot moved on).
-bool pebble_claim_take(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_take(uint64_t *_Nullable board, int slot, uint64_t sequence, int worker);
 /// When the task in `slot` was taken (`CLOCK_MONOTONIC` nanoseconds; written by its taker, so a
 /// value the pool must bound).
-unsigned long long pebble_claim_taken_at(const unsigned long long *_Nullable board, int slot);
+uint64_t pebble_claim_taken_at(const uint64_t *_Nullable board, int slot);
 /// Worker `worker` finished task `sequence`; false when the pool is stopping it for that task.
-bool pebble_claim_finish(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_finish(uint64_t *_Nullable board, int slot, uint64_t sequence, int worker);
 /// The pool revokes task `sequence` in `slot`; false if a worker took it.
-bool pebble_claim_revoke(unsigned long long *_Nullable board, int slot, unsigned long long sequence);
+bool pebble_claim_revoke(uint64_t *_Nullable board, int slot, uint64_t sequence);
 /// The pool claims the kill of worker `worker` for task `sequence`; false if the worker finished it.
-bool pebble_claim_stop(unsigned long long *_Nullable board, int slot, unsigned long long sequence, int worker);
+bool pebble_claim_stop(uint64_t *_Nullable board, int slot, uint64_t sequence, int worker);
 /// `worker << 3 | state` of task `sequence` in `slot`, or -1 when the slot holds another task.
-int pebble_claim_read(const unsigned long long *_Nullable board, int slot, unsigned long long sequence);
+int pebble_claim_read(const uint64_t *_Nullable board, int slot, uint64_t sequence);
 
 /// One message for a pool's task feed: `head` then `body` as one SOCK_SEQPACKET record, with
 /// descriptor `fd` attached (SCM_RIGHTS) when it is not -1.
@@ -78,14 +71,12 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *_Nonnull messages
 /// Receives one feed message into `buffer` (a descriptor that came with it into `*passed`, else -1).
 /// Returns its size; 0 at end of file; -1 on error (errno EAGAIN: empty, with `nonblocking`);
 /// -2 when the message was larger than `capacity`.
-long pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
+ssize_t pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
 /// A memfd holding `length` bytes of `bytes`, for a request too large for one feed message; -1 on failure.
 int pebble_memfd_holding(const void *_Nullable bytes, size_t length);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
 int pebble_send_frames(int fd, struct iovec *_Nonnull iov, int count);
-/// The worker's channel descriptor if this process was started as a swift-pebble worker, else -1.
-int pebble_worker_channel(void);
 /// Names the calling thread (pthread_setname_np keeps 15 bytes).
 void pebble_set_thread_name(const char *_Nonnull name);
 /// The environment of this process (glibc's `environ`, which Swift 6 cannot read as a global).
@@ -93,29 +84,24 @@ char *_Nullable const *_Nullable pebble_environ(void);
 
 /// A request from the pool to the zygote: fork a worker named `name` (may be empty).
 struct pebble_zygote_request {
-    unsigned int id;
+    uint32_t id;
     char name[16];
 };
 
 enum { PEBBLE_ZYGOTE_SPAWNED = 1, PEBBLE_ZYGOTE_EXITED = 2, PEBBLE_ZYGOTE_FAILED = 3 };
 
-/// A message from the zygote: SPAWNED (with the channel, a pidfd and the claim board attached), EXITED (a worker's
+/// A message from the zygote: SPAWNED (with the channel and a pidfd attached), EXITED (a worker's
 /// wait status), or FAILED (errno in `status`).
 struct pebble_zygote_message {
-    unsigned int type;
-    unsigned int id;
-    int pid;
+    uint32_t type;
+    uint32_t id;
+    pid_t pid;
     int status;
     /// EXITED: the worker's own rusage from `wait4` (ru_utime, ru_stime in microseconds, ru_maxrss in KiB).
-    long long user_usec;
-    long long system_usec;
-    long long maxrss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t maxrss_kb;
 };
-
-/// Tests the zygote's worker table in this process: records `count` made-up pids (growing the
-/// table), looks each up, forgets them all. Returns how many were found (`count` when the table is
-/// right), or -1 on failure. The table is the zygote's only in a zygote; anywhere else it is unused.
-int pebble_zygote_table_check(int count);
 
 /// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of one message and the descriptors attached to it.
 ssize_t pebble_receive_with_fds(int socket, void *_Nullable buffer, size_t length, int *_Nonnull fds, int max_fds, int *_Nonnull fd_count);
@@ -123,12 +109,12 @@ ssize_t pebble_receive_with_fds(int socket, void *_Nullable buffer, size_t lengt
 /// Resources a worker limits on itself (limits.c): RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_FSIZE.
 enum { PEBBLE_LIMIT_ADDRESS_SPACE = 1, PEBBLE_LIMIT_OPEN_FILES = 2, PEBBLE_LIMIT_FILE_SIZE = 3 };
 /// Sets the soft and hard limit of `which` to `value` (at most the inherited hard limit). 0 or -1.
-int pebble_limit_resource(int which, unsigned long long value);
+int pebble_limit_resource(int which, uint64_t value);
 /// Sets the soft RLIMIT_CPU to the CPU time this process used so far plus `nanoseconds`, rounded up
 /// to whole seconds: the next task may use at least that much CPU before SIGXCPU. 0 or -1.
-int pebble_limit_cpu_from_now(long long nanoseconds);
+int pebble_limit_cpu_from_now(int64_t nanoseconds);
 /// This process's resident set in bytes (/proc/self/statm), -1 if unknown.
-long long pebble_resident_bytes(void);
+int64_t pebble_resident_bytes(void);
 
 /// The most descriptors passed with one message (descriptors.c).
 #define PEBBLE_MAX_PASSED_FDS 4
@@ -149,9 +135,9 @@ void pebble_flush_stdout(void);
 /// process reaped it, or SIGCHLD is ignored and the kernel did).
 /// A reaped child's own rusage: ru_utime and ru_stime in microseconds, ru_maxrss in KiB.
 struct pebble_rusage {
-    long long user_usec;
-    long long system_usec;
-    long long maxrss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t maxrss_kb;
 };
 /// Reaps `pid` if it is an exited child of ours: 1 with its wait status in `status` and, when
 /// `usage` is not NULL, its rusage (from the raw waitid syscall's fifth argument); 0 if it is not
@@ -163,16 +149,13 @@ int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *_Nonnull statu
 /// closed reader).
 ssize_t pebble_write_nosigpipe(int fd, const void *_Nullable buffer, size_t length);
 
-/// prctl(PR_SET_CHILD_SUBREAPER, on): for tests that need a subreaper in a helper process only.
-int pebble_set_child_subreaper(int on);
-
 /// pipe2(O_CLOEXEC), which Glibc's module map hides behind _GNU_SOURCE.
 int pebble_pipe_cloexec(int fds[_Nonnull 2]);
 
 /// One resource limit for a command (setrlimit in its child before exec).
 struct pebble_rlimit {
     int resource;
-    unsigned long long value;
+    uint64_t value;
 };
 
 /// What `pebble_command_spawn` starts. It is copied: nothing it points to is read after the call.
@@ -197,12 +180,12 @@ enum { PEBBLE_STAGE_EXEC = 0, PEBBLE_STAGE_DIRECTORY = 1, PEBBLE_STAGE_LIMITS = 
 /// where in `stage`). EXITED and FAILED are the last.
 struct pebble_command_message {
     int type;
-    int pid;
+    pid_t pid;
     int value;
     int stage;
-    long long user_usec;
-    long long system_usec;
-    long long maxrss_kb;
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t maxrss_kb;
 };
 
 /// Starts the reaper of one command (see command_reaper.c) and returns its pid, or -1 with errno.
@@ -211,10 +194,6 @@ struct pebble_command_message {
 pid_t pebble_command_spawn(const struct pebble_command_spec *_Nonnull spec, void *_Nullable *_Nonnull reaper_memory);
 /// Unmaps what `pebble_command_spawn` mapped for a reaper that has exited; NULL does nothing.
 void pebble_command_release(void *_Nullable reaper_memory);
-
-/// The floor the benchmark compares commands with: posix_spawn of `path` (no arguments, this
-/// environment, nothing else) and waitpid. Returns the wait status, or -1.
-int pebble_spawn_and_wait(const char *_Nonnull path);
 
 /// The words blocked future waiters sleep on (futures/FutureCore.swift, futex.c): a seq_cst load,
 /// a seq_cst increment followed by a wake of every thread sleeping on the word, and a sleep while
@@ -233,9 +212,9 @@ enum {
 /// epoll_create1(EPOLL_CLOEXEC).
 int pebble_epoll_create(void);
 /// epoll_ctl with `events` and the 64-bit `token` as the event's data (retried on EINTR); 0 or -1.
-int pebble_epoll_control(int epoll, int operation, int fd, unsigned int events, unsigned long long token);
+int pebble_epoll_control(int epoll, int operation, int fd, uint32_t events, uint64_t token);
 /// epoll_wait for at most `capacity` (up to 64) events, their masks and tokens into the arrays;
 /// the count, or -1 (EINTR is retried).
-int pebble_epoll_wait(int epoll, unsigned int *_Nonnull events, unsigned long long *_Nonnull tokens, int capacity, int timeout);
+int pebble_epoll_wait(int epoll, uint32_t *_Nonnull events, uint64_t *_Nonnull tokens, int capacity, int timeout);
 
 #endif

@@ -46,7 +46,13 @@ struct CommandInputTests {
         #expect(try #require(run, "the run hung").get().status == .exited(0))
     }
 
-    @Test func anExecutableThatCannotStartWithInput() async throws {
+    /// A regression check, not a test of the fix (issue 21): before it, such a run hung only when
+    /// the input had filled the pipe before the failed exec closed the child's end (a full pipe
+    /// whose reader is gone reports only `EPOLLERR`, which the Dispatch source ignored), a race the
+    /// old code lost 4 times of 5 in the issue but may win every time. The fix's deterministic test
+    /// is `aCommandThatNeverReadsItsInputAndExits()`: there the pipe is full long before the exit.
+    @Test("Regression check: an executable that cannot start, with input")
+    func anExecutableThatCannotStartWithInput() async throws {
         for _ in 0..<5 {
             let run = await outcome(within: 60) { try Command("/pebble/no/such/program").run(input: Self.megabyte) }
             let failure = try #require(run, "the run hung").failure as? PebbleError
@@ -104,7 +110,10 @@ struct CommandInputTests {
     }
 
     /// Empty and relative `PATH` entries are searched as `execvp` does: in the command's working directory.
-    @Test func emptyAndRelativePathEntriesAreTheWorkingDirectorys() async throws {
+    /// A regression check of documented behaviour, not a test of a fix: issue 21 asked for this
+    /// lookup to be documented (it already was `execvp`'s), so it passes on the code before too.
+    @Test("Regression check: empty and relative PATH entries are the working directory")
+    func emptyAndRelativePathEntriesAreTheWorkingDirectorys() async throws {
         let directory = "/tmp/pebble-path-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import _PebbleShim
+import _PebbleTestShim
 
 @testable import Pebble
 @testable import PebbleTestSupport

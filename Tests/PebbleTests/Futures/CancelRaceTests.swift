@@ -44,6 +44,20 @@ struct CancelRaceTests {
         var cancelled = 0
         var ranAfterCancel: [Int] = []
         var notCancellationError: [Int] = []
+
+        /// Expects some cancels, and every one of them kept: the task never started after it, and
+        /// its future failed with `CancellationError`.
+        func expectEveryCancelKept(sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(cancelled > 0, sourceLocation: sourceLocation)
+            #expect(
+                ranAfterCancel.isEmpty,
+                "\(ranAfterCancel.count) of \(cancelled) cancelled tasks started after cancel() returned true",
+                sourceLocation: sourceLocation)
+            #expect(
+                notCancellationError.isEmpty,
+                "\(notCancellationError.count) of \(cancelled) futures whose cancel() returned true did not fail with CancellationError",
+                sourceLocation: sourceLocation)
+        }
     }
 
     /// Cancels every second task just as the one two places before it completes: the moment the
@@ -89,15 +103,7 @@ struct CancelRaceTests {
             let fields = line.split(separator: " ")
             startedAt[Int(fields[0])!] = UInt64(fields[1])!
         }
-        let findings = Self.findings(futures, cancelledAt: cancelledAt, startedAt: startedAt, runningCanBeCancelled: true)
-        #expect(findings.cancelled > 0)
-        #expect(
-            findings.ranAfterCancel.isEmpty,
-            "\(findings.ranAfterCancel.count) of \(findings.cancelled) cancelled tasks started after cancel() returned true")
-        #expect(
-            findings.notCancellationError.isEmpty,
-            "\(findings.notCancellationError.count) of \(findings.cancelled) futures whose cancel() returned true did not fail with CancellationError"
-        )
+        Self.findings(futures, cancelledAt: cancelledAt, startedAt: startedAt, runningCanBeCancelled: true).expectEveryCancelKept()
     }
 
     @Test func threadPoolCancelIsExact() throws {
@@ -116,14 +122,7 @@ struct CancelRaceTests {
         let cancelledAt = Self.chaseTheHead(futures)
         pool.close()
         try pool.join()
-        let findings = Self.findings(futures, cancelledAt: cancelledAt, startedAt: startedAt.value, runningCanBeCancelled: false)
-        #expect(findings.cancelled > 0)
-        #expect(
-            findings.ranAfterCancel.isEmpty,
-            "\(findings.ranAfterCancel.count) of \(findings.cancelled) cancelled tasks started after cancel() returned true")
-        #expect(
-            findings.notCancellationError.isEmpty,
-            "\(findings.notCancellationError.count) of \(findings.cancelled) futures whose cancel() returned true did not fail with CancellationError"
-        )
+        Self.findings(futures, cancelledAt: cancelledAt, startedAt: startedAt.value, runningCanBeCancelled: false)
+            .expectEveryCancelKept()
     }
 }

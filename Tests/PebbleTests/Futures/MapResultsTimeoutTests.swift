@@ -2,7 +2,7 @@
 import Dispatch
 import Foundation
 import Testing
-import _PebbleShim
+import _PebbleTestShim
 
 @testable import Pebble
 @testable import PebbleTestSupport

@@ -12,40 +12,8 @@ import Glibc
 import Musl
 #endif
 
-/// Writes `index` (4 bytes, one atomic pipe write) to `readyFifo` as it starts, then blocks until
-/// the test writes a byte to `gate`. Returns `index`.
-struct SignalThenGate: ProcessJob {
-    let readyFifo: String
-    let gate: String
-    var index = 0
-    func run() async throws -> Int {
-        let ready = open(readyFifo, O_WRONLY)
-        var value = Int32(index)
-        _ = write(ready, &value, 4)
-        close(ready)
-        let fd = open(gate, O_RDONLY)
-        var byte: UInt8 = 0
-        _ = read(fd, &byte, 1)
-        close(fd)
-        return index
-    }
-}
-
-/// Writes `index` (4 bytes) to `fifo` as it starts and returns it at once.
-struct RecordStart: ProcessJob {
-    let fifo: String
-    let index: Int
-    func run() async throws -> Int {
-        let fd = open(fifo, O_WRONLY)
-        var value = Int32(index)
-        _ = write(fd, &value, 4)
-        close(fd)
-        return index
-    }
-}
-
 /// The dispatch guarantees (issue 22) with real workers, under both start methods. Each of these
-/// fails on the per-worker windows the pull model replaced.
+/// fails on the per-worker windows the pull model replaced, but the one named a regression check.
 @Suite(.timeLimit(.minutes(5)))
 struct DispatchGuaranteeProcessTests {
     static func release(_ gate: ReadyFifo, times: Int = 1) {
@@ -82,8 +50,21 @@ struct DispatchGuaranteeProcessTests {
         return values
     }
 
+    /// Schedules `count` jobs that each wait for `gate`, and returns their futures once all of them
+    /// run: with `count` workers, every worker is busy.
+    static func occupyWorkers(_ count: Int, of pool: ProcessPool, gate: ReadyFifo) throws -> [Future<Int>] {
+        let started = try ReadyFifo()
+        let blockers = try (0..<count).map { try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path, index: $0)) }
+        #expect(started.waitForReady(4 * count, seconds: 60), "not every worker took a job")
+        return blockers
+    }
+
     // 1. Work-conserving.
-    @Test(arguments: ProcessPool.StartMethod.all)
+    /// A regression check, not a test of the fix: the per-worker windows failed it only when the
+    /// second worker came up less than 10 ms after the first had taken both jobs into its window
+    /// (before the first was overdue, so nothing took the second job back), a race a fresh pool
+    /// does not lose on demand.
+    @Test("Regression check: two long jobs on a fresh two-worker pool run at once", arguments: ProcessPool.StartMethod.all)
     func twoLongJobsOnAFreshTwoWorkerPoolRunAtOnce(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         let started = try ReadyFifo(), gate = try ReadyFifo()
@@ -99,9 +80,8 @@ struct DispatchGuaranteeProcessTests {
     @Test(arguments: ProcessPool.StartMethod.all)
     func noTaskWaitsForAStoppedWorkerWhileAnotherIsIdle(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
-        let started = try ReadyFifo(), gate = try ReadyFifo()
-        let blockers = try (0..<2).map { try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path, index: $0)) }
-        #expect(started.waitForReady(8, seconds: 60)) // both workers are ready
+        let gate = try ReadyFifo()
+        let blockers = try Self.occupyWorkers(2, of: pool, gate: gate) // both workers are ready
         Self.release(gate, times: 2)
         _ = try blockers.map { try $0.result(timeout: .seconds(60)) }
         let stopped = try pool.schedule(WorkerPid()).result()
@@ -120,9 +100,9 @@ struct DispatchGuaranteeProcessTests {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
         let started = try ReadyFifo(), gate = try ReadyFifo(), order = try ReadyFifo()
         let long = try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path))
-        let short = try (0..<40).map { try pool.schedule(RecordStart(fifo: order.path, index: $0)) }
+        let short = try (0..<40).map { try pool.schedule(SignalIndexThenSleep(readyFifo: order.path, index: $0, seconds: 0)) }
         defer { Self.release(gate) }
-        for (index, future) in short.enumerated() { #expect(try future.result(timeout: .seconds(60)) == index) }
+        for (index, future) in short.enumerated() { #expect(try future.result(timeout: .seconds(60)) == index + 1) }
         #expect(Self.readIndexes(order, 40) == Array(0..<40), "a later task started before an earlier one")
         #expect(!long.isDone)
         Self.release(gate)
@@ -135,9 +115,8 @@ struct DispatchGuaranteeProcessTests {
     @Test(arguments: ProcessPool.StartMethod.all)
     func isRunningAndStatisticsSayWhatWorkersTook(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
-        let started = try ReadyFifo(), gate = try ReadyFifo()
-        let blockers = try (0..<2).map { try pool.schedule(SignalThenGate(readyFifo: started.path, gate: gate.path, index: $0)) }
-        #expect(started.waitForReady(8, seconds: 60))
+        let gate = try ReadyFifo()
+        let blockers = try Self.occupyWorkers(2, of: pool, gate: gate)
         let queued = try (0..<5).map { try pool.schedule(AddOne(x: $0)) }
         #expect(blockers.allSatisfy { $0.isRunning })
         #expect(queued.allSatisfy { !$0.isRunning }, "no worker took them: they are not running")
