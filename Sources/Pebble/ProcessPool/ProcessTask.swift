@@ -9,7 +9,9 @@ import Musl
 
 /// A process job's future and its encoded request.
 final class ProcessTask<Value: Sendable>: AnyProcessTask {
-    let future = Future<Value>()
+    let future: Future<Value>
+    /// The future's state, which also holds what the task used.
+    private let core = ProcessFutureCore()
     let request: [UInt8]
     let timeout: Duration?
     let scheduledAt = monotonicNanoseconds()
@@ -27,6 +29,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
         self.timeout = timeout
         self.stopRunning = stopRunning
         self.decodeValue = decodeValue
+        future = Future(core: core)
     }
 
     func offer(slot: Int, sequence: UInt64, on board: any TaskBoard) -> Bool {
@@ -56,7 +59,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     }
 
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>, usage: ResourceUsage?) {
-        if let usage { future.core.attachUsage(ResourceUsageBox(usage)) }
+        if let usage { core.attachUsage(usage) }
         future.complete(Self.outcome(kind, body, decodeValue))
     }
 

@@ -27,21 +27,15 @@ enum ChannelIO {
         }
     }
 
-    /// Job requests at least this large are sent from their own storage rather than copied
-    /// together with other messages into one buffer.
-    static let copyLimit = 16 * 1024
-
-    /// Sends `head` then `tail` with one `sendmsg` (two buffers, no copy); `false` when the peer
-    /// is gone.
-    static func sendAll(_ fd: Int32, _ head: [UInt8], then tail: [UInt8]) -> Bool {
-        head.withUnsafeBytes { head in
-            tail.withUnsafeBytes { tail in
-                var vectors = [
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress), iov_len: tail.count)
-                ]
-                return pebble_send_frames(fd, &vectors, 2) == 0
-            }
+    /// Sends `prefix` (a small frame built on the stack) then `frame`, with one `sendmsg` of two
+    /// buffers (no copy of either into the other); `false` when the peer is gone.
+    static func sendAll(_ fd: Int32, _ frame: [UInt8], after prefix: UnsafeRawBufferPointer) -> Bool {
+        frame.withUnsafeBytes { frame in
+            var vectors = [
+                iovec(iov_base: UnsafeMutableRawPointer(mutating: prefix.baseAddress), iov_len: prefix.count),
+                iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
+            ]
+            return pebble_send_frames(fd, &vectors, 2) == 0
         }
     }
 

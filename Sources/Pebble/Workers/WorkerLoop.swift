@@ -60,17 +60,13 @@ struct WorkerLoop {
             taken += 1
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
             meter?.begin()
-            var reply =
+            let reply =
                 input.request(of: message).map(execute)
                 ?? Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8))
-            if let meter {
-                // In the same write as the outcome, just before it: no message of its own.
-                let usage = meter.end()
-                reply =
-                    UsageReport(
-                        task: usage, lifetimeUserTime: meter.lifetimeUserTime,
-                        lifetimeSystemTime: meter.lifetimeSystemTime
-                    ).frame + reply
+            // Sent in the same write as the outcome, just before it: no message of its own.
+            let report = meter.map { meter in
+                let task = meter.end()
+                return UsageReport(task: task, lifetimeUserTime: meter.lifetimeUserTime, lifetimeSystemTime: meter.lifetimeSystemTime)
             }
             // What the job printed reaches the pool's (or the captured) stdout before its outcome.
             pebble_flush_stdout()
@@ -80,10 +76,10 @@ struct WorkerLoop {
             if let threshold = settings.maxResidentMemory, let resident = WorkerLimits.residentBytes(), resident > threshold {
                 // Announced first, so the pool counts on this worker no more; then the outcome, then the exit.
                 send(Frame.make(.retiring, WorkerRetirement.memoryLimit(residentBytes: resident).encoded))
-                send(reply)
+                send(reply, after: report)
                 Self.exitWithGroup()
             }
-            send(reply)
+            send(reply, after: report)
             // maxTasks: the worker never takes one more.
             if identity.maxTasks > 0 && taken >= identity.maxTasks { Self.exitWithGroup() }
         }
@@ -99,6 +95,12 @@ struct WorkerLoop {
 
     func send(_ frame: [UInt8]) {
         if !ChannelIO.sendAll(channel, frame) { Self.exitWithGroup() }
+    }
+
+    /// Sends an outcome, after its task's usage frame when there is one (one write for both).
+    func send(_ reply: [UInt8], after report: UsageReport?) {
+        guard let report else { return send(reply) }
+        if !report.withFrame({ ChannelIO.sendAll(channel, reply, after: $0) }) { Self.exitWithGroup() }
     }
 
     /// Runs the initializer job; returns why it failed, or `nil`.
