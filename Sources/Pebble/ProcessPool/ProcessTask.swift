@@ -12,7 +12,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     let future: Future<Value>
     /// The future's state, which also holds what the task used.
     private let core = ProcessFutureCore()
-    let request: [UInt8]
+    let request: ScatteredBytes
     let timeout: Duration?
     let scheduledAt = monotonicNanoseconds()
     private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
@@ -22,7 +22,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     private let stopRunning: @Sendable (any AnyProcessTask) -> Bool
 
     init(
-        request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
+        request: ScatteredBytes, timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
         decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value
     ) {
         self.request = request

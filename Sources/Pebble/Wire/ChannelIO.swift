@@ -27,15 +27,19 @@ enum ChannelIO {
         }
     }
 
-    /// Sends `prefix` (a small frame built on the stack) then `frame`, with one `sendmsg` of two
-    /// buffers (no copy of either into the other); `false` when the peer is gone.
-    static func sendAll(_ fd: Int32, _ frame: [UInt8], after prefix: UnsafeRawBufferPointer) -> Bool {
-        frame.withUnsafeBytes { frame in
-            var vectors = [
-                iovec(iov_base: UnsafeMutableRawPointer(mutating: prefix.baseAddress), iov_len: prefix.count),
-                iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
-            ]
-            return pebble_send_frames(fd, &vectors, 2) == 0
+    /// Sends `prefix` (a small frame built on the stack, or empty) then `bytes`, with `sendmsg`
+    /// from where each part is (no copy of any into another); `false` when the peer is gone. On a
+    /// blocking stream socket each `sendmsg` takes everything unless a signal interrupts it; the
+    /// rest then goes in the next.
+    static func sendAll(
+        _ fd: Int32, _ bytes: ScatteredBytes, after prefix: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) -> Bool {
+        if prefix.isEmpty && bytes.blocks.isEmpty { return sendAll(fd, bytes.head) }
+        return bytes.withVectors { vectors in
+            if let base = prefix.baseAddress, !prefix.isEmpty {
+                vectors.insert(iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: prefix.count), at: 0)
+            }
+            return vectors.withUnsafeMutableBufferPointer { pebble_send_frames(fd, $0.baseAddress!, Int32($0.count)) == 0 }
         }
     }
 
