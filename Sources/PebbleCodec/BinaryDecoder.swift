@@ -24,7 +24,7 @@ package struct BinaryDecoder: Sendable {
     }
 
     /// Decodes from `bytes`, which `owner` (when there is one) keeps alive and unchanged.
-    private func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: ArraySlice<UInt8>?) throws -> T {
+    private func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: (any Sendable)?) throws -> T {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw DecodingError.dataCorrupted(
                 DecodingError.Context(
@@ -59,6 +59,19 @@ package struct BinaryDecoder: Sendable {
     /// ```
     package func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
         try bytes.withUnsafeBytes { try decode(type, from: $0, owner: bytes) }
+    }
+
+    /// Decodes a `T` that must fill `bytes`, memory that `owner` keeps alive and unchanged for as
+    /// long as it lives (for example a mapping it unmaps when released), exactly. As with the
+    /// `ArraySlice` overload, a large `Data` in the value is a view of `bytes` and keeps `owner`;
+    /// mutating it in place writes into `bytes`, so they must be writable.
+    ///
+    /// ```swift
+    /// let request = MappedRequest(descriptor: memfd, limit: limit)!   // unmapped when the last view goes
+    /// let job = try BinaryDecoder().decode(EchoData.self, from: request.bytes, keepingAlive: request)
+    /// ```
+    package func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, keepingAlive owner: any Sendable) throws -> T {
+        try decode(type, from: bytes, owner: owner)
     }
 
     /// Decodes a `T` that must fill `bytes` exactly.
@@ -125,7 +138,7 @@ final class BinaryDecodingState {
         var cursors: [Int] = []
         /// What keeps the input alive beyond the call, when there is something: then large
         /// `Data` values are views of it (`makeData`).
-        var owner: ArraySlice<UInt8>?
+        var owner: (any Sendable)?
     }
 
     /// The mutable fields live in memory this object owns rather than in stored properties, which
@@ -141,7 +154,7 @@ final class BinaryDecodingState {
         fields.initialize(to: Fields())
     }
 
-    func attach(_ base: UnsafeRawPointer, _ count: Int, owner: ArraySlice<UInt8>? = nil) {
+    func attach(_ base: UnsafeRawPointer, _ count: Int, owner: (any Sendable)? = nil) {
         fields.pointee.base = base
         fields.pointee.count = count
         fields.pointee.owner = owner

@@ -3,11 +3,13 @@
 #include "pebble_shim.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,18 +157,27 @@ ssize_t pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, 
     }
 }
 
-int pebble_memfd_holding(const void *bytes, size_t length) {
+int pebble_memfd_holding(struct iovec *iov, int count) {
     int fd = memfd_create("pebble-request", MFD_CLOEXEC);
     if (fd < 0) return -1;
-    size_t written = 0;
-    while (written < length) {
-        ssize_t n = write(fd, (const char *)bytes + written, length - written);
+    // A write to a memfd takes everything unless a signal interrupts it (or memory runs out);
+    // then the loop skips what went in and writes the rest.
+    while (count > 0) {
+        ssize_t n = writev(fd, iov, count > IOV_MAX ? IOV_MAX : count);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             close(fd);
             return -1;
         }
-        written += (size_t)n;
+        while (count > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            count--;
+        }
+        if (count > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
     }
     return fd;
 }

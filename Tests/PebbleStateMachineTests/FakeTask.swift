@@ -16,7 +16,7 @@ final class FakeTask: AnyProcessTask, @unchecked Sendable {
     let timeout: Duration?
     var scheduledAt: UInt64 = 0
     var phase = Phase.pending
-    var request: [UInt8] { [] }
+    var request: ScatteredBytes { ScatteredBytes([]) }
     /// The current offering, for `isRunning`.
     private var offering: (slot: Int, sequence: UInt64, board: any TaskBoard)?
 

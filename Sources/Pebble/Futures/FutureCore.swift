@@ -87,25 +87,12 @@ class FutureCore: @unchecked Sendable {
     let signal = Atomic<UInt8>(0)
     /// See the `@unchecked Sendable` note above.
     nonisolated(unsafe) private(set) var outcome: Outcome?
-    /// A process task's ``ResourceUsage`` (with `recordsResourceUsage`), boxed so that futures
-    /// without it cost one word. Written like `outcome`: under `state`'s lock while the phase is
-    /// not `.done`; read only once the `done` bit was seen.
-    nonisolated(unsafe) private(set) final var usage: ResourceUsageBox?
 
     init() {}
 
-    /// Records what the task used, unless the future is done already (then it ran for nothing).
-    final func attachUsage(_ box: ResourceUsageBox) {
-        state.withLock { state in
-            if case .done = state.phase { return }
-            usage = box
-        }
-    }
-
-    /// The usage attached before the outcome, once the future is done.
-    final var resourceUsage: ResourceUsage? {
-        isDone ? usage?.usage : nil
-    }
+    /// What the task used, once the future is done: only a process task's core
+    /// (``ProcessFutureCore``) has it.
+    var resourceUsage: ResourceUsage? { nil }
 
     init(completed outcome: Outcome) {
         self.outcome = outcome

@@ -8,24 +8,32 @@ import Musl
 #endif
 
 /// Measures what one task costs the process it runs in (a worker, which runs one task at a time):
-/// ``begin()`` resets the peak resident set and notes the CPU times; ``end()`` returns the CPU
-/// used since and the peak reached since.
+/// ``begin()`` resets the peak resident set; ``end()`` returns the CPU used since the last
+/// ``end()`` (or since the meter was created) and the peak reached since ``begin()``.
+///
+/// The CPU: one `getrusage` per task, at its end; the task's start is the previous task's end. So
+/// a task's CPU also counts what the worker spent between the two tasks: sending the last outcome
+/// and receiving this job, a few microseconds of system time (waiting for the job costs none).
+/// A second `getrusage` at the start would cost more than it corrects (it walks every thread of
+/// the process and locks each one's run queue).
 ///
 /// The peak: `clear_refs` "5" at the start resets the high-water mark to the current resident set,
 /// read then from `statm`. The resident set grows only through page faults (populating calls such
 /// as `MAP_POPULATE` and `mlock` count theirs too), so a task that took no fault peaked at its
-/// start; only a task that did pays for the `VmHWM` line of `/proc/self/status`, whose formatting
-/// costs several microseconds. (A transparent huge page collapsed by `khugepaged` during the task
-/// can add up to 2 MiB without a fault.)
+/// start; only a task that did (or whose worker did since the last task's end) pays for the
+/// `VmHWM` line of `/proc/self/status`, whose formatting costs several microseconds. (A
+/// transparent huge page collapsed by `khugepaged` during the task can add up to 2 MiB without a
+/// fault.)
 ///
-/// Costs per task: a `write` to `clear_refs`, a `pread` of `statm` and two `getrusage`, about
-/// 2 µs; a few µs more for a task that faulted. Create it in the process that measures itself
+/// Costs per task: a `write` to `clear_refs`, a `pread` of `statm` and one `getrusage`, about
+/// 1.5 µs; a few µs more for a task that faulted. Create it in the process that measures itself
 /// (after a fork): its descriptors name `/proc/self` as it was when opened.
 final class TaskUsageMeter {
     private let clearRefs: Int32
     private let status: Int32
     private let statm: Int32
-    private var start = pebble_usage_t()
+    /// The CPU times and faults at the last ``end()`` (or at creation): the next task's start.
+    private var last = pebble_usage_t()
     /// The resident set when the task started, which the reset made the peak so far.
     private var startResident: Int64 = -1
     /// The process's CPU times over its life at the last ``end()``.
@@ -38,6 +46,7 @@ final class TaskUsageMeter {
         self.clearRefs = clearRefs
         self.status = status
         self.statm = statm
+        pebble_usage_sample(-1, &last)
     }
 
     deinit {
@@ -49,14 +58,15 @@ final class TaskUsageMeter {
     /// A task starts now.
     func begin() {
         let reset = pebble_usage_reset_peak(clearRefs) == 0
-        pebble_usage_sample(-1, &start)
         startResident = reset ? pebble_usage_resident_bytes(statm) : -1
     }
 
-    /// What the process used since ``begin()``.
+    /// What the process used since the last ``end()`` (its CPU) and since ``begin()`` (its peak).
     func end() -> ResourceUsage {
         var now = pebble_usage_t()
         pebble_usage_sample(-1, &now)
+        let start = last
+        last = now
         if now.faults != start.faults || startResident < 0 {
             pebble_usage_sample(status, &now)
         } else {

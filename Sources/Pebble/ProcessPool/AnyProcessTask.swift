@@ -8,7 +8,7 @@ import Musl
 /// A job on its way to a worker, type-erased for the pool: the encoded request, and how to
 /// complete its future from the reply.
 protocol AnyProcessTask: AnyObject, Sendable {
-    var request: [UInt8] { get }
+    var request: ScatteredBytes { get }
     var timeout: Duration? { get }
     /// When it was scheduled, in ``monotonicNanoseconds()``: where its wait time starts.
     var scheduledAt: UInt64 { get }

@@ -4,15 +4,19 @@ import PebbleCodec
 /// Encodes jobs into requests: the job's name and the job, which a ``JobHeader`` written at send
 /// time makes into a job message.
 enum JobEncoding {
-    /// The request for `job`, checked against the pool's message limit.
-    static func request<J: ProcessJob>(_ job: J, limit: Int) throws -> [UInt8] {
+    /// The request for `job`, checked against the pool's message limit. A `Data` or `[UInt8]` of
+    /// at least ``Frame/externalThreshold`` bytes in the job is not copied: the request holds it,
+    /// and it is sent from its own storage.
+    static func request<J: ProcessJob>(_ job: J, limit: Int) throws -> ScatteredBytes {
         let name = try JobName.of(J.self)
-        var request = Frame.nameField(name)
+        var head = Frame.nameField(name)
+        var blocks: [BinaryExternalBlock] = []
         do {
-            try BinaryEncoder().encode(job, into: &request)
+            try BinaryEncoder().encode(job, into: &head, externalizingBlocksFrom: Frame.externalThreshold, blocks: &blocks)
         } catch {
             throw PebbleError(.encodingFailed, "could not encode the job \(J.self): \(error)")
         }
+        let request = ScatteredBytes(head: head, blocks: blocks)
         guard request.count < limit else {
             throw PebbleError(
                 .messageTooLarge, "the job \(J.self) encodes to \(request.count) bytes, over the pool's maxMessageSize of \(limit)")

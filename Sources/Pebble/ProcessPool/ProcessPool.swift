@@ -180,7 +180,7 @@ public final class ProcessPool: Sendable {
     ) throws -> Future<J.Output> {
         try validateTimeout(timeout)
         try core.checkAcceptsWork()
-        let request: [UInt8]
+        let request: ScatteredBytes
         do {
             request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)
         } catch let error as PebbleError where error.code != .jobNotResolvable {
@@ -289,7 +289,7 @@ public final class ProcessPool: Sendable {
     private func mapChunk<F: ProcessFunction>(_ job: MapChunkJob<F>, timeout: Duration?)
         -> (future: Future<MapChunkValues<F.Output>>, task: (any AnyProcessTask)?)
     {
-        let request: [UInt8]
+        let request: ScatteredBytes
         do {
             request = try JobEncoding.request(job, limit: core.configuration.maxMessageSize)
         } catch {

@@ -58,39 +58,55 @@ extension ProcessPoolCore {
     }
 
     /// ``worker(_:answered:)`` with `recordsResourceUsage`: each outcome follows the
-    /// ``UsageReport`` of its task (in the same read, or carried over from the previous one).
+    /// ``UsageReport`` of its task (in the same read, or carried over from the previous one). Two
+    /// passes over the frames, none of them copied: the first, under the lock, checks the reports
+    /// and counts the outcomes; the second resolves them, each with the report before it.
     private func worker(_ worker: WorkerProcess, answeredWithUsage frames: [(kind: MessageKind, body: ArraySlice<UInt8>)]) {
         let pid = worker.pid
-        var replies: [(kind: MessageKind, body: ArraySlice<UInt8>)] = []
-        var usages: [ResourceUsage?] = []
-        replies.reserveCapacity(frames.count)
-        usages.reserveCapacity(frames.count)
-        let decided: (tasks: [(any AnyProcessTask)?], steps: [Step])? = state.withLock { locked in
-            var next = locked.carriedUsage.isEmpty ? nil : locked.carriedUsage.removeValue(forKey: pid)
+        let decided: (carried: UsageReport?, tasks: [(any AnyProcessTask)?], steps: [Step])? = state.withLock { locked in
+            let carried = locked.carriedUsage.isEmpty ? nil : locked.carriedUsage.removeValue(forKey: pid)
+            var replies = 0
+            var last: UsageReport?
+            var pending = false
             for frame in frames {
                 if frame.kind == .usage {
                     guard let report = UsageReport(decoding: frame.body) else { return nil }
-                    next = report
-                    locked.lastUsage[pid] = report
+                    last = report
+                    pending = true
                 } else {
-                    replies.append(frame)
-                    usages.append(next?.task)
-                    next = nil
+                    replies += 1
+                    pending = false
                 }
             }
-            if let next { locked.carriedUsage[pid] = next }
-            guard !replies.isEmpty else { return ([], []) }
-            let (tasks, actions) = locked.machine.tasksFinished(on: pid, count: replies.count)
-            return (tasks, prepare(actions, &locked))
+            if let last { locked.lastUsage[pid] = last }
+            // A report whose outcome comes with the next read.
+            if pending, let last {
+                locked.carriedUsage[pid] = last
+            } else if replies == 0, let carried {
+                locked.carriedUsage[pid] = carried
+            }
+            guard replies > 0 else { return (nil, [], []) }
+            let (tasks, actions) = locked.machine.tasksFinished(on: pid, count: replies)
+            return (carried, tasks, prepare(actions, &locked))
         }
-        guard let (tasks, steps) = decided else {
+        guard let (carried, tasks, steps) = decided else {
             return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed usage message"))
         }
-        guard !replies.isEmpty else { return }
+        guard !tasks.isEmpty else { return }
         worker.output?.taskStarting()
         perform(steps)
         if feed.hasPosted { feed.flush() }
-        for index in tasks.indices { tasks[index]?.resolve(replies[index].kind, replies[index].body, usage: usages[index]) }
+        var next = carried
+        var index = 0
+        for frame in frames {
+            if frame.kind == .usage {
+                next = UsageReport(decoding: frame.body)
+            } else {
+                tasks[index]?.resolve(frame.kind, frame.body, usage: next?.task)
+                next = nil
+                index += 1
+            }
+        }
     }
 
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError) {

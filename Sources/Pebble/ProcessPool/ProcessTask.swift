@@ -9,8 +9,10 @@ import Musl
 
 /// A process job's future and its encoded request.
 final class ProcessTask<Value: Sendable>: AnyProcessTask {
-    let future = Future<Value>()
-    let request: [UInt8]
+    let future: Future<Value>
+    /// The future's state, which also holds what the task used.
+    private let core = ProcessFutureCore()
+    let request: ScatteredBytes
     let timeout: Duration?
     let scheduledAt = monotonicNanoseconds()
     private let decodeValue: @Sendable (ArraySlice<UInt8>) throws -> Value
@@ -20,13 +22,14 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     private let stopRunning: @Sendable (any AnyProcessTask) -> Bool
 
     init(
-        request: [UInt8], timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
+        request: ScatteredBytes, timeout: Duration?, stopRunning: @escaping @Sendable (any AnyProcessTask) -> Bool,
         decodeValue: @escaping @Sendable (ArraySlice<UInt8>) throws -> Value
     ) {
         self.request = request
         self.timeout = timeout
         self.stopRunning = stopRunning
         self.decodeValue = decodeValue
+        future = Future(core: core)
     }
 
     func offer(slot: Int, sequence: UInt64, on board: any TaskBoard) -> Bool {
@@ -56,7 +59,7 @@ final class ProcessTask<Value: Sendable>: AnyProcessTask {
     }
 
     func resolve(_ kind: MessageKind, _ body: ArraySlice<UInt8>, usage: ResourceUsage?) {
-        if let usage { future.core.attachUsage(ResourceUsageBox(usage)) }
+        if let usage { core.attachUsage(usage) }
         future.complete(Self.outcome(kind, body, decodeValue))
     }
 

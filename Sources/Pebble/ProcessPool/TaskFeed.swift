@@ -17,13 +17,14 @@ import Musl
 /// threads flushing at once never reorder messages. Sends never block: the machine keeps what is
 /// offered and untaken well below the socket's buffer, and what does not fit stays posted for the
 /// next flush. A request of ``ProcessPoolStateMachine/Settings/inlineLimit`` bytes or more goes in
-/// a memfd attached to its message.
+/// a memfd attached to its message, written with `writev` from where its parts are: a large `Data`
+/// or `[UInt8]` of the job from its own storage (``ScatteredBytes``), never copied in user space.
 final class TaskFeed: Sendable {
     /// The end the pool sends on, and the end every worker reads (passed with each hello); -1
     /// once closed. Sends hold this lock, so a descriptor is never closed under one.
     private let ends: StateLock<(send: Int32, worker: Int32)>
     private let inlineLimit: Int
-    private let outbox = StateLock<[(header: JobHeader, request: [UInt8])]>([])
+    private let outbox = StateLock<[(header: JobHeader, request: ScatteredBytes)]>([])
 
     init(inlineLimit: Int) throws {
         var fds: [Int32] = [-1, -1]
@@ -82,7 +83,7 @@ final class TaskFeed: Sendable {
     }
 
     /// Sends `messages`; returns how many went out.
-    private func send(_ messages: [(header: JobHeader, request: [UInt8])], on sendFD: Int32) -> Int {
+    private func send(_ messages: [(header: JobHeader, request: ScatteredBytes)], on sendFD: Int32) -> Int {
         // Every inline message, header and request, is copied into one buffer: one allocation
         // for the batch, one sendmmsg for up to 64 messages.
         var buffer: [UInt8] = []
@@ -95,11 +96,15 @@ final class TaskFeed: Sendable {
             header.append(to: &buffer)
             var fd: Int32 = -1
             if header.flags & JobHeader.requestInDescriptor != 0 {
-                fd = request.withUnsafeBytes { pebble_memfd_holding($0.baseAddress!, $0.count) }
+                fd = request.withVectors { vectors in
+                    vectors.withUnsafeMutableBufferPointer { pebble_memfd_holding($0.baseAddress!, Int32($0.count)) }
+                }
                 guard fd >= 0 else { break }
                 descriptors.append(fd)
             } else {
-                buffer += request
+                // Blocks only in a request at least as large as `Frame.externalThreshold`, which is
+                // no larger than the default inline limit: joined only under a larger limit.
+                buffer += request.joined
             }
             ranges.append((start, buffer.count, fd))
         }

@@ -27,21 +27,19 @@ enum ChannelIO {
         }
     }
 
-    /// Job requests at least this large are sent from their own storage rather than copied
-    /// together with other messages into one buffer.
-    static let copyLimit = 16 * 1024
-
-    /// Sends `head` then `tail` with one `sendmsg` (two buffers, no copy); `false` when the peer
-    /// is gone.
-    static func sendAll(_ fd: Int32, _ head: [UInt8], then tail: [UInt8]) -> Bool {
-        head.withUnsafeBytes { head in
-            tail.withUnsafeBytes { tail in
-                var vectors = [
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress), iov_len: tail.count)
-                ]
-                return pebble_send_frames(fd, &vectors, 2) == 0
+    /// Sends `prefix` (a small frame built on the stack, or empty) then `bytes`, with `sendmsg`
+    /// from where each part is (no copy of any into another); `false` when the peer is gone. On a
+    /// blocking stream socket each `sendmsg` takes everything unless a signal interrupts it; the
+    /// rest then goes in the next.
+    static func sendAll(
+        _ fd: Int32, _ bytes: ScatteredBytes, after prefix: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) -> Bool {
+        if prefix.isEmpty && bytes.blocks.isEmpty { return sendAll(fd, bytes.head) }
+        return bytes.withVectors { vectors in
+            if let base = prefix.baseAddress, !prefix.isEmpty {
+                vectors.insert(iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: prefix.count), at: 0)
             }
+            return vectors.withUnsafeMutableBufferPointer { pebble_send_frames(fd, $0.baseAddress!, Int32($0.count)) == 0 }
         }
     }
 

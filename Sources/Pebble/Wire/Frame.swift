@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import PebbleCodec
 
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +38,26 @@ enum Frame {
         return frame
     }
 
-    /// The size of a frame's body without its kind byte.
-    static func payloadSize(_ frame: [UInt8]) -> Int { frame.count - headerSize - 1 }
+    /// `Data` and `[UInt8]` values from this size on are sent from their own storage rather than
+    /// copied into the message that carries them (``ScatteredBytes``). As large as the pool's
+    /// default inline limit for requests (``ProcessPoolStateMachine/Settings/inlineLimit``), so a
+    /// request with such a value always travels in a memfd.
+    static let externalThreshold = 32 * 1024
+
+    /// A frame of `kind` whose body is `value` encoded, with every `Data` and `[UInt8]` of at
+    /// least ``externalThreshold`` bytes left in its own storage.
+    static func encoding(_ kind: MessageKind, _ value: some Encodable) throws -> ScatteredBytes {
+        var blocks: [BinaryExternalBlock] = []
+        var frame = try build(kind) {
+            try BinaryEncoder().encode(value, into: &$0, externalizingBlocksFrom: externalThreshold, blocks: &blocks)
+        }
+        guard !blocks.isEmpty else { return ScatteredBytes(frame) }
+        let total = blocks.reduce(frame.count) { $0 + $1.count }
+        withUnsafeBytes(of: UInt64(total - headerSize).littleEndian) { length in
+            for index in 0..<headerSize { frame[index] = length[index] }
+        }
+        return ScatteredBytes(head: frame, blocks: blocks)
+    }
 
     static func appendLength(_ length: UInt64, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: length.littleEndian) { bytes.append(contentsOf: $0) }
@@ -54,12 +73,12 @@ enum Frame {
         return [UInt8(utf8.count & 0xFF), UInt8(utf8.count >> 8)] + utf8
     }
 
-    /// Splits `body` (after the kind byte) into a u16-length-prefixed name and the rest.
-    static func splitName(_ body: ArraySlice<UInt8>) -> (name: String, rest: ArraySlice<UInt8>)? {
+    /// Splits `body` (after the kind byte) into a u16-length-prefixed name and the offset of the
+    /// rest.
+    static func splitName(_ body: UnsafeRawBufferPointer) -> (name: String, restStart: Int)? {
         guard body.count >= 2 else { return nil }
-        let length = Int(body[body.startIndex]) | Int(body[body.startIndex + 1]) << 8
-        let nameStart = body.startIndex + 2
+        let length = Int(body[0]) | Int(body[1]) << 8
         guard body.count >= 2 + length else { return nil }
-        return (String(decoding: body[nameStart..<nameStart + length], as: UTF8.self), body[(nameStart + length)...])
+        return (String(decoding: body[2..<2 + length], as: UTF8.self), 2 + length)
     }
 }

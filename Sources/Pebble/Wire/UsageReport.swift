@@ -15,17 +15,28 @@ struct UsageReport: Hashable, Sendable {
 
     static let encodedSize = 5 * 8
 
-    /// The ``MessageKind/usage`` frame.
-    var frame: [UInt8] {
-        var body: [UInt8] = []
-        body.reserveCapacity(Self.encodedSize)
-        let fields = [
-            WorkerSettings.nanoseconds(task.userTime), WorkerSettings.nanoseconds(task.systemTime),
-            task.peakResidentMemory ?? -1,
-            WorkerSettings.nanoseconds(lifetimeUserTime), WorkerSettings.nanoseconds(lifetimeSystemTime)
-        ]
-        for field in fields { Frame.appendLength(UInt64(bitPattern: Int64(field)), to: &body) }
-        return Frame.make(.usage, body)
+    /// The size of the ``MessageKind/usage`` frame, header included.
+    static let frameSize = Frame.headerSize + 1 + encodedSize
+
+    /// Calls `body` with the ``MessageKind/usage`` frame, built on the stack: a worker sends it
+    /// as the first buffer of the write that carries the outcome.
+    func withFrame<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(byteCount: Self.frameSize, alignment: 8) { frame in
+            frame.storeBytes(of: UInt64(1 + Self.encodedSize).littleEndian, as: UInt64.self)
+            frame[Frame.headerSize] = MessageKind.usage.rawValue
+            let fields = (
+                WorkerSettings.nanoseconds(task.userTime), WorkerSettings.nanoseconds(task.systemTime),
+                task.peakResidentMemory ?? -1,
+                WorkerSettings.nanoseconds(lifetimeUserTime), WorkerSettings.nanoseconds(lifetimeSystemTime)
+            )
+            let start = Frame.headerSize + 1
+            frame.storeBytes(of: Int64(fields.0).littleEndian, toByteOffset: start, as: Int64.self)
+            frame.storeBytes(of: Int64(fields.1).littleEndian, toByteOffset: start + 8, as: Int64.self)
+            frame.storeBytes(of: Int64(fields.2).littleEndian, toByteOffset: start + 16, as: Int64.self)
+            frame.storeBytes(of: Int64(fields.3).littleEndian, toByteOffset: start + 24, as: Int64.self)
+            frame.storeBytes(of: Int64(fields.4).littleEndian, toByteOffset: start + 32, as: Int64.self)
+            return try body(UnsafeRawBufferPointer(frame))
+        }
     }
 
     init(task: ResourceUsage, lifetimeUserTime: Duration, lifetimeSystemTime: Duration) {
@@ -37,16 +48,16 @@ struct UsageReport: Hashable, Sendable {
     /// The report in a frame's body (after the kind byte); `nil` if it is malformed.
     init?(decoding body: ArraySlice<UInt8>) {
         guard body.count == Self.encodedSize else { return nil }
-        let fields: [Int64] = (0..<5).map { index in
-            let start = body.startIndex + index * 8
-            return Int64(bitPattern: body[start..<start + 8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        let (user, system, peak, lifetimeUser, lifetimeSystem) = body.withUnsafeBytes { bytes in
+            let field = { (index: Int) in Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * index, as: Int64.self)) }
+            return (field(0), field(1), field(2), field(3), field(4))
         }
-        guard fields[0] >= 0, fields[1] >= 0, fields[3] >= 0, fields[4] >= 0 else { return nil }
+        guard user >= 0, system >= 0, lifetimeUser >= 0, lifetimeSystem >= 0 else { return nil }
         self.init(
             task: ResourceUsage(
-                userTime: .nanoseconds(fields[0]), systemTime: .nanoseconds(fields[1]),
-                peakResidentMemory: fields[2] < 0 ? nil : Int(fields[2])),
-            lifetimeUserTime: .nanoseconds(fields[3]), lifetimeSystemTime: .nanoseconds(fields[4]))
+                userTime: .nanoseconds(user), systemTime: .nanoseconds(system),
+                peakResidentMemory: peak < 0 ? nil : Int(peak)),
+            lifetimeUserTime: .nanoseconds(lifetimeUser), lifetimeSystemTime: .nanoseconds(lifetimeSystem))
     }
 
     /// What a task whose worker died while running it used: the CPU time the worker used since the

@@ -9,7 +9,7 @@ import Musl
 
 /// The worker's reading end of its pool's task feed: each receive takes one whole job message, the
 /// oldest the feed holds, and blocks while the feed is empty (the kernel wakes one idle worker per
-/// message). A request too large for a message arrives as a memfd, read once the task is taken.
+/// message). A request too large for a message arrives as a memfd, mapped once the task is taken.
 /// Used by the worker loop's thread only.
 final class WorkerInput {
     private let fd: Int32
@@ -22,7 +22,7 @@ final class WorkerInput {
         let header: JobHeader
         /// The request when it came inside the message.
         let inline: ArraySlice<UInt8>
-        /// The memfd holding the request, when it came attached (close it with ``request(of:)``).
+        /// The memfd holding the request, when it came attached (closed by ``mappedRequest(of:)``).
         let descriptor: Int32
     }
 
@@ -57,25 +57,10 @@ final class WorkerInput {
         return Message(header: header, inline: request[...], descriptor: -1)
     }
 
-    /// The request of `message`: read from its memfd (then closed) when it came in one; `nil`
-    /// when that cannot be read or is over the limit.
-    func request(of message: Message) -> ArraySlice<UInt8>? {
-        guard message.descriptor >= 0 else { return message.inline }
+    /// The request of `message`, which came in a memfd, mapped (the memfd is closed); `nil` when
+    /// it cannot be mapped or is over the limit.
+    func mappedRequest(of message: Message) -> MappedRequest? {
         defer { close(message.descriptor) }
-        let size = Int(lseek(message.descriptor, 0, SEEK_END))
-        guard size > 0 && size <= limit else { return nil }
-        var complete = false
-        let body = [UInt8](unsafeUninitializedCapacity: size) { body, initialized in
-            var offset = 0
-            while offset < size {
-                let got = pread(message.descriptor, body.baseAddress! + offset, size - offset, off_t(offset))
-                if got < 0 && errno == EINTR { continue }
-                guard got > 0 else { break }
-                offset += got
-            }
-            initialized = offset
-            complete = offset == size
-        }
-        return complete ? body[...] : nil
+        return MappedRequest(descriptor: message.descriptor, limit: limit)
     }
 }

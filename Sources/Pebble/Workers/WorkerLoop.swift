@@ -60,17 +60,18 @@ struct WorkerLoop {
             taken += 1
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
             meter?.begin()
-            var reply =
-                input.request(of: message).map(execute)
-                ?? Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8))
-            if let meter {
-                // In the same write as the outcome, just before it: no message of its own.
-                let usage = meter.end()
+            let reply: ScatteredBytes
+            if message.descriptor >= 0 {
                 reply =
-                    UsageReport(
-                        task: usage, lifetimeUserTime: meter.lifetimeUserTime,
-                        lifetimeSystemTime: meter.lifetimeSystemTime
-                    ).frame + reply
+                    input.mappedRequest(of: message).map { execute(ReceivedRequest($0)) }
+                    ?? ScatteredBytes(Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8)))
+            } else {
+                reply = execute(message.inline)
+            }
+            // Sent in the same write as the outcome, just before it: no message of its own.
+            let report = meter.map { meter in
+                let task = meter.end()
+                return UsageReport(task: task, lifetimeUserTime: meter.lifetimeUserTime, lifetimeSystemTime: meter.lifetimeSystemTime)
             }
             // What the job printed reaches the pool's (or the captured) stdout before its outcome.
             pebble_flush_stdout()
@@ -80,10 +81,10 @@ struct WorkerLoop {
             if let threshold = settings.maxResidentMemory, let resident = WorkerLimits.residentBytes(), resident > threshold {
                 // Announced first, so the pool counts on this worker no more; then the outcome, then the exit.
                 send(Frame.make(.retiring, WorkerRetirement.memoryLimit(residentBytes: resident).encoded))
-                send(reply)
+                send(reply, after: report)
                 Self.exitWithGroup()
             }
-            send(reply)
+            send(reply, after: report)
             // maxTasks: the worker never takes one more.
             if identity.maxTasks > 0 && taken >= identity.maxTasks { Self.exitWithGroup() }
         }
@@ -101,9 +102,16 @@ struct WorkerLoop {
         if !ChannelIO.sendAll(channel, frame) { Self.exitWithGroup() }
     }
 
+    /// Sends an outcome from where its parts are (a large payload is not copied), after its task's
+    /// usage frame when there is one (one write for both).
+    func send(_ reply: ScatteredBytes, after report: UsageReport?) {
+        let sent = report.map { $0.withFrame { ChannelIO.sendAll(channel, reply, after: $0) } } ?? ChannelIO.sendAll(channel, reply)
+        if !sent { Self.exitWithGroup() }
+    }
+
     /// Runs the initializer job; returns why it failed, or `nil`.
     func initialize(_ body: ArraySlice<UInt8>) -> String? {
-        let reply = execute(body)
+        let reply = execute(body).joined
         switch MessageKind(rawValue: reply[Frame.headerSize]) {
         case .value: return nil
         case .error:
@@ -114,22 +122,28 @@ struct WorkerLoop {
     }
 
     /// Decodes and runs one job; returns the reply frame.
-    func execute(_ body: ArraySlice<UInt8>) -> [UInt8] {
-        guard let (name, payload) = Frame.splitName(body) else {
-            return Frame.make(.decodingFailed, Array("malformed job message".utf8))
+    func execute(_ body: ArraySlice<UInt8>) -> ScatteredBytes {
+        body.withUnsafeBytes { execute(ReceivedRequest($0, owner: body)) }
+    }
+
+    /// Decodes and runs one job; returns the reply frame.
+    func execute(_ request: ReceivedRequest) -> ScatteredBytes {
+        guard let (name, payloadStart) = Frame.splitName(request.bytes) else {
+            return ScatteredBytes(Frame.make(.decodingFailed, Array("malformed job message".utf8)))
         }
         guard let type = JobName.jobType(named: name) else {
-            return Frame.make(.decodingFailed, Array("the worker cannot find a ProcessJob type named \(name)".utf8))
+            return ScatteredBytes(Frame.make(.decodingFailed, Array("the worker cannot find a ProcessJob type named \(name)".utf8)))
         }
+        let payload = request.dropFirst(payloadStart)
         return executor.runToCompletion { [limit] in await Self.run(type, payload, limit: limit) }
     }
 
-    static func run<J: ProcessJob>(_ type: J.Type, _ payload: ArraySlice<UInt8>, limit: Int) async -> [UInt8] {
+    static func run<J: ProcessJob>(_ type: J.Type, _ payload: ReceivedRequest, limit: Int) async -> ScatteredBytes {
         let job: J
         do {
-            job = try BinaryDecoder().decode(J.self, from: payload)
+            job = try BinaryDecoder().decode(J.self, from: payload.bytes, keepingAlive: payload.owner)
         } catch {
-            return Frame.make(.decodingFailed, Array("could not decode \(J.self) in the worker: \(error)".utf8))
+            return ScatteredBytes(Frame.make(.decodingFailed, Array("could not decode \(J.self) in the worker: \(error)".utf8)))
         }
         let output: J.Output
         do {
@@ -140,16 +154,19 @@ struct WorkerLoop {
         return encodeReply(.value, output, limit: limit)
     }
 
-    static func encodeReply(_ kind: MessageKind, _ value: some Encodable, limit: Int) -> [UInt8] {
-        let frame: [UInt8]
+    /// The reply frame for `value`; a large `Data` or `[UInt8]` in it stays in its own storage.
+    static func encodeReply(_ kind: MessageKind, _ value: some Encodable, limit: Int) -> ScatteredBytes {
+        let frame: ScatteredBytes
         do {
-            frame = try Frame.build(kind) { try BinaryEncoder().encode(value, into: &$0) }
+            frame = try Frame.encoding(kind, value)
         } catch {
-            return Frame.make(.encodingFailed, Array("could not encode the output of type \(type(of: value)): \(error)".utf8))
+            return ScatteredBytes(
+                Frame.make(.encodingFailed, Array("could not encode the output of type \(type(of: value)): \(error)".utf8)))
         }
-        guard Frame.payloadSize(frame) < limit else {
-            return Frame.make(
-                .tooLarge, Array("the output is \(Frame.payloadSize(frame)) bytes, over the pool's maxMessageSize of \(limit)".utf8))
+        let payloadSize = frame.count - Frame.headerSize - 1
+        guard payloadSize < limit else {
+            return ScatteredBytes(
+                Frame.make(.tooLarge, Array("the output is \(payloadSize) bytes, over the pool's maxMessageSize of \(limit)".utf8)))
         }
         return frame
     }

@@ -72,8 +72,9 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *_Nonnull messages
 /// Returns its size; 0 at end of file; -1 on error (errno EAGAIN: empty, with `nonblocking`);
 /// -2 when the message was larger than `capacity`.
 ssize_t pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
-/// A memfd holding `length` bytes of `bytes`, for a request too large for one feed message; -1 on failure.
-int pebble_memfd_holding(const void *_Nullable bytes, size_t length);
+/// A memfd holding the bytes of `count` buffers in order (writev, from where they are), for a
+/// request too large for one feed message; updates `iov` as it goes. -1 on failure.
+int pebble_memfd_holding(struct iovec *_Nonnull iov, int count);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
 int pebble_send_frames(int fd, struct iovec *_Nonnull iov, int count);

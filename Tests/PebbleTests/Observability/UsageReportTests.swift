@@ -11,12 +11,12 @@ import Testing
                 userTime: .milliseconds(300), systemTime: .microseconds(1500),
                 peakResidentMemory: 256 << 20),
             lifetimeUserTime: .seconds(2), lifetimeSystemTime: .milliseconds(40))
-        let frame = report.frame
+        let frame = report.withFrame { Array($0) }
         #expect(frame[Frame.headerSize] == MessageKind.usage.rawValue)
         #expect(UsageReport(decoding: frame[(Frame.headerSize + 1)...]) == report)
         var unknownPeak = report
         unknownPeak.task.peakResidentMemory = nil
-        #expect(UsageReport(decoding: unknownPeak.frame[(Frame.headerSize + 1)...]) == unknownPeak)
+        #expect(UsageReport(decoding: unknownPeak.withFrame { Array($0) }[(Frame.headerSize + 1)...]) == unknownPeak)
         #expect(UsageReport(decoding: frame[(Frame.headerSize + 2)...]) == nil, "a short body is malformed")
     }
 

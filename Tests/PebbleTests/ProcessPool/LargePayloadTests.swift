@@ -10,6 +10,15 @@ struct EchoByteArray: ProcessJob {
     func run() async throws -> [UInt8] { bytes }
 }
 
+/// Returns itself: two large values among small fields.
+struct EchoPair: ProcessJob, Equatable {
+    let first: Data
+    let tag: String
+    let second: [UInt8]
+    let last: Int
+    func run() async throws -> EchoPair { self }
+}
+
 /// `count` bytes that differ from one seed to the next (a 4 KiB block repeated: quick to make
 /// in a debug build).
 private func pattern(_ count: Int, seed: Int) -> [UInt8] {
@@ -71,6 +80,47 @@ struct LargePayloadTests {
         for (index, future) in burst.enumerated() { #expect(try future.result() == pattern(sizes[index], seed: index)) }
         for (index, size) in sizes.enumerated().reversed() {
             #expect(try pool.schedule(EchoByteArray(bytes: pattern(size, seed: index))).result() == pattern(size, seed: index))
+        }
+    }
+
+    /// Large `Data` and `[UInt8]` values are sent from their own storage, request and reply (each
+    /// side's writev of several buffers): every byte arrives, in order, whatever the value's size
+    /// or where its bytes start (a slice of a larger `Data`).
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func largeDataAndByteArraysRoundTripByteExact(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
+        defer { pool.stop() }
+        for (seed, size) in [0, 1, Frame.externalThreshold, 1 << 20, 10_000_000].enumerated() {
+            let bytes = pattern(size, seed: seed)
+            #expect(try pool.schedule(EchoData(data: Data(bytes))).result() == Data(bytes), "Data of \(size) bytes")
+            #expect(try pool.schedule(EchoByteArray(bytes: bytes)).result() == bytes, "[UInt8] of \(size) bytes")
+        }
+        // A slice: its bytes start 1,001 bytes into a larger buffer, and its indices do too.
+        let whole = Data(pattern(3 << 20, seed: 7))
+        let slice = whole[1001..<(2 << 20) + 17]
+        #expect(slice.startIndex == 1001)
+        #expect(try pool.schedule(EchoData(data: slice)).result() == slice)
+        // Several large values and small fields in one job, in both directions, some at once.
+        let pair = EchoPair(first: Data(pattern(1 << 20, seed: 1)), tag: "between", second: pattern(3 << 20, seed: 2), last: 42)
+        let futures = try (0..<4).map { _ in try pool.schedule(pair) }
+        for future in futures { #expect(try future.result() == pair) }
+    }
+
+    /// With usage recorded, the usage frame travels in the same write as a large outcome sent from
+    /// its own storage: both arrive, and the peak counts the request the worker held.
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func aLargeOutcomeComesWithItsUsage(_ startMethod: ProcessPool.StartMethod) throws {
+        var configuration = ProcessPool.Configuration(maxWorkers: 1)
+        configuration.startMethod = startMethod
+        configuration.recordsResourceUsage = true
+        let pool = try ProcessPool(configuration: configuration)
+        defer { pool.stop() }
+        for seed in 0..<3 {
+            let data = Data(pattern(10_000_000, seed: seed))
+            let future = try pool.schedule(EchoData(data: data))
+            #expect(try future.result() == data)
+            let usage = try #require(future.resourceUsage)
+            #expect(try #require(usage.peakResidentMemory) >= 10_000_000, "\(usage)")
         }
     }
 
