@@ -4,8 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,3 +76,50 @@ int pebble_capture_pipe(int ends[2]) {
 }
 
 void pebble_flush_stdout(void) { fflush(stdout); }
+
+// Writing without SIGPIPE, pipes, and sending buffers in order.
+
+ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length) {
+    sigset_t pipe_only, previous;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+    // A SIGPIPE already pending on this thread is not ours to consume.
+    sigset_t pending;
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t written = write(fd, buffer, length);
+    int saved = errno;
+    if (written < 0 && saved == EPIPE && !was_pending) {
+        const struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {}
+    }
+    if (!sigismember(&previous, SIGPIPE)) pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    errno = saved;
+    return written;
+}
+
+int pebble_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int pebble_send_frames(int fd, struct iovec *iov, int count) {
+    // Blocking sends: each sendmsg returns once everything it was given is queued, unless a
+    // signal interrupts it; then the loop skips what went out and sends the rest.
+    while (count > 0) {
+        struct msghdr message = { .msg_iov = iov, .msg_iovlen = count > IOV_MAX ? IOV_MAX : count };
+        ssize_t sent = sendmsg(fd, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (count > 0 && (size_t)sent >= iov->iov_len) {
+            sent -= (ssize_t)iov->iov_len;
+            iov++;
+            count--;
+        }
+        if (count > 0) {
+            iov->iov_base = (char *)iov->iov_base + sent;
+            iov->iov_len -= (size_t)sent;
+        }
+    }
+    return 0;
+}

@@ -9,7 +9,7 @@ import Glibc
 import Musl
 #endif
 
-/// One running ``Command``: its reaper (see `command.c`), the pipes and the control socket, each
+/// One running ``Command``: its reaper (see `command_reaper.c`), the pipes and the control socket, each
 /// watched by the ``EventLoop`` with its handler on one serial queue, so nothing here ever blocks
 /// a thread.
 ///

@@ -7,7 +7,7 @@ import Glibc
 import Musl
 #endif
 
-/// Starts a command's reaper (`command.c`): the pipes and the control socket, the C strings, the
+/// Starts a command's reaper (`command_reaper.c`): the pipes and the control socket, the C strings, the
 /// PATH lookup and the limits, then `pebble_command_spawn`.
 enum CommandSpawner {
     /// The parent's ends and the reaper, just started.

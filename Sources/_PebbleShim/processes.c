@@ -3,10 +3,10 @@
 #include "pebble_shim.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,9 +15,42 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
-// ---------------------------------------------------------------------------------------------
-// Reaping and writing helpers used by the Swift side.
+// Processes: pidfds, their signals and exit status, reaping a child with its own rusage, and the
+// spawn action that closes inherited descriptors.
+
+int pebble_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int pebble_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+
+int pebble_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+/// struct pidfd_info of Linux 6.15 (64 bytes); exit_code is valid when mask has PIDFD_INFO_EXIT.
+struct pebble_pidfd_info {
+    uint64_t mask;
+    uint64_t cgroupid;
+    uint32_t ids[11];
+    int32_t exit_code;
+};
+
+int pebble_pidfd_exit_status(int pidfd, int *status) {
+    const uint64_t info_exit = 1u << 3;
+    struct pebble_pidfd_info info = { .mask = info_exit };
+    if (ioctl(pidfd, _IOWR(0xFF, 11, struct pebble_pidfd_info), &info) != 0) return -1;
+    if (!(info.mask & info_exit)) return -1;
+    *status = info.exit_code;
+    return 0;
+}
 
 static int wait_status_of(const siginfo_t *info) {
     switch (info->si_code) {
@@ -56,25 +89,3 @@ int pebble_reap_exited(pid_t pid, int pidfd, int kill_group, int *status, struct
     }
     return 1;
 }
-
-ssize_t pebble_write_nosigpipe(int fd, const void *buffer, size_t length) {
-    sigset_t pipe_only, previous;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
-    // A SIGPIPE already pending on this thread is not ours to consume.
-    sigset_t pending;
-    sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
-    ssize_t written = write(fd, buffer, length);
-    int saved = errno;
-    if (written < 0 && saved == EPIPE && !was_pending) {
-        const struct timespec zero = { 0, 0 };
-        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {}
-    }
-    if (!sigismember(&previous, SIGPIPE)) pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    errno = saved;
-    return written;
-}
-
-int pebble_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
