@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #define _GNU_SOURCE
 #include "pebble_shim.h"
+#include "iovec_cursor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -111,15 +112,7 @@ int pebble_send_frames(int fd, struct iovec *iov, int count) {
             if (errno == EINTR) continue;
             return -1;
         }
-        while (count > 0 && (size_t)sent >= iov->iov_len) {
-            sent -= (ssize_t)iov->iov_len;
-            iov++;
-            count--;
-        }
-        if (count > 0) {
-            iov->iov_base = (char *)iov->iov_base + sent;
-            iov->iov_len -= (size_t)sent;
-        }
+        pebble_iovec_advance(&iov, &count, (size_t)sent);
     }
     return 0;
 }

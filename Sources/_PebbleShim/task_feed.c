@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #define _GNU_SOURCE
 #include "pebble_shim.h"
+#include "iovec_cursor.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -169,15 +170,7 @@ int pebble_memfd_holding(struct iovec *iov, int count) {
             close(fd);
             return -1;
         }
-        while (count > 0 && (size_t)n >= iov->iov_len) {
-            n -= (ssize_t)iov->iov_len;
-            iov++;
-            count--;
-        }
-        if (count > 0) {
-            iov->iov_base = (char *)iov->iov_base + n;
-            iov->iov_len -= (size_t)n;
-        }
+        pebble_iovec_advance(&iov, &count, (size_t)n);
     }
     return fd;
 }
