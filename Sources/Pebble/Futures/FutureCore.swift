@@ -77,9 +77,8 @@ class FutureCore: @unchecked Sendable {
 
     static let doneBit: UInt8 = 1
     static let sleepingBit: UInt8 = 2
-    /// Set by a pool whose task must first wait for a thread to be woken for it: a blocked waiter
-    /// then sleeps at once, since a spin would end before the task does (and take a CPU from the
-    /// thread that runs it).
+    /// Set by a pool whose task must first wait for a thread to be woken for it: a waiter then
+    /// watches it for ``SlowStartSpin``'s adaptive budget instead of the short fixed spin.
     static let slowStartBit: UInt8 = 4
 
     let state = StateLock(State())
@@ -155,7 +154,8 @@ class FutureCore: @unchecked Sendable {
         signal.bitwiseOr(Self.slowStartBit, ordering: .relaxed)
     }
 
-    /// Whether a waiter may spin for it: not when it is known to start slowly.
+    /// Whether a waiter spins the short fixed spin for it: not when it is known to start slowly
+    /// (see ``slowStartBit``).
     @inline(__always) final var spinsOnWait: Bool {
         signal.load(ordering: .relaxed) & Self.slowStartBit == 0
     }
@@ -163,7 +163,8 @@ class FutureCore: @unchecked Sendable {
     /// Blocks until done or until `deadline`; returns whether it is done.
     final func wait(until deadline: DispatchTime) -> Bool {
         if isDone { return true }
-        if Self.waitSpinNanoseconds > 0 && spinsOnWait && spinUntilDone(for: Self.waitSpinNanoseconds) { return true }
+        // A task waiting for a worker to be woken is watched through the wake-up (see SlowStartSpin).
+        if spinsOnWait ? spinUntilDone(for: Self.waitSpinNanoseconds) : SlowStartSpin.spin(for: self) { return true }
         let (old, _) = signal.bitwiseOr(Self.sleepingBit, ordering: .sequentiallyConsistent)
         if old & Self.doneBit != 0 { return true }
         return FutureParking.shared.wait(for: self, until: deadline)

@@ -192,7 +192,10 @@ public final class ThreadPool: Sendable {
     /// future (cancelling the awaiting Task cancels it).
     @usableFromInline
     func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
-        if !Task.isCancelled && task.spinsOnWait && task.spinUntilDone(for: Self.runSpinNanoseconds),
+        // A task waiting for a worker to be woken is watched through the wake-up (see
+        // SlowStartSpin): resuming a suspended Task would cost a second wake-up.
+        if !Task.isCancelled,
+            task.spinsOnWait ? task.spinUntilDone(for: Self.runSpinNanoseconds) : SlowStartSpin.spin(for: task),
             let outcome = task.completedOutcome
         {
             switch outcome {
