@@ -14,10 +14,11 @@ import Musl
 /// wake-up; one that watches in vain wastes its budget, and on a busy machine takes a CPU the
 /// worker may need (the kernel may even have queued the worker behind it on the same CPU: then
 /// no spin ever succeeds, measured on a 2-CPU machine under load). So the budget adapts, for the
-/// process: a spin that saw the task done restores ``maximum``; one that did not halves the
-/// budget, down to nothing; with nothing, one wait in ``probeInterval`` spins ``maximum`` all the
-/// same, to find out whether spinning pays again (amortised, a fraction of a microsecond per
-/// wait). A spin during which the waiter lost its CPU ends at once. With one usable CPU nobody
+/// process: a spin that saw the task done sets it to twice the time that took (at least
+/// ``minimum``, at most ``maximum``), so that a miss wastes little more than a hit needs; one that
+/// did not halves it, down to nothing; with nothing, one wait in ``probeInterval`` spins
+/// ``maximum`` all the same, to find out whether spinning pays again (amortised, a fraction of a
+/// microsecond per wait). A spin during which the waiter lost its CPU ends at once. With one usable CPU nobody
 /// spins: the worker needs the waiter's CPU.
 ///
 /// Two of them: ``ready`` for a task an awake worker takes (a quick closure is done in a
@@ -57,8 +58,9 @@ final class WaitSpin: Sendable {
             guard skipped.wrappingAdd(1, ordering: .relaxed).newValue % Self.probeInterval == 0 else { return false }
             length = maximum
         }
-        var last = Self.now()
-        let end = last &+ length
+        let start = Self.now()
+        var last = start
+        let end = start &+ length
         var done = false
         outer: while true {
             for _ in 0..<32 where core.isDone {
@@ -70,7 +72,7 @@ final class WaitSpin: Sendable {
             last = now
         }
         done = done || core.isDone
-        let next = done ? maximum : current / 2 < Self.minimum ? 0 : current / 2
+        let next = done ? min(maximum, max(Self.minimum, (Self.now() &- start) &* 2)) : current / 2 < Self.minimum ? 0 : current / 2
         if next != current { budget.store(next, ordering: .relaxed) }
         return done
     }
