@@ -77,9 +77,8 @@ class FutureCore: @unchecked Sendable {
 
     static let doneBit: UInt8 = 1
     static let sleepingBit: UInt8 = 2
-    /// Set by a pool whose task must first wait for a thread to be woken for it: a blocked waiter
-    /// then sleeps at once, since a spin would end before the task does (and take a CPU from the
-    /// thread that runs it).
+    /// Set by a pool whose task must first wait for a thread to be woken for it: a waiter then
+    /// watches it for ``WaitSpin/slowStart``'s budget instead of ``WaitSpin/ready``'s.
     static let slowStartBit: UInt8 = 4
 
     let state = StateLock(State())
@@ -142,7 +141,8 @@ class FutureCore: @unchecked Sendable {
         signal.bitwiseOr(Self.slowStartBit, ordering: .relaxed)
     }
 
-    /// Whether a waiter may spin for it: not when it is known to start slowly.
+    /// Whether a waiter watches it for ``WaitSpin/ready``'s budget: not when it is known to start
+    /// slowly (see ``slowStartBit``).
     @inline(__always) final var spinsOnWait: Bool {
         signal.load(ordering: .relaxed) & Self.slowStartBit == 0
     }
@@ -150,29 +150,10 @@ class FutureCore: @unchecked Sendable {
     /// Blocks until done or until `deadline`; returns whether it is done.
     final func wait(until deadline: DispatchTime) -> Bool {
         if isDone { return true }
-        if Self.waitSpinNanoseconds > 0 && spinsOnWait && spinUntilDone(for: Self.waitSpinNanoseconds) { return true }
+        if (spinsOnWait ? WaitSpin.ready : WaitSpin.slowStart).spin(for: self) { return true }
         let (old, _) = signal.bitwiseOr(Self.sleepingBit, ordering: .sequentiallyConsistent)
         if old & Self.doneBit != 0 { return true }
         return FutureParking.shared.wait(for: self, until: deadline)
-    }
-
-    /// How long a blocking wait first watches the future before it sleeps: a task that is about to
-    /// finish (a quick closure on an awake worker takes a microsecond or two) then costs its caller
-    /// no sleep and no wake-up (a futex round trip and a context switch each way). Short enough
-    /// that a caller waiting on a long task wastes next to nothing.
-    static let waitSpinNanoseconds: UInt64 = 4_000
-
-    /// Watches the done bit for up to `nanoseconds`; returns whether it got set.
-    final func spinUntilDone(for nanoseconds: UInt64) -> Bool {
-        var start = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
-        var now = start
-        while true {
-            for _ in 0..<32 where isDone { return true }
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            let elapsed = (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec)
-            if elapsed >= Int(nanoseconds) { return isDone }
-        }
     }
 
     /// Runs `observer` inline when the future completes (at once if it has).

@@ -182,17 +182,15 @@ public final class ThreadPool: Sendable {
         return try await value(of: task)
     }
 
-    /// How long the async `run` watches its task before it suspends: a quick closure on an awake
+    /// The value of `task`, awaited: watched first (see ``WaitSpin``: a quick closure on an awake
     /// worker is done in a microsecond or two, and then the awaiting Task goes on at once on its
-    /// own thread, with no suspension and no hop through the executor (which costs a thread
-    /// wake-up). Bounded like a contended lock, so the cooperative thread is never held longer.
-    static let runSpinNanoseconds: UInt64 = 3_000
-
-    /// The value of `task`, awaited: watched for ``runSpinNanoseconds`` first, then through its
-    /// future (cancelling the awaiting Task cancels it).
+    /// own thread, with no suspension and no hop through the executor, which costs a thread
+    /// wake-up), then through its future (cancelling the awaiting Task cancels it). The watch is
+    /// bounded like a contended lock's, so the cooperative thread is never held long.
     @usableFromInline
     func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
-        if !Task.isCancelled && task.spinsOnWait && task.spinUntilDone(for: Self.runSpinNanoseconds),
+        if !Task.isCancelled,
+            (task.spinsOnWait ? WaitSpin.ready : WaitSpin.slowStart).spin(for: task),
             let outcome = task.completedOutcome
         {
             switch outcome {

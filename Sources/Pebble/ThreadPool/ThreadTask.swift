@@ -8,10 +8,11 @@ import Synchronization
 /// knows the value type, runs the closure and boxes its value.
 @usableFromInline
 class ThreadTask: FutureCore, @unchecked Sendable {
-    // @unchecked Sendable: the lets are immutable; `chunkFailures` is written and then read by the
-    // same thread (see there); everything else is the core's, which is safe on its own.
+    // @unchecked Sendable: the lets are immutable; everything else is the core's, which is safe
+    // on its own. What only a map chunk needs (its timeout, weight, failures) lives in
+    // `MapChunkTask`, and a deadline out of line, so that a plain task stays small (it is
+    // allocated once per `schedule`).
 
-    let timeout: Duration?
     /// The pool whose statistics count this task (and whose waiters a freed queue slot wakes).
     /// `unowned(unsafe)`, to keep two contended reference-count operations on the pool off the hot
     /// path. Safe: the task touches `pool` only while it is queued or running, and a pool with a
@@ -19,31 +20,19 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     /// the queue empty, and `stop()` or a broken initializer completes every queued task first);
     /// a task the pool refused (`armDeadline(accepted: false)`) never touches it.
     unowned(unsafe) let pool: ThreadPool
-    /// How many outcomes it counts in the statistics (a map chunk: one per input); `maxPending`
-    /// counts it as one task.
-    let weight: Int
-    /// For a map chunk: how many of its inputs failed (-1: not a chunk's value), worked out by
-    /// `execute` before it completes the future. `nonisolated(unsafe)`: written and then read by
-    /// the same thread (the worker that completes the future with a value; only `execute` does).
-    nonisolated(unsafe) var chunkFailures = -1
     /// The counters of the worker that started the task (an unretained pointer; 0 until it has),
     /// where its outcome is counted. Stored after `markRunning` won, so a worker that lost the task
     /// to another (work stealing) never writes it; a timer that completes the task in between finds
     /// 0 and counts on the shared block instead (only the sums matter). Unretained: the pool's
     /// tally holds every block for the pool's lifetime, which outlasts a running task.
     let startedOn = Atomic<UInt>(0)
-    /// Whether the pool bounds its queue (then a task leaving it may admit a waiting `run`).
-    let bounded: Bool
     /// The deadline, when there is one: kept out of line so that a task without one stays small.
     let deadline: TaskDeadline?
     /// When it was scheduled (``ThreadPool/monotonicNanoseconds()``), the start of its wait time.
     let scheduledAt: UInt64
 
-    init(pool: ThreadPool, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil, weight: Int = 1) {
-        self.timeout = timeout
+    init(pool: ThreadPool, deadline: ContinuousClock.Instant?) {
         self.pool = pool
-        self.weight = weight
-        self.bounded = pool.isBounded
         self.scheduledAt = ThreadPool.monotonicNanoseconds()
         if let deadline {
             // TimeoutError carries a duration: the deadline's distance from schedule time.
@@ -62,14 +51,11 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         }
     }
 
-    /// A task without timeout or deadline, weight 1: the path of `schedule` and `run` without a
-    /// deadline, which never handles a `ContinuousClock.Instant?` (a resilient type, copied
-    /// through its value witnesses).
+    /// A task without a deadline: the path of `schedule` and `run` without one, and of a map
+    /// chunk, which never handles a `ContinuousClock.Instant?` (a resilient type, copied through
+    /// its value witnesses).
     init(pool: ThreadPool) {
-        self.timeout = nil
         self.pool = pool
-        self.weight = 1
-        self.bounded = pool.isBounded
         self.deadline = nil
         self.scheduledAt = ThreadPool.monotonicNanoseconds()
         super.init()
@@ -96,7 +82,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
         startedOn.store(UInt(bitPattern: Unmanaged.passUnretained(counters).toOpaque()), ordering: .releasing)
         // Sequentially consistent, then the waiters read: see `enqueueWaitingForRoom`.
         counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        if bounded { pool.admitWaitersIfAny() }
+        if pool.isBounded { pool.admitWaitersIfAny() }
         return true
     }
 
@@ -114,19 +100,6 @@ class ThreadTask: FutureCore, @unchecked Sendable {
 
     final func fail(_ error: any Error) { complete(.failure(error)) }
 
-    /// Arms the `timeout` timer (a map chunk's), before the closure runs.
-    @inline(__always) final func beginRun() -> (any DispatchSourceTimer)? {
-        guard let timeout else { return nil }
-        return armTimeout(timeout)
-    }
-
-    /// Disarms the timers and records what the closure produced (see ``execute()``).
-    @inline(__always) final func endRun(_ timer: (any DispatchSourceTimer)?, _ outcome: Outcome) -> Settled? {
-        timer?.cancel()
-        deadline?.timer.timer.cancel()
-        return settle(outcome)
-    }
-
     override final func recordCompletion(failure: (any Error)?, wasPending: Bool) {
         let bits = wasPending ? 0 : startedOn.load(ordering: .acquiring)
         let counters =
@@ -134,27 +107,18 @@ class ThreadTask: FutureCore, @unchecked Sendable {
             ? pool.tally.shared
             : Unmanaged<ThreadPool.Tally.Counters>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
         if wasPending { counters.started.wrappingAdd(1, ordering: .sequentiallyConsistent) }
-        if let failure {
-            counters.record(failure, weight: weight)
-        } else if chunkFailures >= 0 {
-            counters.record(ok: weight - chunkFailures, failed: chunkFailures)
-        } else {
-            counters.record(ok: weight, failed: 0)
-        }
+        record(failure: failure, on: counters)
+    }
+
+    /// Counts the outcome (`failure`, or `nil` for a value) on `counters`, under the future's
+    /// lock: one task; a map chunk counts one per input.
+    func record(failure: (any Error)?, on counters: ThreadPool.Tally.Counters) {
+        if let failure { counters.record(failure, weight: 1) } else { counters.record(ok: 1, failed: 0) }
     }
 
     override final func didComplete(wasPending: Bool) {
         deadline?.timer.timer.cancel()
-        if wasPending && bounded { pool.admitWaitersIfAny() }
-    }
-
-    /// Fails the future with `TimeoutError` when `timeout` passes first; the thread runs on.
-    private func armTimeout(_ timeout: Duration) -> any DispatchSourceTimer {
-        let timer = DispatchSource.makeTimerSource(queue: pool.timerQueue)
-        timer.schedule(deadline: timeout.deadlineFromNow)
-        timer.setEventHandler { [self] in complete(.failure(TimeoutError(timeout: timeout))) }
-        timer.resume()
-        return timer
+        if wasPending && pool.isBounded { pool.admitWaitersIfAny() }
     }
 }
 
@@ -178,34 +142,61 @@ final class TypedThreadTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
     }
 
     override func execute() -> Settled? {
-        if deadline == nil {
-            // No timer to arm or disarm: `schedule` without a deadline.
-            let outcome: Outcome
-            do { outcome = .value(try work()) } catch { outcome = .failure(error) }
-            return settle(outcome)
-        }
-        let timer = beginRun()
         let outcome: Outcome
         do { outcome = .value(try work()) } catch { outcome = .failure(error) }
-        return endRun(timer, outcome)
+        // The deadline's timer, if any, has nothing left to fail.
+        deadline?.timer.timer.cancel()
+        return settle(outcome)
     }
 }
 
 /// A `map` chunk's task: its value carries one outcome per input, and the statistics count them.
 final class MapChunkTask<Value: Sendable>: ThreadTask, @unchecked Sendable {
-    // @unchecked Sendable: `work` is an immutable Sendable closure; the rest is ThreadTask's.
+    // @unchecked Sendable: `work` is an immutable Sendable closure, `chunkFailures` is written
+    // and then read by the same thread (see there); the rest is ThreadTask's.
     let work: @Sendable () -> MapChunkValues<Value>
+    /// Bounds the chunk from when it starts; the thread runs on.
+    let timeout: Duration?
+    /// How many outcomes it counts in the statistics (one per input); `maxPending` counts it as
+    /// one task.
+    let weight: Int
+    /// How many of its inputs failed (-1: no value yet), worked out by `execute` before it
+    /// completes the future. `nonisolated(unsafe)`: written and then read by the same thread (the
+    /// worker that completes the future with a value; only `execute` does).
+    nonisolated(unsafe) var chunkFailures = -1
 
     init(pool: ThreadPool, timeout: Duration?, weight: Int, _ work: @escaping @Sendable () -> MapChunkValues<Value>) {
         self.work = work
-        super.init(pool: pool, timeout: timeout, weight: weight)
+        self.timeout = timeout
+        self.weight = weight
+        super.init(pool: pool)
     }
 
     override func execute() -> Settled? {
-        let timer = beginRun()
+        let timer = timeout.map(armTimeout)
         let values = work()
         chunkFailures = values.chunkError == nil ? values.failures.count : values.count
-        return endRun(timer, .value(values))
+        timer?.cancel()
+        return settle(.value(values))
+    }
+
+    override func record(failure: (any Error)?, on counters: ThreadPool.Tally.Counters) {
+        if let failure {
+            counters.record(failure, weight: weight)
+        } else if chunkFailures >= 0 {
+            counters.record(ok: weight - chunkFailures, failed: chunkFailures)
+        } else {
+            counters.record(ok: weight, failed: 0)
+        }
+    }
+
+    /// Fails the future with `TimeoutError` when `timeout` passes first; the thread runs on.
+    private func armTimeout(_ timeout: Duration) -> any DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: pool.timerQueue)
+        timer.schedule(deadline: timeout.deadlineFromNow)
+        timer.setEventHandler { [self] in complete(.failure(TimeoutError(timeout: timeout))) }
+        timer.resume()
+        return timer
     }
 }
 

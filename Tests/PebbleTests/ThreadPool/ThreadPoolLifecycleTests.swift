@@ -126,10 +126,14 @@ struct ThreadPoolLifecycleTests {
                 }
                 queued.value = try pool.schedule { 1 }
                 queued.value?.whenComplete { _ in gate.open() }
+                started.record()
                 try await Task.sleep(for: .seconds(60))
             }
         }
-        await started.reached()
+        // Cancelled only once the first closure runs and the second task, whose completion opens
+        // the gate, is queued: cancelled any sooner, `schedule` would throw and nothing would
+        // open the gate (seen under the thread sanitizer).
+        await started.reached(2)
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
         await #expect(throws: CancellationError.self) { try await queued.value?.value }

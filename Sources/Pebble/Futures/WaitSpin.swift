@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// How long a thread waiting for a thread-pool task watches its future before it sleeps (or, for
+/// an async `run`, suspends), adapted to whether watching pays.
+///
+/// A waiter that sees the task done while it watches costs the round trip no sleep and no
+/// wake-up; one that watches in vain wastes its budget, and on a busy machine takes a CPU the
+/// worker may need (the kernel may even have queued the worker behind it on the same CPU: then
+/// no spin ever succeeds, measured on a 2-CPU machine under load). So the budget adapts, for the
+/// process: a spin that saw the task done sets it to twice the time that took (at least
+/// ``minimum``, at most ``maximum``), so that a miss wastes little more than a hit needs; one that
+/// did not halves it, down to nothing; with nothing, one wait in ``probeInterval`` spins
+/// ``maximum`` all the same, to find out whether spinning pays again (amortised, a fraction of a
+/// microsecond per wait). A spin during which the waiter lost its CPU ends at once. With one usable CPU nobody
+/// spins: the worker needs the waiter's CPU.
+///
+/// Two of them: ``ready`` for a task an awake worker takes (a quick closure is done in a
+/// microsecond or two), ``slowStart`` for one that waits for a worker to be woken (a drain was
+/// started for it, ``FutureCore/slowStartBit``), which can be watched through the wake-up.
+final class WaitSpin: Sendable {
+    static let ready = WaitSpin(maximum: 4_000)
+    static let slowStart = WaitSpin(maximum: 16_000)
+
+    /// Below this, the budget is nothing.
+    static let minimum: UInt64 = 1_000
+    /// Two looks this far apart mean the spinning thread was descheduled.
+    static let preemptionGap: UInt64 = 30_000
+    /// With no budget, one wait in this many spins ``maximum`` all the same.
+    static let probeInterval = 16
+    static let spins = usableCPUCount() > 1
+
+    /// The most a waiter spins (nanoseconds).
+    let maximum: UInt64
+    /// Nanoseconds the next waiter spins. Written only when it changes (relaxed: a hint shared by
+    /// every waiter of the process; a lost update costs one spin too many or too few).
+    let budget: Atomic<UInt64>
+    /// Waits that found no budget, for the probes.
+    let skipped = Atomic<Int>(0)
+
+    init(maximum: UInt64) {
+        self.maximum = maximum
+        budget = Atomic(Self.spins ? maximum : 0)
+    }
+
+    /// Watches `core` for up to the current budget; returns whether it got done.
+    func spin(for core: FutureCore) -> Bool {
+        guard Self.spins else { return false }
+        let current = budget.load(ordering: .relaxed)
+        var length = current
+        if current == 0 {
+            guard skipped.wrappingAdd(1, ordering: .relaxed).newValue % Self.probeInterval == 0 else { return false }
+            length = maximum
+        }
+        let start = Self.now()
+        var last = start
+        let end = start &+ length
+        var done = false
+        outer: while true {
+            for _ in 0..<32 where core.isDone {
+                done = true
+                break outer
+            }
+            let now = Self.now()
+            if now &- last > Self.preemptionGap || now >= end { break }
+            last = now
+        }
+        done = done || core.isDone
+        let next = done ? min(maximum, max(Self.minimum, (Self.now() &- start) &* 2)) : current / 2 < Self.minimum ? 0 : current / 2
+        if next != current { budget.store(next, ordering: .relaxed) }
+        return done
+    }
+
+    /// `CLOCK_MONOTONIC` in nanoseconds.
+    @inline(__always) static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
+}

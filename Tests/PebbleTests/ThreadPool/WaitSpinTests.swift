@@ -1,0 +1,42 @@
+import Testing
+
+@testable import Pebble
+
+// SPDX-License-Identifier: Apache-2.0
+
+/// How long a waiter watches a thread-pool future before it sleeps adapts to whether watching
+/// pays: a waiter never keeps burning its budget on spins that never see the task done (measured
+/// on a busy 2-CPU machine: every one missed, and delayed the sleep), and spins again once a probe
+/// shows that it pays. A `WaitSpin` of the test's own, so that the pools of other tests do not
+/// move its budget.
+@Suite(.enabled(if: usableCPUCount() > 1, "with one CPU nobody spins"))
+struct WaitSpinTests {
+    /// A future completed already: a spin sees it at once.
+    private func doneFuture() -> FutureCore { FutureCore(completed: .value(1)) }
+
+    @Test func spinsThatMissHalveTheBudgetDownToNothing() {
+        let spin = WaitSpin(maximum: 4_000)
+        let pending = FutureCore()
+        #expect(spin.budget.load(ordering: .relaxed) == 4_000)
+        #expect(!spin.spin(for: pending))
+        #expect(spin.budget.load(ordering: .relaxed) == 2_000)
+        #expect(!spin.spin(for: pending))
+        #expect(spin.budget.load(ordering: .relaxed) == 1_000)
+        #expect(!spin.spin(for: pending))
+        #expect(spin.budget.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func withNoBudgetOneWaitInSixteenProbesAndAHitGivesItABudgetAgain() {
+        let spin = WaitSpin(maximum: 4_000)
+        let pending = FutureCore()
+        while spin.budget.load(ordering: .relaxed) > 0 { _ = spin.spin(for: pending) }
+        // Waits without a probe return at once without looking, even at a future that is done.
+        for _ in 1..<WaitSpin.probeInterval { #expect(!spin.spin(for: doneFuture())) }
+        #expect(spin.budget.load(ordering: .relaxed) == 0)
+        // The probe sees the task done: spinning pays again, for twice what it took (at least the
+        // minimum; the spin itself takes a microsecond at most, unless the thread was preempted).
+        #expect(spin.spin(for: doneFuture()))
+        #expect(spin.budget.load(ordering: .relaxed) >= WaitSpin.minimum)
+        #expect(spin.budget.load(ordering: .relaxed) <= 4_000)
+    }
+}
