@@ -25,6 +25,8 @@ public enum Concurrent {
     /// ```
     public static func thread<T: Sendable>(name: String? = nil, _ work: @escaping @Sendable () throws -> T) -> Future<T> {
         let future = Future<T>()
+        // Its thread has to start first: a waiter watches it through that (WaitSpin.slowStart).
+        future.core.markSlowStart()
         let status = startDetachedThread {
             if let name { pebble_set_thread_name(name) }
             guard future.markRunning() else { return }
