@@ -213,7 +213,9 @@ func processIsAlive(_ pid: pid_t) -> Bool {
     guard kill(pid, 0) == 0 else { return false }
     let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
     guard let close = stat.lastIndex(of: ")") else { return false }
-    return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+    // Z: a zombie; X: being reaped (still listed for an instant).
+    let state = stat[stat.index(close, offsetBy: 2)...]
+    return !state.hasPrefix("Z") && !state.hasPrefix("X")
 }
 
 /// Adds one after sleeping.

@@ -74,7 +74,14 @@ func waitForExit(_ pid: pid_t, seconds: Double) -> Bool {
     guard fd >= 0 else { return errno == ESRCH }
     defer { close(fd) }
     var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    return poll(&poller, 1, Int32(seconds * 1000)) == 1
+    let deadline = DispatchTime.now() + seconds
+    while true {
+        let left = Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)
+        let ready = poll(&poller, 1, Int32(max(left, 0) / 1_000_000))
+        // A signal handled meanwhile (a Dispatch signal source's) cuts the wait short: wait the rest.
+        if ready < 0 && errno == EINTR && left > 0 { continue }
+        return ready == 1
+    }
 }
 
 /// A named pipe jobs write a byte to when they are ready; the test reads the bytes (no polling).
