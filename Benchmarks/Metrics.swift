@@ -14,7 +14,7 @@ struct Metric: Sendable {
         Metric(name: "M2-async", run: asyncRoundTrip),
         Metric(name: "M3", run: { try processThroughput(metric: "M3", workers: 2) }),
         Metric(name: "M3-w4", run: { try processThroughput(metric: "M3-w4", workers: 4) }),
-        Metric(name: "M3-usage", run: { try processThroughput(metric: "M3-usage", workers: 2, recordsResourceUsage: true) }),
+        Metric(name: "M3-usage", run: usageThroughput),
         Metric(name: "M9", run: threadThroughput),
         Metric(name: "M4", run: { try mapThroughput(metric: "M4", workers: 2) }),
         Metric(name: "M4-w4", run: { try mapThroughput(metric: "M4-w4", workers: 4) }),
@@ -140,23 +140,54 @@ func awaitBlocking<R: Sendable>(_ body: @escaping @Sendable () async -> R) -> R 
     return slot.value!
 }
 
-/// M3: 20,000 process tasks scheduled at once, then all awaited (M3-w4: on 4 workers; M3-usage:
-/// with `recordsResourceUsage`, each task measured in its worker).
-func processThroughput(metric: String, workers: Int, recordsResourceUsage: Bool = false) throws -> [Measurement] {
+/// M3: 20,000 process tasks scheduled at once, then all awaited (M3-w4: on 4 workers).
+func processThroughput(metric: String, workers: Int) throws -> [Measurement] {
+    let pool = try warmBurstPool(workers: workers, recordsResourceUsage: false)
+    defer { pool.stop() }
+    let samples = try (0..<scaled(5, quick: 2)).map { _ in try burst(on: pool) }
+    return [Measurement(metric: metric, impl: pebble, workers: workers, unit: "tasks/s", samples: samples)]
+}
+
+/// M3-usage: M3's burst with `recordsResourceUsage` on, each task measured in its worker. Its
+/// rounds alternate with rounds of the same burst on a pool with the setting off (both pools
+/// started first), so that "M3-usage/M3", each round's throughput over that of the round with the
+/// setting off just before it, compares runs of the same seconds on this noisy machine.
+func usageThroughput() throws -> [Measurement] {
+    let plain = try warmBurstPool(workers: 2, recordsResourceUsage: false)
+    defer { plain.stop() }
+    let measured = try warmBurstPool(workers: 2, recordsResourceUsage: true)
+    defer { measured.stop() }
+    var rates: [Double] = []
+    var ratios: [Double] = []
+    for _ in 0..<scaled(7, quick: 2) {
+        let off = try burst(on: plain)
+        let on = try burst(on: measured)
+        rates.append(on)
+        ratios.append(on / off)
+    }
+    return [
+        Measurement(metric: "M3-usage", impl: pebble, workers: 2, unit: "tasks/s", samples: rates),
+        Measurement(metric: "M3-usage/M3", impl: pebble, workers: 2, unit: "ratio", samples: ratios)
+    ]
+}
+
+/// A process pool whose workers have started and run a task each.
+private func warmBurstPool(workers: Int, recordsResourceUsage: Bool) throws -> ProcessPool {
     var configuration = ProcessPool.Configuration(maxWorkers: workers)
     configuration.recordsResourceUsage = recordsResourceUsage
     let pool = try ProcessPool(configuration: configuration)
-    defer { pool.stop() }
     _ = try pool.map(AddOneFunction(), 0..<100).result().values()
+    return pool
+}
+
+/// Tasks per second of one burst of 20,000 tasks on `pool`.
+private func burst(on pool: ProcessPool) throws -> Double {
     let count = scaled(20_000, quick: 2_000)
-    let samples = try (0..<scaled(5, quick: 2)).map { _ in
-        Double(count)
-            / (try time {
-                let futures = try (0..<count).map { try pool.schedule(AddOneJob(x: $0)) }
-                for future in futures { _ = try future.result() }
-            })
-    }
-    return [Measurement(metric: metric, impl: pebble, workers: workers, unit: "tasks/s", samples: samples)]
+    return Double(count)
+        / (try time {
+            let futures = try (0..<count).map { try pool.schedule(AddOneJob(x: $0)) }
+            for future in futures { _ = try future.result() }
+        })
 }
 
 /// M9: 100,000 closures on a 2-worker thread pool, each awaited with `result()`; beside Swift's

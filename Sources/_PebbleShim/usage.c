@@ -35,13 +35,19 @@ int pebble_usage_reset_peak(int clear_refs_fd) {
     return written == 1 ? 0 : -1;
 }
 
+static int forked_without_exec;
+
+void pebble_usage_note_forked(void) { forked_without_exec = 1; }
+
+int pebble_usage_peak_is_own(void) { return forked_without_exec; }
+
 static int64_t nanoseconds(struct timeval time) {
     return (int64_t)time.tv_sec * 1000000000 + (int64_t)time.tv_usec * 1000;
 }
 
-// getrusage's ru_maxrss is no use for a task's peak: it is the largest of the peak since the
-// reset and the signal struct's maxrss, which exec sets to the peak of the mm it replaced — for a
-// posix_spawn'ed worker, the parent's. VmHWM is the mm's own high-water mark.
+// getrusage's ru_maxrss is the largest of the mm's peak since the reset and the signal struct's
+// maxrss, which exec sets to the peak of the mm it replaced — for a posix_spawn'ed worker, the
+// parent's. VmHWM is the mm's own high-water mark, whatever the process's history.
 static int64_t peak_resident_bytes(int status_fd) {
     if (status_fd < 0) return -1;
     char text[4096];
@@ -61,5 +67,6 @@ void pebble_usage_sample(int status_fd, pebble_usage_t *usage) {
     usage->user_ns = nanoseconds(self.ru_utime);
     usage->system_ns = nanoseconds(self.ru_stime);
     usage->faults = (int64_t)self.ru_minflt + (int64_t)self.ru_majflt;
+    usage->maxrss_bytes = (int64_t)self.ru_maxrss * 1024;
     usage->peak_resident_bytes = peak_resident_bytes(status_fd);
 }

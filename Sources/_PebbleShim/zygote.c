@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "entry.h"
 #include "pebble_shim.h"
+#include "pebble_usage.h"
 #include "zygote_table.h"
 
 #include <dirent.h>
@@ -75,6 +76,7 @@ static void become_worker(int channel, const struct pebble_zygote_request *reque
     }
     prctl(PR_SET_NAME, request->name[0] ? request->name : "pebble-worker", 0, 0, 0);
     if (pool_pidfd >= 0 && pebble_watch_pool(pool_pidfd) != 0) _exit(73);
+    pebble_usage_note_forked();
     pebble_run_worker(PEBBLE_CHANNEL_FD);
 }
 

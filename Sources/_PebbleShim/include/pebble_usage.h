@@ -12,6 +12,9 @@ typedef struct pebble_usage {
     int64_t peak_resident_bytes;
     /// Minor and major page faults so far (every thread's, the process's life).
     int64_t faults;
+    /// getrusage's ru_maxrss, in bytes: the larger of the peak since the last reset and the peak
+    /// that exec carried over into the process (see pebble_usage_peak_is_own).
+    int64_t maxrss_bytes;
 } pebble_usage_t;
 
 /// Opens /proc/self/clear_refs for writing, /proc/self/status and /proc/self/statm for reading
@@ -22,6 +25,14 @@ void pebble_usage_meter_open(int *_Nonnull clear_refs_fd, int *_Nonnull status_f
 int64_t pebble_usage_resident_bytes(int statm_fd);
 /// Resets the peak resident set (VmHWM) to the current resident set: clear_refs "5". 0, or -1.
 int pebble_usage_reset_peak(int clear_refs_fd);
+/// Called in a worker the zygote forked, before its loop starts: until it execs, getrusage's
+/// ru_maxrss is its own memory's peak since the last reset.
+void pebble_usage_note_forked(void);
+/// Whether ru_maxrss (`maxrss_bytes`) is this process's own peak since the last reset: 1 in a
+/// process forked without an exec since (its signal struct's carried peak starts at 0 and only
+/// exec, or the death of the whole process, raises it), 0 in a spawned one (exec set the carried
+/// peak to the spawning process's, which may be far larger).
+int pebble_usage_peak_is_own(void);
 /// This process's CPU times and page faults (getrusage RUSAGE_SELF) and its peak resident set
 /// (VmHWM, read with pread from `status_fd`; -1 when unreadable or `status_fd` is -1).
 void pebble_usage_sample(int status_fd, pebble_usage_t *_Nonnull usage);

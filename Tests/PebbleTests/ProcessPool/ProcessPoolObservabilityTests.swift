@@ -72,6 +72,25 @@ struct TouchMemory: ProcessJob {
         #expect(smallPeak < 128 << 20)
     }
 
+    /// A spawned worker inherits, through exec, the peak of the process that spawned it (the
+    /// pool's) in `getrusage`'s `ru_maxrss`; a forked one does not. Either way a task's peak is
+    /// the worker's own.
+    @Test(arguments: ProcessPool.StartMethod.all)
+    func aTaskReportsItsWorkersPeakNotThePools(_ startMethod: ProcessPool.StartMethod) throws {
+        let size = 320 << 20
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        for page in stride(from: 0, to: size, by: 4096) { block.storeBytes(of: 1, toByteOffset: page, as: UInt8.self) }
+        block.deallocate()
+        #expect(DeadWorkerUsageTests.ownPeak() >= 300 << 20)
+        let pool = try Self.usagePool(startMethod)
+        defer { pool.stop() }
+        let small = try pool.schedule(AddOne(x: 1))
+        #expect(try small.result(timeout: .seconds(60)) == 2)
+        let peak = try #require(small.resourceUsage?.peakResidentMemory)
+        #expect(peak > 0)
+        #expect(peak < 128 << 20)
+    }
+
     @Test(arguments: ProcessPool.StartMethod.all)
     func usageIsNilWithTheSettingOffAndForTasksThatNeverRan(_ startMethod: ProcessPool.StartMethod) throws {
         let off = try Self.usagePool(startMethod, records: false)
