@@ -21,6 +21,14 @@ import Musl
 /// microsecond per wait). A spin during which the waiter lost its CPU ends at once. With one usable CPU nobody
 /// spins: the worker needs the waiter's CPU.
 ///
+/// Between two looks at the clock (every 32 looks at the future) the waiter yields its CPU
+/// (``relax``, `sched_yield`): the kernel often runs the waiter and the worker on the same CPU
+/// (measured on a 2-vCPU VM: the waiter, the worker and the resumed Task all on one vCPU while
+/// another process used the other), and then a plain spin can never see the task done, since
+/// the worker waits behind it; with the yield the worker runs at once, and the waiter sees the
+/// task done without sleeping, or for an async `run`, without suspending and a hop through the
+/// executor. With nothing else to run on the CPU the yield returns at once (one system call).
+///
 /// Two of them: ``ready`` for a task an awake worker takes (a quick closure is done in a
 /// microsecond or two), ``slowStart`` for one that waits for a worker to be woken (a drain was
 /// started for it, ``FutureCore/slowStartBit``), which can be watched through the wake-up.
@@ -43,9 +51,12 @@ final class WaitSpin: Sendable {
     let budget: Atomic<UInt64>
     /// Waits that found no budget, for the probes.
     let skipped = Atomic<Int>(0)
+    /// Called between two looks at the clock: gives the CPU to a thread waiting for it.
+    let relax: @Sendable () -> Void
 
-    init(maximum: UInt64) {
+    init(maximum: UInt64, relax: @escaping @Sendable () -> Void = { _ = sched_yield() }) {
         self.maximum = maximum
+        self.relax = relax
         budget = Atomic(Self.spins ? maximum : 0)
     }
 
@@ -67,6 +78,7 @@ final class WaitSpin: Sendable {
                 done = true
                 break outer
             }
+            relax()
             let now = Self.now()
             if now &- last > Self.preemptionGap || now >= end { break }
             last = now

@@ -19,8 +19,11 @@ extension ThreadPool {
     /// with two CPU hogs on two cores, spinning made the round trip 16–55 µs instead of 8). A pool
     /// fed in a steady stream (or one round trip after another) thus keeps a worker awake between
     /// tasks, while an idle pool, or a busy machine, spins next to never: at most ``maximum`` per
-    /// wait, never two drains at once. One per slot, touched only by the slot's drain (one at a
-    /// time, handed over under the pool's lock).
+    /// wait, never two drains at once. A spinning drain yields its CPU between two looks at the
+    /// clock (every 256 looks at the queue), so that a thread on the same CPU (often the waiter
+    /// that would send the next task) runs at once; a yield that hands the CPU over counts as a
+    /// preemption, so a drain that shares its CPU stops spinning as on a busy machine. One per
+    /// slot, touched only by the slot's drain (one at a time, handed over under the pool's lock).
     struct Spinner {
         static let minimum: UInt64 = 2_000
         static let maximum: UInt64 = 20_000

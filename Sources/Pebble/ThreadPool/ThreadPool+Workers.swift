@@ -395,6 +395,9 @@ extension ThreadPool {
                 arrived = true
                 break outer
             }
+            // The CPU goes to any thread waiting for it, often the very one that would feed
+            // us: the kernel tends to run a waiter and its worker on the same CPU.
+            sched_yield()
             let now = spinner.now()
             // A gap between two looks means the thread lost its CPU: the machine is busy, and
             // spinning takes a core from someone (perhaps the thread that would feed us).

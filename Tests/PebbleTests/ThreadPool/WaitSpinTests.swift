@@ -26,6 +26,16 @@ struct WaitSpinTests {
         #expect(spin.budget.load(ordering: .relaxed) == 0)
     }
 
+    /// Between two looks at the clock a waiter gives its CPU to a thread waiting for it: the kernel
+    /// often runs the waiter and the worker on the same CPU, where a spin that kept the CPU could
+    /// never see the task done.
+    @Test func aSpinYieldsItsCPUBetweenLooksAtTheClock() {
+        let yields = StateLock(0)
+        let spin = WaitSpin(maximum: 4_000, relax: { yields.withLock { $0 += 1 } })
+        #expect(!spin.spin(for: FutureCore()))
+        #expect(yields.withLock { $0 } > 0)
+    }
+
     @Test func withNoBudgetOneWaitInSixteenProbesAndAHitGivesItABudgetAgain() {
         let spin = WaitSpin(maximum: 4_000)
         let pending = FutureCore()
