@@ -11,15 +11,14 @@ import Musl
 /// an async `run`, suspends), adapted to whether watching pays.
 ///
 /// A waiter that sees the task done while it watches costs the round trip no sleep and no
-/// wake-up; one that watches in vain wastes its budget, and on a busy machine takes a CPU the
-/// worker may need (the kernel may even have queued the worker behind it on the same CPU: then
-/// no spin ever succeeds, measured on a 2-CPU machine under load). So the budget adapts, for the
-/// process: a spin that saw the task done sets it to twice the time that took (at least
-/// ``minimum``, at most ``maximum``), so that a miss wastes little more than a hit needs; one that
+/// wake-up; one that watches in vain wastes its budget. So the budget adapts, for the process: a
+/// spin that saw the task done restores it to ``maximum`` (one round trip a little slower than
+/// the last must not cost the next a sleep: that sleep is a wake-up of tens of µs on an idle
+/// VM, and it ends the back-to-back regime where waiter and worker both stay awake); one that
 /// did not halves it, down to nothing; with nothing, one wait in ``probeInterval`` spins
-/// ``maximum`` all the same, to find out whether spinning pays again (amortised, a fraction of a
-/// microsecond per wait). A spin during which the waiter lost its CPU ends at once. With one usable CPU nobody
-/// spins: the worker needs the waiter's CPU.
+/// ``maximum`` all the same, to find out whether spinning pays again (amortised, at most
+/// ``maximum`` / 16 per wait). A spin during which the waiter lost its CPU ends at once. With
+/// one usable CPU nobody spins: the worker needs the waiter's CPU.
 ///
 /// Between two looks at the clock (every 32 looks at the future) the waiter yields its CPU
 /// (``relax``, `sched_yield`): the kernel often runs the waiter and the worker on the same CPU
@@ -31,10 +30,11 @@ import Musl
 ///
 /// Two of them: ``ready`` for a task an awake worker takes (a quick closure is done in a
 /// microsecond or two), ``slowStart`` for one that waits for a worker to be woken (a drain was
-/// started for it, ``FutureCore/slowStartBit``), which can be watched through the wake-up.
+/// started for it, ``FutureCore/slowStartBit``), which can be watched through the wake-up: waking
+/// a thread whose CPU idles takes 25–40 µs on a 2-vCPU VM (the vCPU must leave its halt).
 final class WaitSpin: Sendable {
     static let ready = WaitSpin(maximum: 4_000)
-    static let slowStart = WaitSpin(maximum: 16_000)
+    static let slowStart = WaitSpin(maximum: 64_000)
 
     /// Below this, the budget is nothing.
     static let minimum: UInt64 = 1_000
@@ -84,7 +84,7 @@ final class WaitSpin: Sendable {
             last = now
         }
         done = done || core.isDone
-        let next = done ? min(maximum, max(Self.minimum, (Self.now() &- start) &* 2)) : current / 2 < Self.minimum ? 0 : current / 2
+        let next = done ? maximum : current / 2 < Self.minimum ? 0 : current / 2
         if next != current { budget.store(next, ordering: .relaxed) }
         return done
     }

@@ -368,7 +368,7 @@ extension ThreadPool {
                     last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
                     && spinner.pointee.mayCatchUp()
                 catchUp = waiterSleeps ? Spinner.catchUp : 0
-                let canSpin = (spinner.pointee.budget > 0 || waiterSleeps) && !spinner.pointee.machineIsBusy()
+                let canSpin = spinner.pointee.budget > 0 || waiterSleeps
                 step = nextStep(slot: index, executed: executed, canSpin: canSpin)
                 if case .spin = step, let (task, settled) = last {
                     // Its waiter is the likeliest source of the task the drain now spins for.
@@ -408,6 +408,8 @@ extension ThreadPool {
             if now >= end { break }
             last = now
         }
+        // The yield may have run the thread that sent it: a task that came counts as one caught.
+        if !arrived { arrived = spin.appended.load(ordering: .acquiring) != seen }
         spinner.spun(successfully: arrived, preempted: preempted)
         if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
     }
