@@ -17,8 +17,14 @@ import Musl
 /// VM, and it ends the back-to-back regime where waiter and worker both stay awake); one that
 /// did not halves it, down to nothing; with nothing, one wait in ``probeInterval`` spins
 /// ``maximum`` all the same, to find out whether spinning pays again (amortised, at most
-/// ``maximum`` / 16 per wait). A spin during which the waiter lost its CPU ends at once. With
-/// one usable CPU nobody spins: the worker needs the waiter's CPU.
+/// ``maximum`` / 16 per wait). A spin during which the waiter lost its CPU (a gap of
+/// ``preemptionGap`` between two looks) ends at once, and then no waiter watches for a cooldown
+/// of waits: another thread wanted that CPU, and a yield to it may have cost a whole time slice
+/// (measured with CPU hogs on both vCPUs: 4 ms, one round trip in ten without the cooldown). The
+/// cooldown starts at ``minimumCooldown`` waits and doubles with each such spin, up to
+/// ``maximumCooldown``, so that a machine kept busy pays a slice ever more rarely; a spin that
+/// sees the task done resets it. With one usable CPU nobody spins: the worker needs the waiter's
+/// CPU.
 ///
 /// Between two looks at the clock (every 32 looks at the future) the waiter yields its CPU
 /// (``relax``, `sched_yield`): the kernel often runs the waiter and the worker on the same CPU
@@ -42,6 +48,10 @@ final class WaitSpin: Sendable {
     static let preemptionGap: UInt64 = 30_000
     /// With no budget, one wait in this many spins ``maximum`` all the same.
     static let probeInterval = 16
+    /// After a spin that lost its CPU, at least this many waits do not watch at all…
+    static let minimumCooldown = 16
+    /// …and at most this many, after one such spin after another.
+    static let maximumCooldown = 1_024
     static let spins = usableCPUCount() > 1
 
     /// The most a waiter spins (nanoseconds).
@@ -51,6 +61,10 @@ final class WaitSpin: Sendable {
     let budget: Atomic<UInt64>
     /// Waits that found no budget, for the probes.
     let skipped = Atomic<Int>(0)
+    /// Waits left that do not watch, after a spin that lost its CPU, and the next such cooldown
+    /// (hints, like the budget).
+    let cooldown = Atomic<Int>(0)
+    let nextCooldown = Atomic<Int>(WaitSpin.minimumCooldown)
     /// Called between two looks at the clock: gives the CPU to a thread waiting for it.
     let relax: @Sendable () -> Void
 
@@ -63,6 +77,10 @@ final class WaitSpin: Sendable {
     /// Watches `core` for up to the current budget; returns whether it got done.
     func spin(for core: FutureCore) -> Bool {
         guard Self.spins else { return false }
+        if cooldown.load(ordering: .relaxed) > 0 {
+            cooldown.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
         let current = budget.load(ordering: .relaxed)
         var length = current
         if current == 0 {
@@ -73,6 +91,7 @@ final class WaitSpin: Sendable {
         var last = start
         let end = start &+ length
         var done = false
+        var preempted = false
         outer: while true {
             for _ in 0..<32 where core.isDone {
                 done = true
@@ -80,10 +99,25 @@ final class WaitSpin: Sendable {
             }
             relax()
             let now = Self.now()
-            if now &- last > Self.preemptionGap || now >= end { break }
+            if now &- last > Self.preemptionGap {
+                preempted = true
+                break
+            }
+            if now >= end { break }
             last = now
         }
         done = done || core.isDone
+        if preempted {
+            // Done or not, watching cost the CPU to another thread: no hit.
+            let length = nextCooldown.load(ordering: .relaxed)
+            budget.store(0, ordering: .relaxed)
+            cooldown.store(length, ordering: .relaxed)
+            nextCooldown.store(min(Self.maximumCooldown, length * 2), ordering: .relaxed)
+            return done
+        }
+        if done && nextCooldown.load(ordering: .relaxed) != Self.minimumCooldown {
+            nextCooldown.store(Self.minimumCooldown, ordering: .relaxed)
+        }
         let next = done ? maximum : current / 2 < Self.minimum ? 0 : current / 2
         if next != current { budget.store(next, ordering: .relaxed) }
         return done

@@ -17,7 +17,11 @@ extension ThreadPool {
     /// would send the next task (the kernel tends to run a waiter and its worker on the same
     /// CPU), runs at once, so a spin takes no CPU from anyone who wants it. A drain that lost its
     /// CPU in the middle of a spin (a gap of ``preemptionGap`` between two looks: the machine is
-    /// busy) does not spin for ``cooldownParks`` parks. A pool fed in a steady stream (or one
+    /// busy) does not spin for a cooldown of parks (nor catch up), which starts at
+    /// ``minimumCooldown`` and doubles with each such spin up to ``maximumCooldown`` (a spin that
+    /// saw its task come resets it), so that on a machine kept busy, where a yield may hand a CPU
+    /// hog a whole time slice (4 ms measured) while the next task waits for the drain, that
+    /// happens ever more rarely. A pool fed in a steady stream (or one
     /// round trip after another) thus keeps a worker awake between tasks, while an idle pool
     /// spins next to never: at most ``maximum`` per wait, never two drains at once. One per
     /// slot, touched only by the slot's drain (one at a time, handed over under the pool's lock).
@@ -43,9 +47,12 @@ extension ThreadPool {
         }
         /// Two looks this far apart mean the spinning thread was descheduled.
         static let preemptionGap: UInt64 = 30_000
-        /// After a spin that was descheduled, this many parks without spinning at all.
-        static let cooldownParks = 16
+        /// After a spin that was descheduled, at least this many parks without spinning at all…
+        static let minimumCooldown = 16
+        /// …and at most this many, after one such spin after another.
+        static let maximumCooldown = 1_024
         var cooldown = 0
+        var nextCooldown = Self.minimumCooldown
         /// Nanoseconds to spin next time.
         var budget: UInt64 = Self.minimum
         /// When the slot's last drain ended (`now()`), to tell a short pause from a long one.
@@ -60,9 +67,11 @@ extension ThreadPool {
         mutating func spun(successfully: Bool, preempted: Bool) {
             if preempted {
                 budget = 0
-                cooldown = Self.cooldownParks
+                cooldown = nextCooldown
+                nextCooldown = min(Self.maximumCooldown, nextCooldown * 2)
             } else if successfully {
                 budget = min(Self.maximum, budget * 2)
+                nextCooldown = Self.minimumCooldown
             } else {
                 budget = budget / 2 < Self.minimum / 2 ? 0 : budget / 2
             }

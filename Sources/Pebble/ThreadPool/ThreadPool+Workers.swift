@@ -412,6 +412,9 @@ extension ThreadPool {
         if !arrived { arrived = spin.appended.load(ordering: .acquiring) != seen }
         spinner.spun(successfully: arrived, preempted: preempted)
         if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
+        // A spin that lost its CPU may have handed it to a CPU hog for a whole time slice: no
+        // catch-up spin either (they ignore the budget) until the cooldown has passed.
+        if preempted { spinner.catchUpCooldown = max(spinner.catchUpCooldown, spinner.cooldown) }
     }
 
     /// The drain ends: its permit is free (idle), or passes to a drain on the slot's fresh queue

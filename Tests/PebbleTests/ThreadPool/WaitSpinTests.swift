@@ -3,6 +3,11 @@ import Testing
 @testable import Pebble
 
 // SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// How long a waiter watches a thread-pool future before it sleeps adapts to whether watching
 /// pays: a waiter never keeps burning its budget on spins that never see the task done (measured
@@ -35,6 +40,22 @@ struct WaitSpinTests {
         #expect(spin.budget.load(ordering: .relaxed) == 32_000)
         #expect(spin.spin(for: doneFuture()))
         #expect(spin.budget.load(ordering: .relaxed) == 64_000)
+    }
+
+    /// A spin that lost its CPU (here, a yield that took 200 µs) is no hit even if the task got
+    /// done meanwhile: another thread wanted the CPU, and the next waits do not watch at all.
+    @Test func aSpinThatLostItsCPUStopsTheWatchingForAWhile() {
+        let spin = WaitSpin(maximum: 64_000, relax: { usleep(200) })
+        #expect(spin.spin(for: doneFuture())) // seen at the first look, before any yield
+        #expect(!spin.spin(for: FutureCore()))
+        #expect(spin.budget.load(ordering: .relaxed) == 0)
+        // Even a task done already is not watched for: those waits go straight to sleep.
+        for _ in 0..<WaitSpin.minimumCooldown { #expect(!spin.spin(for: doneFuture())) }
+        #expect(spin.cooldown.load(ordering: .relaxed) == 0)
+        // Another spin that loses its CPU (a probe: the budget is nothing) doubles the cooldown.
+        for _ in 1..<WaitSpin.probeInterval { #expect(!spin.spin(for: FutureCore())) }
+        #expect(!spin.spin(for: FutureCore()))
+        #expect(spin.cooldown.load(ordering: .relaxed) == 2 * WaitSpin.minimumCooldown)
     }
 
     /// Between two looks at the clock a waiter gives its CPU to a thread waiting for it: the kernel
