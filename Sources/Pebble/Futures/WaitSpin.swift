@@ -11,22 +11,36 @@ import Musl
 /// an async `run`, suspends), adapted to whether watching pays.
 ///
 /// A waiter that sees the task done while it watches costs the round trip no sleep and no
-/// wake-up; one that watches in vain wastes its budget, and on a busy machine takes a CPU the
-/// worker may need (the kernel may even have queued the worker behind it on the same CPU: then
-/// no spin ever succeeds, measured on a 2-CPU machine under load). So the budget adapts, for the
-/// process: a spin that saw the task done sets it to twice the time that took (at least
-/// ``minimum``, at most ``maximum``), so that a miss wastes little more than a hit needs; one that
+/// wake-up; one that watches in vain wastes its budget. So the budget adapts, for the process: a
+/// spin that saw the task done restores it to ``maximum`` (one round trip a little slower than
+/// the last must not cost the next a sleep: that sleep is a wake-up of tens of µs on an idle
+/// VM, and it ends the back-to-back regime where waiter and worker both stay awake); one that
 /// did not halves it, down to nothing; with nothing, one wait in ``probeInterval`` spins
-/// ``maximum`` all the same, to find out whether spinning pays again (amortised, a fraction of a
-/// microsecond per wait). A spin during which the waiter lost its CPU ends at once. With one usable CPU nobody
-/// spins: the worker needs the waiter's CPU.
+/// ``maximum`` all the same, to find out whether spinning pays again (amortised, at most
+/// ``maximum`` / 16 per wait). A spin during which the waiter lost its CPU (a gap of
+/// ``preemptionGap`` between two looks) ends at once, and then no waiter watches for a cooldown
+/// of waits: another thread wanted that CPU, and a yield to it may have cost a whole time slice
+/// (measured with CPU hogs on both vCPUs: 4 ms, one round trip in ten without the cooldown). The
+/// cooldown starts at ``minimumCooldown`` waits and doubles with each such spin, up to
+/// ``maximumCooldown``, so that a machine kept busy pays a slice ever more rarely; a spin that
+/// sees the task done resets it. With one usable CPU nobody spins: the worker needs the waiter's
+/// CPU.
+///
+/// Between two looks at the clock (every 32 looks at the future) the waiter yields its CPU
+/// (``relax``, `sched_yield`): the kernel often runs the waiter and the worker on the same CPU
+/// (measured on a 2-vCPU VM: the waiter, the worker and the resumed Task all on one vCPU while
+/// another process used the other), and then a plain spin can never see the task done, since
+/// the worker waits behind it; with the yield the worker runs at once, and the waiter sees the
+/// task done without sleeping, or for an async `run`, without suspending and a hop through the
+/// executor. With nothing else to run on the CPU the yield returns at once (one system call).
 ///
 /// Two of them: ``ready`` for a task an awake worker takes (a quick closure is done in a
 /// microsecond or two), ``slowStart`` for one that waits for a worker to be woken (a drain was
-/// started for it, ``FutureCore/slowStartBit``), which can be watched through the wake-up.
+/// started for it, ``FutureCore/slowStartBit``), which can be watched through the wake-up: waking
+/// a thread whose CPU idles takes 25–40 µs on a 2-vCPU VM (the vCPU must leave its halt).
 final class WaitSpin: Sendable {
     static let ready = WaitSpin(maximum: 4_000)
-    static let slowStart = WaitSpin(maximum: 16_000)
+    static let slowStart = WaitSpin(maximum: 64_000)
 
     /// Below this, the budget is nothing.
     static let minimum: UInt64 = 1_000
@@ -34,6 +48,10 @@ final class WaitSpin: Sendable {
     static let preemptionGap: UInt64 = 30_000
     /// With no budget, one wait in this many spins ``maximum`` all the same.
     static let probeInterval = 16
+    /// After a spin that lost its CPU, at least this many waits do not watch at all…
+    static let minimumCooldown = 16
+    /// …and at most this many, after one such spin after another.
+    static let maximumCooldown = 1_024
     static let spins = usableCPUCount() > 1
 
     /// The most a waiter spins (nanoseconds).
@@ -43,15 +61,26 @@ final class WaitSpin: Sendable {
     let budget: Atomic<UInt64>
     /// Waits that found no budget, for the probes.
     let skipped = Atomic<Int>(0)
+    /// Waits left that do not watch, after a spin that lost its CPU, and the next such cooldown
+    /// (hints, like the budget).
+    let cooldown = Atomic<Int>(0)
+    let nextCooldown = Atomic<Int>(WaitSpin.minimumCooldown)
+    /// Called between two looks at the clock: gives the CPU to a thread waiting for it.
+    let relax: @Sendable () -> Void
 
-    init(maximum: UInt64) {
+    init(maximum: UInt64, relax: @escaping @Sendable () -> Void = { _ = sched_yield() }) {
         self.maximum = maximum
+        self.relax = relax
         budget = Atomic(Self.spins ? maximum : 0)
     }
 
     /// Watches `core` for up to the current budget; returns whether it got done.
     func spin(for core: FutureCore) -> Bool {
         guard Self.spins else { return false }
+        if cooldown.load(ordering: .relaxed) > 0 {
+            cooldown.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
         let current = budget.load(ordering: .relaxed)
         var length = current
         if current == 0 {
@@ -62,17 +91,34 @@ final class WaitSpin: Sendable {
         var last = start
         let end = start &+ length
         var done = false
+        var preempted = false
         outer: while true {
             for _ in 0..<32 where core.isDone {
                 done = true
                 break outer
             }
+            relax()
             let now = Self.now()
-            if now &- last > Self.preemptionGap || now >= end { break }
+            if now &- last > Self.preemptionGap {
+                preempted = true
+                break
+            }
+            if now >= end { break }
             last = now
         }
         done = done || core.isDone
-        let next = done ? min(maximum, max(Self.minimum, (Self.now() &- start) &* 2)) : current / 2 < Self.minimum ? 0 : current / 2
+        if preempted {
+            // Done or not, watching cost the CPU to another thread: no hit.
+            let length = nextCooldown.load(ordering: .relaxed)
+            budget.store(0, ordering: .relaxed)
+            cooldown.store(length, ordering: .relaxed)
+            nextCooldown.store(min(Self.maximumCooldown, length * 2), ordering: .relaxed)
+            return done
+        }
+        if done && nextCooldown.load(ordering: .relaxed) != Self.minimumCooldown {
+            nextCooldown.store(Self.minimumCooldown, ordering: .relaxed)
+        }
+        let next = done ? maximum : current / 2 < Self.minimum ? 0 : current / 2
         if next != current { budget.store(next, ordering: .relaxed) }
         return done
     }

@@ -12,26 +12,31 @@ extension ThreadPool {
     /// (gives its thread back to Dispatch), adapted to what spinning gained: a spin that saw a
     /// task come doubles the budget (up to ``maximum``), one that did not halves it, down to
     /// nothing; a drain that ended and was started again soon after (within ``shortPark``)
-    /// restores ``minimum``. A worker whose thread the kernel preempted since it last looked (counted by
-    /// `getrusage(RUSAGE_THREAD)`: more threads want to run than there are CPUs), or that lost its
-    /// CPU in the middle of a spin, does not spin for ``cooldownParks`` parks: on a busy machine a
-    /// spin takes a core from another thread, perhaps from the one that would feed it (measured:
-    /// with two CPU hogs on two cores, spinning made the round trip 16–55 µs instead of 8). A pool
-    /// fed in a steady stream (or one round trip after another) thus keeps a worker awake between
-    /// tasks, while an idle pool, or a busy machine, spins next to never: at most ``maximum`` per
-    /// wait, never two drains at once. One per slot, touched only by the slot's drain (one at a
-    /// time, handed over under the pool's lock).
+    /// restores ``minimum``. A spinning drain yields its CPU between two looks at the clock
+    /// (every 256 looks at the queue): a thread waiting for that CPU, often the very waiter that
+    /// would send the next task (the kernel tends to run a waiter and its worker on the same
+    /// CPU), runs at once, so a spin takes no CPU from anyone who wants it. A drain that lost its
+    /// CPU in the middle of a spin (a gap of ``preemptionGap`` between two looks: the machine is
+    /// busy) does not spin for a cooldown of parks (nor catch up), which starts at
+    /// ``minimumCooldown`` and doubles with each such spin up to ``maximumCooldown`` (a spin that
+    /// saw its task come resets it), so that on a machine kept busy, where a yield may hand a CPU
+    /// hog a whole time slice (4 ms measured) while the next task waits for the drain, that
+    /// happens ever more rarely. A pool fed in a steady stream (or one
+    /// round trip after another) thus keeps a worker awake between tasks, while an idle pool
+    /// spins next to never: at most ``maximum`` per wait, never two drains at once. One per
+    /// slot, touched only by the slot's drain (one at a time, handed over under the pool's lock).
     struct Spinner {
         static let minimum: UInt64 = 2_000
         static let maximum: UInt64 = 20_000
         static let shortPark: UInt64 = 200_000
-        /// How long a drain spins at least after a task whose waiter slept: about a thread
-        /// wake-up and the waiter's turn-around, so that its next task finds the drain awake.
-        static let catchUp: UInt64 = 15_000
+        /// How long a drain spins at least after a task whose waiter slept: a thread wake-up and
+        /// the waiter's turn-around, so that its next task finds the drain awake. Waking a thread
+        /// whose CPU idles takes 25–40 µs on a 2-vCPU VM (the vCPU must leave its halt).
+        static let catchUp: UInt64 = 50_000
         /// After a catch-up spin that saw nothing come (the waiter's wake-up took longer, or it had
         /// nothing more to send), this many chances to catch up are skipped: where wake-ups are
         /// slow, a spin would only hold a CPU the woken waiter may need.
-        static let catchUpBackoff = 64
+        static let catchUpBackoff = 16
         var catchUpCooldown = 0
 
         /// Whether to spin for a waiter that slept: not while backing off after a miss.
@@ -42,18 +47,14 @@ extension ThreadPool {
         }
         /// Two looks this far apart mean the spinning thread was descheduled.
         static let preemptionGap: UInt64 = 30_000
-        /// After a spin that was descheduled, this many parks without spinning at all.
-        static let cooldownParks = 256
+        /// After a spin that was descheduled, at least this many parks without spinning at all…
+        static let minimumCooldown = 16
+        /// …and at most this many, after one such spin after another.
+        static let maximumCooldown = 1_024
         var cooldown = 0
-        static let preemptionCheckInterval = 8
-        /// `RUSAGE_THREAD` (Linux), which the C headers define only with `_GNU_SOURCE`.
-        static let rusageThread: Int32 = 1
-        var checkCountdown = 0
-        var lastPreemptions = Int.max
+        var nextCooldown = Self.minimumCooldown
         /// Nanoseconds to spin next time.
         var budget: UInt64 = Self.minimum
-        /// The thread the preemption count was read on.
-        var thread: pthread_t = 0
         /// When the slot's last drain ended (`now()`), to tell a short pause from a long one.
         var idleSince: UInt64 = 0
 
@@ -66,41 +67,14 @@ extension ThreadPool {
         mutating func spun(successfully: Bool, preempted: Bool) {
             if preempted {
                 budget = 0
-                cooldown = Self.cooldownParks
+                cooldown = nextCooldown
+                nextCooldown = min(Self.maximumCooldown, nextCooldown * 2)
             } else if successfully {
                 budget = min(Self.maximum, budget * 2)
+                nextCooldown = Self.minimumCooldown
             } else {
                 budget = budget / 2 < Self.minimum / 2 ? 0 : budget / 2
             }
-        }
-
-        /// How many times the kernel took this thread's CPU away (involuntary context switches).
-        static func preemptions() -> Int {
-            var usage = rusage()
-            getrusage(Self.rusageThread, &usage)
-            return usage.ru_nivcsw
-        }
-
-        /// Whether the thread was preempted since the last look: then more threads want to run
-        /// than there are CPUs, and a spin would take one from them. Looked at once every
-        /// ``preemptionCheckInterval`` spins (a system call); a preempted thread stops spinning
-        /// for ``cooldownParks`` parks.
-        mutating func machineIsBusy() -> Bool {
-            checkCountdown -= 1
-            guard checkCountdown <= 0 else { return false }
-            checkCountdown = Self.preemptionCheckInterval
-            let now = Self.preemptions()
-            defer { lastPreemptions = now }
-            // The count is the thread's: a drain on another Dispatch thread than the last starts over.
-            let current = pthread_self()
-            if current != thread {
-                thread = current
-                return false
-            }
-            guard now > lastPreemptions else { return false }
-            budget = 0
-            cooldown = Self.cooldownParks
-            return true
         }
 
         mutating func parked(for nanoseconds: UInt64) {

@@ -368,7 +368,7 @@ extension ThreadPool {
                     last.map { $0.1.wakeSleepers || !$0.1.observers.isEmpty } ?? false
                     && spinner.pointee.mayCatchUp()
                 catchUp = waiterSleeps ? Spinner.catchUp : 0
-                let canSpin = (spinner.pointee.budget > 0 || waiterSleeps) && !spinner.pointee.machineIsBusy()
+                let canSpin = spinner.pointee.budget > 0 || waiterSleeps
                 step = nextStep(slot: index, executed: executed, canSpin: canSpin)
                 if case .spin = step, let (task, settled) = last {
                     // Its waiter is the likeliest source of the task the drain now spins for.
@@ -395,6 +395,9 @@ extension ThreadPool {
                 arrived = true
                 break outer
             }
+            // The CPU goes to any thread waiting for it, often the very one that would feed
+            // us: the kernel tends to run a waiter and its worker on the same CPU.
+            sched_yield()
             let now = spinner.now()
             // A gap between two looks means the thread lost its CPU: the machine is busy, and
             // spinning takes a core from someone (perhaps the thread that would feed us).
@@ -405,8 +408,13 @@ extension ThreadPool {
             if now >= end { break }
             last = now
         }
+        // The yield may have run the thread that sent it: a task that came counts as one caught.
+        if !arrived { arrived = spin.appended.load(ordering: .acquiring) != seen }
         spinner.spun(successfully: arrived, preempted: preempted)
         if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
+        // A spin that lost its CPU may have handed it to a CPU hog for a whole time slice: no
+        // catch-up spin either (they ignore the budget) until the cooldown has passed.
+        if preempted { spinner.catchUpCooldown = max(spinner.catchUpCooldown, spinner.cooldown) }
     }
 
     /// The drain ends: its permit is free (idle), or passes to a drain on the slot's fresh queue
