@@ -67,10 +67,16 @@ final class WaitSpin: Sendable {
     let nextCooldown = Atomic<Int>(WaitSpin.minimumCooldown)
     /// Called between two looks at the clock: gives the CPU to a thread waiting for it.
     let relax: @Sendable () -> Void
+    /// The clock a spin looks at, in nanoseconds (``now()``; tests step it by hand).
+    let clock: @Sendable () -> UInt64
 
-    init(maximum: UInt64, relax: @escaping @Sendable () -> Void = { _ = sched_yield() }) {
+    init(
+        maximum: UInt64, relax: @escaping @Sendable () -> Void = { _ = sched_yield() },
+        clock: @escaping @Sendable () -> UInt64 = WaitSpin.now
+    ) {
         self.maximum = maximum
         self.relax = relax
+        self.clock = clock
         budget = Atomic(Self.spins ? maximum : 0)
     }
 
@@ -87,7 +93,7 @@ final class WaitSpin: Sendable {
             guard skipped.wrappingAdd(1, ordering: .relaxed).newValue % Self.probeInterval == 0 else { return false }
             length = maximum
         }
-        let start = Self.now()
+        let start = clock()
         var last = start
         let end = start &+ length
         var done = false
@@ -98,7 +104,7 @@ final class WaitSpin: Sendable {
                 break outer
             }
             relax()
-            let now = Self.now()
+            let now = clock()
             if now &- last > Self.preemptionGap {
                 preempted = true
                 break

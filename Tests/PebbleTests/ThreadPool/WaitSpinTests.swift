@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import Pebble
@@ -19,8 +20,20 @@ struct WaitSpinTests {
     /// A future completed already: a spin sees it at once.
     private func doneFuture() -> FutureCore { FutureCore(completed: .value(1)) }
 
+    /// A clock that moves `step` nanoseconds each time it is read, whatever the machine does: a
+    /// loaded machine that takes the test's CPU away must not look like a spin that lost it.
+    private static func steppingClock(step: UInt64) -> @Sendable () -> UInt64 {
+        let time = Atomic<UInt64>(0)
+        return { time.wrappingAdd(step, ordering: .relaxed).newValue }
+    }
+
+    /// A spin whose looks are 1 µs apart and that yields to nobody.
+    private func steadySpin(maximum: UInt64) -> WaitSpin {
+        WaitSpin(maximum: maximum, relax: {}, clock: Self.steppingClock(step: 1_000))
+    }
+
     @Test func spinsThatMissHalveTheBudgetDownToNothing() {
-        let spin = WaitSpin(maximum: 4_000)
+        let spin = steadySpin(maximum: 4_000)
         let pending = FutureCore()
         #expect(spin.budget.load(ordering: .relaxed) == 4_000)
         #expect(!spin.spin(for: pending))
@@ -35,17 +48,17 @@ struct WaitSpinTests {
     /// than the last must not cost the next one a sleep (and, on an idle VM, a wake-up of tens
     /// of µs that ends the regime where waiter and worker both stay awake).
     @Test func aSpinThatSeesTheTaskDoneRestoresTheWholeBudget() {
-        let spin = WaitSpin(maximum: 64_000)
+        let spin = steadySpin(maximum: 64_000)
         #expect(!spin.spin(for: FutureCore()))
         #expect(spin.budget.load(ordering: .relaxed) == 32_000)
         #expect(spin.spin(for: doneFuture()))
         #expect(spin.budget.load(ordering: .relaxed) == 64_000)
     }
 
-    /// A spin that lost its CPU (here, a yield that took 200 µs) is no hit even if the task got
+    /// A spin that lost its CPU (here, 200 µs between two looks) is no hit even if the task got
     /// done meanwhile: another thread wanted the CPU, and the next waits do not watch at all.
     @Test func aSpinThatLostItsCPUStopsTheWatchingForAWhile() {
-        let spin = WaitSpin(maximum: 64_000, relax: { usleep(200) })
+        let spin = WaitSpin(maximum: 64_000, relax: {}, clock: Self.steppingClock(step: 200_000))
         #expect(spin.spin(for: doneFuture())) // seen at the first look, before any yield
         #expect(!spin.spin(for: FutureCore()))
         #expect(spin.budget.load(ordering: .relaxed) == 0)
@@ -63,13 +76,13 @@ struct WaitSpinTests {
     /// never see the task done.
     @Test func aSpinYieldsItsCPUBetweenLooksAtTheClock() {
         let yields = StateLock(0)
-        let spin = WaitSpin(maximum: 4_000, relax: { yields.withLock { $0 += 1 } })
+        let spin = WaitSpin(maximum: 4_000, relax: { yields.withLock { $0 += 1 } }, clock: Self.steppingClock(step: 1_000))
         #expect(!spin.spin(for: FutureCore()))
         #expect(yields.withLock { $0 } > 0)
     }
 
     @Test func withNoBudgetOneWaitInSixteenProbesAndAHitGivesItABudgetAgain() {
-        let spin = WaitSpin(maximum: 4_000)
+        let spin = steadySpin(maximum: 4_000)
         let pending = FutureCore()
         while spin.budget.load(ordering: .relaxed) > 0 { _ = spin.spin(for: pending) }
         // Waits without a probe return at once without looking, even at a future that is done.
