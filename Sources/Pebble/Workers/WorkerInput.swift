@@ -48,7 +48,8 @@ final class WorkerInput {
     }
 
     /// The request of offering `sequence`, which the pool writes to `channel` once asked
-    /// (``MessageKind/fetch``); `nil` when the channel ends first or carries something else.
+    /// (``MessageKind/fetch``); `nil` when the channel ends first, carries something else, or
+    /// announces a request over `limit`.
     ///
     /// Read in place into the last request's buffer when nothing holds it any more (no `Data`
     /// decoded from it as a view is alive: ``FrameReader/isUnique(_:)``), so a steady flow of

@@ -103,7 +103,12 @@ final class WorkerProcess: Sendable {
             guard let self else { return }
             events.worker(self, couldNotSendRequestOf: sequence, error: error)
         }
-        transfer.withLock { $0 = started }
+        // The worker reads nothing else while it waits for its request: a transfer still running
+        // (a job that wrote a fetch on its channel itself) is ended, never interleaved.
+        transfer.withLock { transfer in
+            defer { transfer = started }
+            return transfer
+        }?.cancel()
         started.start()
     }
 
