@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+import _PebbleShim
 
 @testable import Pebble
 @testable import PebbleTestSupport
