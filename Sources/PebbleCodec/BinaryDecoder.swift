@@ -62,13 +62,13 @@ package struct BinaryDecoder: Sendable {
     }
 
     /// Decodes a `T` that must fill `bytes`, memory that `owner` keeps alive and unchanged for as
-    /// long as it lives (for example a mapping it unmaps when released), exactly. As with the
+    /// long as it lives (for example the buffer a request was read into), exactly. As with the
     /// `ArraySlice` overload, a large `Data` in the value is a view of `bytes` and keeps `owner`;
     /// mutating it in place writes into `bytes`, so they must be writable.
     ///
     /// ```swift
-    /// let request = MappedRequest(descriptor: memfd, limit: limit)!   // unmapped when the last view goes
-    /// let job = try BinaryDecoder().decode(EchoData.self, from: request.bytes, keepingAlive: request)
+    /// let request: ArraySlice<UInt8> = received                  // freed when the last view goes
+    /// let job = try request.withUnsafeBytes { try BinaryDecoder().decode(EchoData.self, from: $0, keepingAlive: request) }
     /// ```
     package func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, keepingAlive owner: any Sendable) throws -> T {
         try decode(type, from: bytes, owner: owner)

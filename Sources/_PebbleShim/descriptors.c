@@ -116,3 +116,21 @@ int pebble_send_frames(int fd, struct iovec *iov, int count) {
     }
     return 0;
 }
+
+ssize_t pebble_send_vectors_nonblocking(int fd, struct iovec *iov, int count, size_t skip) {
+    pebble_iovec_advance(&iov, &count, skip);
+    size_t total = 0;
+    while (count > 0) {
+        struct msghdr message = { .msg_iov = iov, .msg_iovlen = count > IOV_MAX ? IOV_MAX : count };
+        ssize_t sent = sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (total > 0) break; // reported by the next call, which sends nothing
+            return -1;
+        }
+        total += (size_t)sent;
+        pebble_iovec_advance(&iov, &count, (size_t)sent);
+    }
+    return (ssize_t)total;
+}

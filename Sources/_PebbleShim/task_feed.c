@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #define _GNU_SOURCE
 #include "pebble_shim.h"
-#include "iovec_cursor.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -89,31 +88,16 @@ int pebble_claim_read(const uint64_t *board, int slot, uint64_t sequence) {
 int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int count) {
     enum { batch = 64 };
     struct mmsghdr headers[batch];
-    struct iovec iov[batch][2];
-    union {
-        char buffer[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control[batch];
+    struct iovec iov[batch];
     int sent = 0;
     while (sent < count) {
         int n = count - sent > batch ? batch : count - sent;
         memset(headers, 0, sizeof(struct mmsghdr) * (size_t)n);
         for (int i = 0; i < n; i++) {
             const struct pebble_feed_message *message = &messages[sent + i];
-            iov[i][0] = (struct iovec){ .iov_base = (void *)message->head, .iov_len = message->head_length };
-            iov[i][1] = (struct iovec){ .iov_base = (void *)message->body, .iov_len = message->body_length };
-            headers[i].msg_hdr.msg_iov = iov[i];
-            headers[i].msg_hdr.msg_iovlen = message->body_length > 0 ? 2 : 1;
-            if (message->fd >= 0) {
-                memset(control[i].buffer, 0, sizeof(control[i].buffer));
-                headers[i].msg_hdr.msg_control = control[i].buffer;
-                headers[i].msg_hdr.msg_controllen = sizeof(control[i].buffer);
-                struct cmsghdr *cmsg = CMSG_FIRSTHDR(&headers[i].msg_hdr);
-                cmsg->cmsg_level = SOL_SOCKET;
-                cmsg->cmsg_type = SCM_RIGHTS;
-                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cmsg), &message->fd, sizeof(int));
-            }
+            iov[i] = (struct iovec){ .iov_base = (void *)message->bytes, .iov_len = message->length };
+            headers[i].msg_hdr.msg_iov = &iov[i];
+            headers[i].msg_hdr.msg_iovlen = 1;
         }
         int done = sendmmsg(fd, headers, (unsigned)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (done < 0) {
@@ -127,50 +111,16 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int cou
     return sent;
 }
 
-ssize_t pebble_feed_receive(int fd, void *buffer, size_t capacity, int *passed, bool nonblocking) {
-    *passed = -1;
-    union {
-        char buffer[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } control;
+ssize_t pebble_feed_receive(int fd, void *buffer, size_t capacity, bool nonblocking) {
     struct iovec iov = { .iov_base = buffer, .iov_len = capacity };
     while (true) {
-        struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
-                                  .msg_controllen = sizeof(control.buffer) };
-        ssize_t got = recvmsg(fd, &message, MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0));
+        // No control buffer: nothing travels attached to a job message (the kernel closes any
+        // descriptor a message would carry).
+        struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t got = recvmsg(fd, &message, nonblocking ? MSG_DONTWAIT : 0);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) return -1;
-        for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message); cmsg; cmsg = CMSG_NXTHDR(&message, cmsg)) {
-            if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-            size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < count; i++) {
-                int passedFD;
-                memcpy(&passedFD, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-                if (*passed < 0) *passed = passedFD; else close(passedFD);
-            }
-        }
-        if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-            if (*passed >= 0) close(*passed);
-            *passed = -1;
-            return -2;
-        }
+        if (message.msg_flags & MSG_TRUNC) return -2;
         return got;
     }
-}
-
-int pebble_memfd_holding(struct iovec *iov, int count) {
-    int fd = memfd_create("pebble-request", MFD_CLOEXEC);
-    if (fd < 0) return -1;
-    // A write to a memfd takes everything unless a signal interrupts it (or memory runs out);
-    // then the loop skips what went in and writes the rest.
-    while (count > 0) {
-        ssize_t n = writev(fd, iov, count > IOV_MAX ? IOV_MAX : count);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
-        pebble_iovec_advance(&iov, &count, (size_t)n);
-    }
-    return fd;
 }

@@ -244,4 +244,29 @@ import Musl
         #expect(pool.apply { $0.taskTaken(on: 10, sequence: sequence) } == [.armTimeout(task: 1)])
         #expect(pool.finish(10).decisions.contains(.disarm))
     }
+
+    /// A large request follows on the channel of the worker that took it: its fetch sends the
+    /// request there and starts the timeout; a fetch by a worker being stopped gets nothing, one
+    /// of a task the worker did not take stops it, and a request that cannot be sent stops the
+    /// worker and fails exactly that task with the error.
+    @Test func aFetchSendsTheRequestOnlyToTheWorkerThatTookIt() throws {
+        var pool = try PoolHarness.ready([10, 11])
+        let tasks = [FakeTask(0, timeout: .seconds(1)), FakeTask(1), FakeTask(2)]
+        _ = try pool.apply { try $0.enqueue(tasks) }
+        pool.take(10)
+        let first = pool.running[10]![0].sequence
+        #expect(pool.apply { $0.requestFetched(on: 10, sequence: first) } == [.sendRequest(task: 0, worker: 10), .armTimeout(task: 0)])
+        pool.take(11)
+        let second = pool.running[11]![0].sequence
+        #expect(pool.apply { $0.requestFetched(on: 11, sequence: second) } == [.sendRequest(task: 1, worker: 11)])
+        // Worker 10 fetches what worker 11 took: it broke the protocol.
+        #expect(pool.apply { $0.requestFetched(on: 10, sequence: second) } == [.kill(10)])
+        #expect(pool.apply { $0.requestFetched(on: 10, sequence: first) }.isEmpty, "a worker being stopped gets nothing")
+        #expect(pool.exit(10).decisions.contains(.fail([0], "PebbleError")))
+        // The request of task 1 could not be sent: worker 11 is stopped, task 1 fails with why.
+        #expect(pool.apply { $0.requestNotSent(to: 11, sequence: second, error: PebbleError(.spawnFailed, "EMFILE")) } == [.kill(11)])
+        let exit = pool.exit(11).decisions
+        #expect(exit.contains(.fail([1], "PebbleError")))
+        #expect(!exit.contains { if case .fail(let ids, _) = $0 { ids.contains(2) } else { false } }, "no other task fails")
+    }
 }

@@ -120,6 +120,7 @@ final class ManualClock: @unchecked Sendable {
 enum Decision: Equatable {
     case offer(task: Int)
     case armTimeout(task: Int)
+    case sendRequest(task: Int, worker: pid_t)
     case disarm
     case checkTakes
     case checkIdle
@@ -135,6 +136,7 @@ enum Decision: Equatable {
         switch action {
         case .offer(let offers): offers.map { .offer(task: ($0.task as! FakeTask).id) }
         case .armTimeout(let offer): [.armTimeout(task: (offer.task as! FakeTask).id)]
+        case .sendRequest(let offer, let pid): [.sendRequest(task: (offer.task as! FakeTask).id, worker: pid)]
         case .disarm: [.disarm]
         case .checkTakes: [.checkTakes]
         case .checkIdle: [.checkIdle]

@@ -17,13 +17,17 @@ extension ProcessPoolCore {
         case .initializerFailed:
             let message = String(decoding: body, as: UTF8.self)
             perform(decide { $0.initializerFailed(pid, message) })
-        case .started:
+        case .started, .fetch:
             guard body.count == 8 else {
-                return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed started message"))
+                return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed \(kind) message"))
             }
             var sequence: UInt64 = 0
             for (offset, byte) in body.enumerated() { sequence |= UInt64(byte) << (8 * offset) }
-            perform(decide { $0.taskTaken(on: pid, sequence: sequence) })
+            if kind == .fetch {
+                perform(decide { $0.requestFetched(on: pid, sequence: sequence) })
+            } else {
+                perform(decide { $0.taskTaken(on: pid, sequence: sequence) })
+            }
         case .value, .error, .decodingFailed, .encodingFailed, .tooLarge, .usage:
             preconditionFailure("outcomes and their usage arrive through worker(_:answered:)")
         case .retiring:
@@ -37,7 +41,7 @@ extension ProcessPoolCore {
                     $0.workerWillRetire(pid, reason: .memoryLimit)
                     return []
                 })
-        case .hello, .job:
+        case .hello, .job, .request:
             self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a parent-only message"))
         }
     }
@@ -111,6 +115,10 @@ extension ProcessPoolCore {
 
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError) {
         perform(decide { $0.brokeProtocol(worker.pid, error) })
+    }
+
+    func worker(_ worker: WorkerProcess, couldNotSendRequestOf sequence: UInt64, error: PebbleError) {
+        perform(decide { $0.requestNotSent(to: worker.pid, sequence: sequence, error: error) })
     }
 
     /// The worker exited with wait status `status`, having used `lifetime` over its life (`wait4`'s

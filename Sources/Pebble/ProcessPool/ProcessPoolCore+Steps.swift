@@ -13,6 +13,8 @@ extension ProcessPoolCore {
         /// Send what the feed's outbox holds (the messages were posted to it under the lock, in
         /// the order decided).
         case flushFeed
+        /// Write a fetched request to the worker's channel (``RequestTransfer``).
+        case sendRequest(WorkerProcess, sequence: UInt64, ScatteredBytes)
         case startTimer(any DispatchSourceTimer)
         case cancelTimer(any DispatchSourceTimer)
         case checkTakes(after: Duration)
@@ -41,6 +43,8 @@ extension ProcessPoolCore {
             case .offer(let offers):
                 feed.post(offers)
                 steps.append(.flushFeed)
+            case .sendRequest(let offer, let pid):
+                if let process = locked.processes[pid] { steps.append(.sendRequest(process, sequence: offer.sequence, offer.task.request)) }
             case .armTimeout(let offer):
                 guard let timeout = offer.task.timeout, locked.timers[offer.sequence] == nil else { continue }
                 let timer = makeTimeoutTimer(timeout, task: offer.task)
@@ -77,6 +81,8 @@ extension ProcessPoolCore {
             switch step {
             case .flushFeed:
                 feed.flush()
+            case .sendRequest(let worker, let sequence, let request):
+                worker.sendRequest(request, sequence: sequence)
             case .startTimer(let timer):
                 timer.resume()
             case .cancelTimer(let timer):

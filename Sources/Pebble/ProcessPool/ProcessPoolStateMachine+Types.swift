@@ -136,6 +136,9 @@ extension ProcessPoolStateMachine {
         case offer([Offer])
         /// Start the timeout of a task a worker took.
         case armTimeout(Offer)
+        /// Send the request of a task the worker took and fetched (``JobHeader/requestFollows``)
+        /// on the worker's channel.
+        case sendRequest(Offer, worker: pid_t)
         /// Cancel the timeout timer of offering `sequence`, if it has one.
         case disarm(sequence: UInt64)
         /// Look at the feed again after this long (``ProcessPoolStateMachine/checkTakes()``).

@@ -46,7 +46,8 @@ struct ProcessPoolStateMachine {
         /// fewer: refills come in batches (one `sendmmsg` for many messages), and an idle worker
         /// still always finds the next task there.
         var feedLowWater = 32
-        /// Requests this large or larger travel in a memfd, not in the feed message.
+        /// Requests this large or larger are not in the feed message: the worker that takes the
+        /// task fetches them on its channel (``JobHeader/requestFollows``).
         var inlineLimit = 32 * 1024
         /// How long an offering may wait untaken while a worker is idle before the pool re-offers
         /// it; after as long again, the idle workers that still took nothing are replaced.
@@ -302,6 +303,27 @@ struct ProcessPoolStateMachine {
             let offer = workers[pid]!.held.first(where: { $0.sequence == sequence }), offer.task.timeout != nil
         else { return [] }
         return [.armTimeout(offer)]
+    }
+
+    /// Worker `pid` took offering `sequence`, whose request was not in the message, and fetched it:
+    /// the request goes to it, and the timeout starts. A worker being stopped gets nothing (it
+    /// waits for the request until it is killed). A serving worker that fetches a task it did not
+    /// take broke the protocol, and is stopped.
+    mutating func requestFetched(on pid: pid_t, sequence: UInt64) -> [Action] {
+        refresh()
+        guard case .serving? = workers[pid]?.phase else { return [] }
+        guard let offer = workers[pid]!.held.first(where: { $0.sequence == sequence }) else {
+            let error = PebbleError(.protocolViolation, "worker \(pid) fetched the request of a task it did not take")
+            return stopWorker(pid, reason: .protocolError(error), target: nil)
+        }
+        return [.sendRequest(offer, worker: pid)] + (offer.task.timeout == nil ? [] : [.armTimeout(offer)])
+    }
+
+    /// The request of offering `sequence` could not be sent to worker `pid`, which waits for it:
+    /// the worker is stopped, and its task fails with `error`.
+    mutating func requestNotSent(to pid: pid_t, sequence: UInt64, error: PebbleError) -> [Action] {
+        guard case .serving? = workers[pid]?.phase else { return [] }
+        return stopWorker(pid, reason: .protocolError(error), target: sequence)
     }
 
     /// `count` outcomes arrived together from worker `pid` (one read): they answer the first

@@ -16,9 +16,11 @@ import Musl
 /// by whoever flushes next: a flush takes everything posted so far under the send lock, so two
 /// threads flushing at once never reorder messages. Sends never block: the machine keeps what is
 /// offered and untaken well below the socket's buffer, and what does not fit stays posted for the
-/// next flush. A request of ``ProcessPoolStateMachine/Settings/inlineLimit`` bytes or more goes in
-/// a memfd attached to its message, written with `writev` from where its parts are: a large `Data`
-/// or `[UInt8]` of the job from its own storage (``ScatteredBytes``), never copied in user space.
+/// next flush. A request of ``ProcessPoolStateMachine/Settings/inlineLimit`` bytes or more is not
+/// in its message: the message says it follows (``JobHeader/requestFollows``), and the worker that
+/// takes the task fetches it on its own channel, where the pool writes it from where its parts
+/// are (``RequestTransfer``): a large `Data` or `[UInt8]` of the job from its own storage, never
+/// copied in user space.
 final class TaskFeed: Sendable {
     /// The end the pool sends on, and the end every worker reads (passed with each hello); -1
     /// once closed. Sends hold this lock, so a descriptor is never closed under one.
@@ -57,8 +59,10 @@ final class TaskFeed: Sendable {
     func post(_ offers: [ProcessPoolStateMachine.Offer]) {
         outbox.withLock { outbox in
             for offer in offers {
-                var flags: UInt8 = offer.task.timeout == nil ? 0 : JobHeader.announceTake
-                if offer.task.request.count >= inlineLimit { flags |= JobHeader.requestInDescriptor }
+                // A fetch announces the take itself.
+                let flags =
+                    offer.task.request.count >= inlineLimit
+                    ? JobHeader.requestFollows : offer.task.timeout == nil ? 0 : JobHeader.announceTake
                 outbox.append((JobHeader(slot: offer.slot, sequence: offer.sequence, flags: flags), offer.task.request))
             }
         }
@@ -84,35 +88,24 @@ final class TaskFeed: Sendable {
 
     /// Sends `messages`; returns how many went out.
     private func send(_ messages: [(header: JobHeader, request: ScatteredBytes)], on sendFD: Int32) -> Int {
-        // Every inline message, header and request, is copied into one buffer: one allocation
-        // for the batch, one sendmmsg for up to 64 messages.
+        // Every message, header and inline request, is copied into one buffer: one allocation for
+        // the batch, one sendmmsg for up to 64 messages.
         var buffer: [UInt8] = []
-        var ranges: [(start: Int, end: Int, fd: Int32)] = []
+        var ranges: [(start: Int, end: Int)] = []
         ranges.reserveCapacity(messages.count)
-        var descriptors: [Int32] = []
-        defer { for fd in descriptors { closeFileDescriptor(fd) } }
         for (header, request) in messages {
             let start = buffer.count
             header.append(to: &buffer)
-            var fd: Int32 = -1
-            if header.flags & JobHeader.requestInDescriptor != 0 {
-                fd = request.withVectors { vectors in
-                    vectors.withUnsafeMutableBufferPointer { pebble_memfd_holding($0.baseAddress!, Int32($0.count)) }
-                }
-                guard fd >= 0 else { break }
-                descriptors.append(fd)
-            } else {
+            if header.flags & JobHeader.requestFollows == 0 {
                 // Blocks only in a request at least as large as `Frame.externalThreshold`, which is
                 // no larger than the default inline limit: joined only under a larger limit.
                 buffer += request.joined
             }
-            ranges.append((start, buffer.count, fd))
+            ranges.append((start, buffer.count))
         }
         return buffer.withUnsafeBytes { bytes in
             let feed = ranges.map { range in
-                pebble_feed_message(
-                    head: bytes.baseAddress! + range.start, head_length: range.end - range.start,
-                    body: nil, body_length: 0, fd: range.fd)
+                pebble_feed_message(bytes: bytes.baseAddress! + range.start, length: range.end - range.start)
             }
             let sent = feed.withUnsafeBufferPointer { pebble_feed_send(sendFD, $0.baseAddress!, Int32($0.count)) }
             // A broken feed (cannot happen while the pool holds both ends) drops nothing silently:

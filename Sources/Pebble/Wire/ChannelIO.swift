@@ -43,6 +43,20 @@ enum ChannelIO {
         }
     }
 
+    /// Reads the head of the ``MessageKind/request`` frame that answers the worker's fetch of
+    /// offering `sequence`, and returns the size of the request that follows; `nil` at end of
+    /// file, on error, for a request over `limit`, or for any other frame (none comes while a
+    /// fetch is answered).
+    static func readRequestHead(_ fd: Int32, sequence: UInt64, limit: Int) -> Int? {
+        let headSize = Frame.headerSize + 1 + 8
+        guard let head = readExactly(fd, headSize), head[Frame.headerSize] == MessageKind.request.rawValue else { return nil }
+        let (length, received) = head.withUnsafeBytes { bytes in
+            (Frame.readLength(bytes), UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: Frame.headerSize + 1, as: UInt64.self)))
+        }
+        guard received == sequence, length >= 9, length - 9 <= limit else { return nil }
+        return length - 9
+    }
+
     /// Reads exactly `count` bytes; `nil` at end of file or on error.
     static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
         guard count > 0 else { return [] }

@@ -41,7 +41,7 @@ enum Frame {
     /// `Data` and `[UInt8]` values from this size on are sent from their own storage rather than
     /// copied into the message that carries them (``ScatteredBytes``). As large as the pool's
     /// default inline limit for requests (``ProcessPoolStateMachine/Settings/inlineLimit``), so a
-    /// request with such a value always travels in a memfd.
+    /// request with such a value always follows on the channel of the worker that takes it.
     static let externalThreshold = 32 * 1024
 
     /// A frame of `kind` whose body is `value` encoded, with every `Data` and `[UInt8]` of at

@@ -2,16 +2,19 @@
 
 /// The head of a job message on a pool's task feed (one `SOCK_SEQPACKET` record): the kind, the
 /// offering's slot and sequence on the task board, and flags. The request (job name and job,
-/// encoded at `schedule`) follows in the same record, or travels in a memfd attached to it. The
-/// worker reads the head to take the task (``TaskBoard``).
+/// encoded at `schedule`) follows in the same record, or, for a large one, on the channel of the
+/// worker that takes the task, once it fetches it. The worker reads the head to take the task
+/// (``TaskBoard``).
 struct JobHeader: Equatable {
     static let size = 1 + 2 + 8 + 1
 
     /// The worker says when it takes the task (a ``MessageKind/started`` message): the pool
     /// starts the task's timeout then.
     static let announceTake: UInt8 = 1
-    /// The request is in the memfd attached to the message.
-    static let requestInDescriptor: UInt8 = 2
+    /// The request is not in the message: the worker that takes the task fetches it on its own
+    /// channel (``MessageKind/fetch``, answered by ``MessageKind/request``). The fetch announces
+    /// the take too.
+    static let requestFollows: UInt8 = 2
 
     let slot: Int
     let sequence: UInt64

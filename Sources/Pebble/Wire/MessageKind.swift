@@ -18,8 +18,12 @@ enum MessageKind: UInt8 {
     case hello = 0x48 // "H"
     /// On the task feed, not the channel: the offering's board slot (u16), sequence number (u64)
     /// and flags (``JobHeader``); then the request (u16 name length, mangled job type name, the job
-    /// in the binary format, BinaryFormat.swift), or a memfd holding it.
+    /// in the binary format, BinaryFormat.swift); without the request when it follows on the
+    /// channel (``JobHeader/requestFollows``).
     case job = 0x4A // "J"
+    /// The answer to a ``fetch``: the offering's sequence number (u64), then its request. Written
+    /// from where the request's parts are, without blocking the pool (``RequestTransfer``).
+    case request = 0x42 // "B"
     // Worker to parent.
     /// Started (and initialized); ready for a job.
     case ready = 0x52 // "R"
@@ -40,6 +44,10 @@ enum MessageKind: UInt8 {
     /// The worker took the offering whose sequence number (u64) follows: sent for tasks with a
     /// timeout (``JobHeader/announceTake``), whose timeout starts then.
     case started = 0x53 // "S"
+    /// The worker took the offering whose sequence number (u64) follows, whose request did not
+    /// come in the message (``JobHeader/requestFollows``): the pool sends it (``request``), and
+    /// starts the task's timeout now, if it has one.
+    case fetch = 0x47 // "G"
     /// With `recordsResourceUsage`: what the task the next outcome answers used, a
     /// ``UsageReport``; sent in the same write as that outcome, just before it.
     case usage = 0x55 // "U"

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 /// A job request as a worker received it: its bytes, and what keeps them alive (the array they
-/// were read into, or their ``MappedRequest``). A large `Data` decoded from them is a view that
-/// holds `owner`.
+/// were read into). A large `Data` decoded from them is a view that holds `owner`.
 struct ReceivedRequest: @unchecked Sendable {
     // @unchecked Sendable: `bytes` points into `owner`, which this value holds, and nothing
     // writes to them; it crosses into the worker's inline executor and back on the same thread.
@@ -13,11 +12,6 @@ struct ReceivedRequest: @unchecked Sendable {
     init(_ bytes: UnsafeRawBufferPointer, owner: any Sendable) {
         self.bytes = bytes
         self.owner = owner
-    }
-
-    /// A request in a mapped memfd.
-    init(_ mapped: MappedRequest) {
-        self.init(mapped.bytes, owner: mapped)
     }
 
     /// The bytes from `offset` on, with the same owner.

@@ -10,8 +10,9 @@ import Musl
 #endif
 
 /// A worker's channel descriptor, closed exactly once, never while a send is using it. Jobs do not
-/// travel here but on the pool's task feed (``TaskFeed``); the channel carries the hello and the
-/// worker's messages back.
+/// travel here but on the pool's task feed (``TaskFeed``); the channel carries the hello, the
+/// large requests the worker fetches (written by a ``RequestTransfer``, not through this type), and
+/// the worker's messages back.
 final class WorkerChannel: Sendable {
     private let descriptor: StateLock<Int32>
     /// The descriptor for reads on the worker's queue, where the close also happens.

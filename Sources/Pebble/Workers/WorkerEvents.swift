@@ -16,6 +16,9 @@ protocol WorkerEvents: AnyObject, Sendable {
     /// Task outcomes (``MessageKind/isReply``) that came in one read, in order.
     func worker(_ worker: WorkerProcess, answered replies: [(kind: MessageKind, body: ArraySlice<UInt8>)])
     func worker(_ worker: WorkerProcess, brokeProtocol error: PebbleError)
+    /// The request of offering `sequence`, which the worker fetched and waits for, could not be
+    /// sent (the pool is out of descriptors or memory); not called when the worker is gone.
+    func worker(_ worker: WorkerProcess, couldNotSendRequestOf sequence: UInt64, error: PebbleError)
     /// `status` is the wait status, `nil` when it could not be known; `usage` what the worker
     /// used over its life (its rusage when reaped, ``UsageReport/deadWorkerLifetime(_:carriedPeakKiB:)``),
     /// `nil` when unknown.

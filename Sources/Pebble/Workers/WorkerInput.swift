@@ -9,26 +9,24 @@ import Musl
 
 /// The worker's reading end of its pool's task feed: each receive takes one whole job message, the
 /// oldest the feed holds, and blocks while the feed is empty (the kernel wakes one idle worker per
-/// message). A request too large for a message arrives as a memfd, mapped once the task is taken.
-/// Used by the worker loop's thread only.
+/// message). A request too large for a message follows on the worker's channel once the task is
+/// taken (``JobHeader/requestFollows``), read by ``fetchedRequest(on:sequence:limit:)``. Used by
+/// the worker loop's thread only.
 final class WorkerInput {
     private let fd: Int32
-    /// The largest request accepted; a larger one ends the input.
-    let limit: Int
     private let buffer: UnsafeMutableRawBufferPointer
+    /// The buffer of the last request that followed on the channel, kept for the next one (see
+    /// ``fetchedRequest(on:sequence:limit:)``).
+    private var spare: [UInt8] = []
 
-    /// One job message: its header and where its request is.
+    /// One job message: its header, and its request when it came inside the message.
     struct Message {
         let header: JobHeader
-        /// The request when it came inside the message.
         let inline: ArraySlice<UInt8>
-        /// The memfd holding the request, when it came attached (closed by ``mappedRequest(of:)``).
-        let descriptor: Int32
     }
 
-    init(fd: Int32, limit: Int, capacity: Int = 64 * 1024) {
+    init(fd: Int32, capacity: Int = 64 * 1024) {
         self.fd = fd
-        self.limit = limit
         buffer = .allocate(byteCount: capacity, alignment: 16)
     }
 
@@ -36,31 +34,39 @@ final class WorkerInput {
 
     /// The next job message; `nil` when the pool is gone or sent something that is not one.
     func next() -> Message? {
-        var passed: Int32 = -1
         // An empty feed is often refilled within microseconds: one yield lets the pool run first,
         // and saves this worker a sleep and a wake-up.
-        var got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, true)
+        var got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, true)
         if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
             sched_yield()
-            got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, &passed, false)
+            got = pebble_feed_receive(fd, buffer.baseAddress!, buffer.count, false)
         }
-        guard got > 0, let header = JobHeader(message: UnsafeRawBufferPointer(rebasing: buffer[..<got])) else {
-            if passed >= 0 { close(passed) }
-            return nil
-        }
-        if header.flags & JobHeader.requestInDescriptor != 0 {
-            guard passed >= 0 else { return nil }
-            return Message(header: header, inline: [], descriptor: passed)
-        }
-        if passed >= 0 { close(passed) }
+        guard got > 0, let header = JobHeader(message: UnsafeRawBufferPointer(rebasing: buffer[..<got])) else { return nil }
+        if header.flags & JobHeader.requestFollows != 0 { return Message(header: header, inline: []) }
         let request = Array(UnsafeRawBufferPointer(rebasing: buffer[JobHeader.size..<got]))
-        return Message(header: header, inline: request[...], descriptor: -1)
+        return Message(header: header, inline: request[...])
     }
 
-    /// The request of `message`, which came in a memfd, mapped (the memfd is closed); `nil` when
-    /// it cannot be mapped or is over the limit.
-    func mappedRequest(of message: Message) -> MappedRequest? {
-        defer { close(message.descriptor) }
-        return MappedRequest(descriptor: message.descriptor, limit: limit)
+    /// The request of offering `sequence`, which the pool writes to `channel` once asked
+    /// (``MessageKind/fetch``); `nil` when the channel ends first, carries something else, or
+    /// announces a request over `limit`.
+    ///
+    /// Read in place into the last request's buffer when nothing holds it any more (no `Data`
+    /// decoded from it as a view is alive: ``FrameReader/isUnique(_:)``), so a steady flow of
+    /// large requests allocates nothing and faults no page in; else into a new one. A buffer of
+    /// up to ``FrameReader/reuseLimit`` bytes is kept.
+    func fetchedRequest(on channel: Int32, sequence: UInt64, limit: Int) -> ArraySlice<UInt8>? {
+        guard let count = ChannelIO.readRequestHead(channel, sequence: sequence, limit: limit) else { return nil }
+        if !(spare.count >= count && spare.count <= 2 * count && FrameReader.isUnique(&spare)) {
+            spare = []
+            // Not zero-filled first: every byte is read before the request is used.
+            spare = [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        }
+        let filled = spare.withUnsafeMutableBytes {
+            ChannelIO.readFully(channel, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), from: 0)
+        }
+        guard filled == count else { return nil }
+        defer { if spare.count > FrameReader.reuseLimit { spare = [] } }
+        return spare[..<count]
     }
 }

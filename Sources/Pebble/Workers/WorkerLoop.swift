@@ -45,29 +45,32 @@ struct WorkerLoop {
         // again) is skipped. Each outcome is sent at once, so it is never lost with a later crash.
         // Opened here, in the worker: its descriptors name this process's /proc entries.
         let meter = settings.recordsResourceUsage ? TaskUsageMeter() : nil
-        let input = WorkerInput(fd: feed, limit: limit)
+        let input = WorkerInput(fd: feed)
         let index = Int32(identity.index)
         var taken = 0
         while let message = input.next() {
             let header = message.header
-            guard pebble_claim_take(board, Int32(header.slot), header.sequence, index) else {
-                if message.descriptor >= 0 { close(message.descriptor) }
-                continue
-            }
+            guard pebble_claim_take(board, Int32(header.slot), header.sequence, index) else { continue }
             if header.flags & JobHeader.announceTake != 0 {
                 withUnsafeBytes(of: header.sequence.littleEndian) { send(Frame.make(.started, Array($0))) }
+            }
+            // A large request follows on the channel once asked for: read into a buffer of its
+            // own, which the job's large `Data` values are views of.
+            var request = message.inline
+            if header.flags & JobHeader.requestFollows != 0 {
+                withUnsafeBytes(of: header.sequence.littleEndian) { send(Frame.make(.fetch, Array($0))) }
+                // The pool is gone, or is killing this worker for this task.
+                guard let fetched = input.fetchedRequest(on: channel, sequence: header.sequence, limit: limit) else {
+                    Self.exitWithGroup()
+                }
+                request = fetched
             }
             taken += 1
             WorkerLimits.startTask(cpuTime: settings.limits.cpuTime)
             meter?.begin()
-            let reply: ScatteredBytes
-            if message.descriptor >= 0 {
-                reply =
-                    input.mappedRequest(of: message).map { execute(ReceivedRequest($0)) }
-                    ?? ScatteredBytes(Frame.make(.decodingFailed, Array("the worker could not read the job's request".utf8)))
-            } else {
-                reply = execute(message.inline)
-            }
+            let reply = execute(request)
+            // Unless the reply holds a view of it, the request's buffer is free for the next one.
+            request = []
             // Sent in the same write as the outcome, just before it: no message of its own.
             let report = meter.map { meter in
                 let task = meter.end()

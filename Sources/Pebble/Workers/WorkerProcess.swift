@@ -34,6 +34,9 @@ final class WorkerProcess: Sendable {
     let output: WorkerOutputCapture?
     /// The channel's watch; set once in init, then only resumed and cancelled (from any thread).
     private let readSource: EventRegistration
+    /// The request being written to the worker, which fetched it (one at a time: a worker
+    /// fetches a request only for the task it took); ended when the channel closes.
+    private let transfer = StateLock<RequestTransfer?>(nil)
     /// The receive buffer for small frames (large ones are read into their own), used only on
     /// `queue`, which serializes every access.
     nonisolated(unsafe) private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
@@ -66,6 +69,10 @@ final class WorkerProcess: Sendable {
         // Cancel handlers hold the worker strongly: they are its last step, and the registration
         // releases them once they have run.
         readSource.setCancelHandler { [self, channel] in
+            transfer.withLock { transfer in
+                defer { transfer = nil }
+                return transfer
+            }?.cancel()
             channel.close()
             release()
         }
@@ -85,6 +92,25 @@ final class WorkerProcess: Sendable {
     /// Sends a frame on the channel; `false` when the worker is gone.
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool { channel.send(frame) }
+
+    /// Writes `request`, the request of offering `sequence` that the worker fetched, to its
+    /// channel without blocking (``RequestTransfer``). On the worker's queue, where the channel's
+    /// messages are handled and where it is closed.
+    func sendRequest(_ request: ScatteredBytes, sequence: UInt64) {
+        guard !readSource.isCancelled else { return }
+        let started = RequestTransfer(request: request, sequence: sequence, fd: channel.fd, queue: queue) {
+            [weak self] error in
+            guard let self else { return }
+            events.worker(self, couldNotSendRequestOf: sequence, error: error)
+        }
+        // The worker reads nothing else while it waits for its request: a transfer still running
+        // (a job that wrote a fetch on its channel itself) is ended, never interleaved.
+        transfer.withLock { transfer in
+            defer { transfer = started }
+            return transfer
+        }?.cancel()
+        started.start()
+    }
 
     /// Sends the hello with `shared` attached (the pool's task feed and board), then the worker's
     /// ends of its output pipes when the pool captures output.

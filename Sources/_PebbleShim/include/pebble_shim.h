@@ -56,28 +56,25 @@ bool pebble_claim_stop(uint64_t *_Nullable board, int slot, uint64_t sequence, i
 /// `worker << 3 | state` of task `sequence` in `slot`, or -1 when the slot holds another task.
 int pebble_claim_read(const uint64_t *_Nullable board, int slot, uint64_t sequence);
 
-/// One message for a pool's task feed: `head` then `body` as one SOCK_SEQPACKET record, with
-/// descriptor `fd` attached (SCM_RIGHTS) when it is not -1.
+/// One message for a pool's task feed: `length` bytes at `bytes`, one SOCK_SEQPACKET record.
 struct pebble_feed_message {
-    const void *_Nullable head;
-    size_t head_length;
-    const void *_Nullable body;
-    size_t body_length;
-    int fd;
+    const void *_Nullable bytes;
+    size_t length;
 };
 /// Sends `count` messages in order without blocking (sendmmsg). Returns how many went out (fewer
 /// when the socket is full), or -1 when the socket is broken.
 int pebble_feed_send(int fd, const struct pebble_feed_message *_Nonnull messages, int count);
-/// Receives one feed message into `buffer` (a descriptor that came with it into `*passed`, else -1).
-/// Returns its size; 0 at end of file; -1 on error (errno EAGAIN: empty, with `nonblocking`);
-/// -2 when the message was larger than `capacity`.
-ssize_t pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, int *_Nullable passed, bool nonblocking);
-/// A memfd holding the bytes of `count` buffers in order (writev, from where they are), for a
-/// request too large for one feed message; updates `iov` as it goes. -1 on failure.
-int pebble_memfd_holding(struct iovec *_Nonnull iov, int count);
+/// Receives one feed message into `buffer`. Returns its size; 0 at end of file; -1 on error (errno
+/// EAGAIN: empty, with `nonblocking`); -2 when the message was larger than `capacity`.
+ssize_t pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, bool nonblocking);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
 int pebble_send_frames(int fd, struct iovec *_Nonnull iov, int count);
+/// Sends the bytes of `count` buffers in order from byte `skip` on, without blocking (sendmsg,
+/// MSG_DONTWAIT | MSG_NOSIGNAL), until the socket is full or all went out; updates `iov`. Returns
+/// how many bytes went out (0 when the socket is full), or -1 with errno when none could be sent
+/// for another reason (EPIPE: the peer is gone).
+ssize_t pebble_send_vectors_nonblocking(int fd, struct iovec *_Nonnull iov, int count, size_t skip);
 /// Names the calling thread (pthread_setname_np keeps 15 bytes).
 void pebble_set_thread_name(const char *_Nonnull name);
 /// The environment of this process (glibc's `environ`, which Swift 6 cannot read as a global).

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
+import _PebbleShim
 
 @testable import Pebble
 @testable import PebbleTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 struct EchoByteArray: ProcessJob {
     let bytes: [UInt8]
@@ -124,6 +131,56 @@ struct LargePayloadTests {
         }
     }
 
+    /// Large requests travel on the channel of the worker that takes each: many in flight at
+    /// once on two workers, some with a timeout (the fetch starts it), each arrives whole and
+    /// answers its own future.
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func largeRequestsInFlightToTwoWorkersArriveIntactInOrder(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
+        defer { pool.stop() }
+        let sizes = (0..<12).map { (1 << 20) + $0 * 377_000 }
+        let futures = try sizes.enumerated().map { index, size in
+            try pool.schedule(EchoByteArray(bytes: pattern(size, seed: index)), timeout: index % 3 == 0 ? .seconds(120) : nil)
+        }
+        for (index, future) in futures.enumerated() {
+            #expect(try future.result() == pattern(sizes[index], seed: index), "request \(index)")
+        }
+        let pairs = (0..<4).map {
+            EchoPair(first: Data(pattern(2 << 20, seed: $0)), tag: "\($0)", second: pattern(3 << 20, seed: $0 + 9), last: $0)
+        }
+        let answers = try pairs.map { try pool.schedule($0) }
+        for (pair, answer) in zip(pairs, answers) { #expect(try answer.result() == pair) }
+    }
+
+    enum MidTransferEnd: CaseIterable, Sendable { case workerDies, cancelled, timedOut }
+
+    /// A large request whose worker dies while it arrives fails with ``ProcessExpired``; one
+    /// cancelled or timed out while its transfer is stalled (the worker stopped) fails with
+    /// `CancellationError` or ``TimeoutError``. Nothing hangs, and the pool goes on with a new
+    /// worker.
+    @Test(arguments: ProcessPoolTests.startMethods, MidTransferEnd.allCases)
+    func aLargeRequestEndedMidTransferFailsAloneAndThePoolGoesOn(_ startMethod: ProcessPool.StartMethod, _ end: MidTransferEnd) throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
+        defer { pool.stop() }
+        let arrived = try ReadyFifo()
+        let signal = end == .workerDies ? SIGKILL : SIGSTOP
+        #expect(try pool.schedule(StopAtNextRequest(readyFifo: arrived.path, signal: signal)).result())
+        // Zero pages: large, and quick to make and send; the worker reads it for longer than the
+        // thread takes to stop it.
+        let large = EchoData(data: Data(count: 128 << 20))
+        let future = try pool.schedule(large, timeout: end == .timedOut ? .milliseconds(200) : nil)
+        #expect(arrived.waitForReady(1, seconds: 60), "the request never started arriving")
+        if end == .cancelled { #expect(future.cancel()) }
+        let error = try future.error(timeout: .seconds(60))
+        switch end {
+        case .workerDies: #expect(error is ProcessExpired, "\(String(describing: error))")
+        case .cancelled: #expect(error is CancellationError, "\(String(describing: error))")
+        case .timedOut: #expect(error is TimeoutError, "\(String(describing: error))")
+        }
+        let next = pattern(3 << 20, seed: 5)
+        #expect(try pool.schedule(EchoByteArray(bytes: next)).result(timeout: .seconds(60)) == next)
+    }
+
     @Test(arguments: ProcessPoolTests.startMethods)
     func aLargeOutputOverTheLimitIsRefusedAndThePoolGoesOn(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, maxMessageSize: 1 << 20, startMethod: startMethod)
@@ -132,6 +189,31 @@ struct LargePayloadTests {
         let error = try pool.schedule(RepeatBytes(count: 2 << 20)).error()
         #expect(pebbleCode(error) == .messageTooLarge)
         #expect(try pool.schedule(EchoData(data: Data(pattern(900_000, seed: 1)))).result() == Data(pattern(900_000, seed: 1)))
+    }
+}
+
+/// Starts a thread in its worker that waits until the worker's channel (its one stream socket)
+/// has bytes to read, which happens only when a large request starts arriving, then writes a byte
+/// to `readyFifo` (a ``ReadyFifo``) and stops its worker (SIGSTOP) or kills it (SIGKILL): that
+/// request's transfer stalls, or its worker dies, mid-transfer. Returns whether it found the channel.
+struct StopAtNextRequest: ProcessJob {
+    let readyFifo: String
+    let signal: Int32
+    func run() async throws -> Bool {
+        let sockets = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { fd in
+            var type: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == Int32(SOCK_STREAM.rawValue)
+        }
+        guard sockets.count == 1 else { return false }
+        let (channel, fifo, signal) = (sockets[0], readyFifo, signal)
+        Thread {
+            var watch = pollfd(fd: channel, events: Int16(POLLIN), revents: 0)
+            while poll(&watch, 1, -1) < 0 {}
+            ReadyFifo.send(UInt8(1), to: fifo)
+            kill(getpid(), signal)
+        }.start()
+        return true
     }
 }
 

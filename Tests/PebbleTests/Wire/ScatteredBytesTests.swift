@@ -56,25 +56,35 @@ import _PebbleShim
         #expect(received.value == expected)
     }
 
-    /// A large `Data` decoded from a mapped request is a view of the mapping; mutating it copies
-    /// the pages it writes, so the memfd (the pool's bytes) never changes.
-    @Test func aMappedRequestIsReadInPlaceAndNeverWrittenThrough() throws {
-        let original = try BinaryEncoder().encode(Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 3) }))
-        let fd = ScatteredBytes(original).withVectors { vectors in
-            vectors.withUnsafeMutableBufferPointer { pebble_memfd_holding($0.baseAddress!, Int32($0.count)) }
+    /// A large request is written to a worker's channel without blocking, from where its parts
+    /// are, continuing as the reader drains the socket; the worker side reads the whole frame,
+    /// and a request for another offering, or over the limit, is refused.
+    @Test func aRequestTransferDeliversEveryByteToTheFetchingSide() throws {
+        try EventLoop.start()
+        let payload = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 12) })
+        var head: [UInt8] = [1, 2, 3]
+        var blocks: [BinaryExternalBlock] = []
+        try BinaryEncoder().encode(payload, into: &head, externalizingBlocksFrom: 1024, blocks: &blocks)
+        let request = ScatteredBytes(head: head, blocks: blocks)
+        for (sequence, limit, expectIntact) in [(UInt64(7), request.count, true), (8, request.count - 1, false)] {
+            var ends: [Int32] = [-1, -1]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+            let received = UtilityTestBox<[UInt8]?>(nil)
+            let done = UtilityTestSupport.startThread { [reader = ends[1]] in
+                received.value = ChannelIO.readRequestHead(reader, sequence: sequence, limit: limit).flatMap {
+                    ChannelIO.readExactly(reader, $0)
+                }
+                close(reader)
+            }
+            let queue = DispatchQueue(label: "transfer")
+            let failures = UtilityTestBox<[PebbleError]>([])
+            let transfer = RequestTransfer(request: request, sequence: sequence, fd: ends[0], queue: queue) { failures.value.append($0) }
+            queue.sync { transfer.start() }
+            #expect(UtilityTestSupport.waitForEvent(done))
+            queue.sync { transfer.cancel() }
+            close(ends[0])
+            #expect(failures.value.isEmpty)
+            #expect(received.value == (expectIntact ? request.joined : nil))
         }
-        #expect(fd >= 0)
-        defer { close(fd) }
-        #expect(MappedRequest(descriptor: fd, limit: original.count - 1) == nil, "over the limit")
-        var data = try {
-            let mapped = try #require(MappedRequest(descriptor: fd, limit: original.count))
-            #expect(mapped.count == original.count)
-            return try BinaryDecoder().decode(Data.self, from: mapped.bytes, keepingAlive: mapped)
-        }()
-        #expect(data == Data(original.suffix(200_000)))
-        for index in stride(from: 0, to: data.count, by: 4096) { data[data.startIndex + index] ^= 0xFF }
-        let again = try #require(MappedRequest(descriptor: fd, limit: original.count))
-        #expect(Array(again.bytes) == original)
-        #expect(data != Data(original.suffix(200_000)))
     }
 }
