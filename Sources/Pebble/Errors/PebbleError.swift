@@ -119,7 +119,9 @@ public struct PebbleError: Error, Hashable, Sendable, CustomStringConvertible {
         /// }
         /// ```
         public static let protocolViolation = Code("protocolViolation")
-        /// The operating system refused to start a worker process.
+        /// The operating system refused what running work needs: a worker process, the event loop
+        /// that watches workers and commands, or the descriptors or memory to send a job its
+        /// request (then only that task fails, and its worker is replaced).
         ///
         /// ```swift
         /// if let error = try future.error() as? PebbleError, error.code == .spawnFailed {
