@@ -44,7 +44,7 @@ PYTHON_IMPLS = [PEBBLE] + STDLIB_PEERS
 
 # Canonical metric order; unknown metrics follow, sorted.
 ORDER = [
-    "M1", "M1-rss", "M2-process", "M2-thread", "M2-async", "M3", "M3-w4", "M4", "M4-w4", "M5a", "M5b",
+    "M1", "M1-rss", "M2-process", "M2-thread", "M2-async", "M3", "M3-w4", "M3-usage", "M3-usage/M3", "M4", "M4-w4", "M5a", "M5b",
     "M6a", "M6b", "M7", "M8", "M9", "X1", "X2",
 ]
 LOWER_IS_BETTER = {"ns", "us", "µs", "ms", "s", "kb", "kib", "mb", "mib", "b", "bytes"}
@@ -58,6 +58,8 @@ DESCRIPTIONS = {
     "M2-async": "async run round trip, thread pool",
     "M3": "task burst, process pool",
     "M3-w4": "task burst, 4-worker process pool",
+    "M3-usage": "task burst, per-task resource usage on",
+    "M3-usage/M3": "usage on over off, rounds alternating",
     "M4": "map over ints, chunksize 1000",
     "M4-w4": "map over ints, 4 workers",
     "M5a": "timeout lateness (after 100 ms)",
