@@ -7,15 +7,21 @@ import _PebbleShim
 @testable import PebbleTestSupport
 
 /// A job for the churn: writes to stdout and stderr (captured by the pool), then ends its worker
-/// one of several ways.
+/// one of several ways. Its payload, when large, is fetched by the worker that takes it: a
+/// cancel, a timeout or a death can come while it is on its way.
 struct ChurnJob: ProcessJob {
     enum Ending: Int, Codable, CaseIterable { case returns, exits, killsItself, timesOut, isCancelled }
     let ending: Ending
+    var payload = Data()
+    /// Payload sizes: none, inline, and large ones that follow on the worker's channel.
+    static let payloadSizes = [0, 1 << 10, 256 << 10, 3 << 20]
+
+    /// Returns the payload's size (`.returns`), so the churn sees it arrived whole.
     func run() async throws -> Int {
         FileHandle.standardOutput.write(Data("churn \(ending) on stdout\n".utf8))
         FileHandle.standardError.write(Data("churn \(ending) on stderr\n".utf8))
         switch ending {
-        case .returns: return ending.rawValue
+        case .returns: return payload.count
         case .exits: exit(3)
         case .killsItself:
             kill(getpid(), SIGKILL)
@@ -119,22 +125,24 @@ final class ChurnTests: XCTestCase {
             configuration.startMethod = startMethod
             let pool = try ProcessPool(configuration: configuration)
             for _ in 0..<4 where Date() < deadline {
-                var batch: [(ChurnJob.Ending, Future<Int>)] = []
+                var batch: [(ChurnJob.Ending, Int, Future<Int>)] = []
                 for _ in 0..<6 {
                     let ending = ChurnJob.Ending.allCases.randomElement()!
                     let timeout: Duration? = ending == .timesOut ? .milliseconds(Int.random(in: 5...60)) : nil
-                    batch.append((ending, try pool.schedule(ChurnJob(ending: ending), timeout: timeout)))
+                    let size = ChurnJob.payloadSizes.randomElement()!
+                    let job = ChurnJob(ending: ending, payload: Data(repeating: 7, count: size))
+                    batch.append((ending, size, try pool.schedule(job, timeout: timeout)))
                 }
-                for (ending, future) in batch where ending == .isCancelled {
+                for (ending, _, future) in batch where ending == .isCancelled {
                     // Cancelled while pending or while running, whichever it is after a short wait.
                     _ = try? future.error(timeout: .milliseconds(Int.random(in: 1...40)))
                     future.cancel()
                 }
-                for (ending, future) in batch {
+                for (ending, size, future) in batch {
                     let error = try future.error(timeout: .seconds(120))
                     let expected =
                         switch ending {
-                        case .returns: error == nil
+                        case .returns: error == nil && (try? future.result()) == size
                         case .exits: (error as? ProcessExpired)?.exitCode == 3
                         case .killsItself: (error as? ProcessExpired)?.signal == SIGKILL
                         case .timesOut: error is TimeoutError
