@@ -67,12 +67,12 @@ final class WaitSpin: Sendable {
     let nextCooldown = Atomic<Int>(WaitSpin.minimumCooldown)
     /// Called between two looks at the clock: gives the CPU to a thread waiting for it.
     let relax: @Sendable () -> Void
-    /// The clock a spin looks at, in nanoseconds (``now()``; tests step it by hand).
+    /// The clock a spin looks at, in nanoseconds (``monotonicNanoseconds()``; tests step it by hand).
     let clock: @Sendable () -> UInt64
 
     init(
         maximum: UInt64, relax: @escaping @Sendable () -> Void = { _ = sched_yield() },
-        clock: @escaping @Sendable () -> UInt64 = WaitSpin.now
+        clock: @escaping @Sendable () -> UInt64 = monotonicNanoseconds
     ) {
         self.maximum = maximum
         self.relax = relax
@@ -127,12 +127,5 @@ final class WaitSpin: Sendable {
         let next = done ? maximum : current / 2 < Self.minimum ? 0 : current / 2
         if next != current { budget.store(next, ordering: .relaxed) }
         return done
-    }
-
-    /// `CLOCK_MONOTONIC` in nanoseconds.
-    @inline(__always) static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 }

@@ -5,8 +5,9 @@ import Glibc
 import Musl
 #endif
 
-/// `CLOCK_MONOTONIC` in nanoseconds: the clock a process pool's latency summaries use on both
-/// sides of the task board (the pool notes when a task is scheduled, the worker when it takes it).
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock of the latency summaries (a process pool's on both
+/// sides of the task board: the pool notes when a task is scheduled, the worker when it takes it)
+/// and of the spins that watch for a task or an outcome (``WaitSpin``, ``ThreadPool/Spinner``).
 ///
 /// ```swift
 /// let start = monotonicNanoseconds()

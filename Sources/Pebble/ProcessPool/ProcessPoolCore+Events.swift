@@ -62,54 +62,47 @@ extension ProcessPoolCore {
     }
 
     /// ``worker(_:answered:)`` with `recordsResourceUsage`: each outcome follows the
-    /// ``UsageReport`` of its task (in the same read, or carried over from the previous one). Two
-    /// passes over the frames, none of them copied: the first, under the lock, checks the reports
-    /// and counts the outcomes; the second resolves them, each with the report before it.
+    /// ``UsageReport`` of its task (in the same read, or carried over from the previous one). The
+    /// reports are decoded and checked once, before the lock, which then only keeps the worker's
+    /// last report and the one whose outcome comes with the next read.
     private func worker(_ worker: WorkerProcess, answeredWithUsage frames: [(kind: MessageKind, body: ArraySlice<UInt8>)]) {
         let pid = worker.pid
-        let decided: (carried: UsageReport?, tasks: [(any AnyProcessTask)?], steps: [Step])? = state.withLock { locked in
-            let carried = locked.carriedUsage.isEmpty ? nil : locked.carriedUsage.removeValue(forKey: pid)
-            var replies = 0
-            var last: UsageReport?
-            var pending = false
-            for frame in frames {
-                if frame.kind == .usage {
-                    guard let report = UsageReport(decoding: frame.body) else { return nil }
-                    last = report
-                    pending = true
-                } else {
-                    replies += 1
-                    pending = false
+        // The report just before each outcome in this read (nil: none, so the first outcome's is
+        // the one carried over), the last report, and a report no outcome followed yet.
+        var reports: [UsageReport?] = []
+        reports.reserveCapacity(frames.count)
+        var last: UsageReport?
+        var pending: UsageReport?
+        for frame in frames {
+            if frame.kind == .usage {
+                guard let report = UsageReport(decoding: frame.body) else {
+                    return self.worker(
+                        worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed usage message"))
                 }
+                last = report
+                pending = report
+            } else {
+                reports.append(pending)
+                pending = nil
             }
-            if let last { locked.lastUsage[pid] = last }
-            // A report whose outcome comes with the next read.
-            if pending, let last {
-                locked.carriedUsage[pid] = last
-            } else if replies == 0, let carried {
-                locked.carriedUsage[pid] = carried
-            }
-            guard replies > 0 else { return (nil, [], []) }
-            let (tasks, actions) = locked.machine.tasksFinished(on: pid, count: replies)
-            return (carried, tasks, prepare(actions, &locked))
         }
-        guard let (carried, tasks, steps) = decided else {
-            return self.worker(worker, brokeProtocol: PebbleError(.protocolViolation, "worker \(pid) sent a malformed usage message"))
+        let (carried, tasks, steps): (UsageReport?, [(any AnyProcessTask)?], [Step]) = state.withLock { locked in
+            let carried = locked.carriedUsage.isEmpty ? nil : locked.carriedUsage.removeValue(forKey: pid)
+            if let last { locked.lastUsage[pid] = last }
+            if let stillPending = pending ?? (reports.isEmpty ? carried : nil) { locked.carriedUsage[pid] = stillPending }
+            guard !reports.isEmpty else { return (nil, [], []) }
+            let (tasks, actions) = locked.machine.tasksFinished(on: pid, count: reports.count)
+            return (carried, tasks, prepare(actions, &locked))
         }
         guard !tasks.isEmpty else { return }
         worker.output?.taskStarting()
         perform(steps)
         if feed.hasPosted { feed.flush() }
-        var next = carried
         var index = 0
-        for frame in frames {
-            if frame.kind == .usage {
-                next = UsageReport(decoding: frame.body)
-            } else {
-                tasks[index]?.resolve(frame.kind, frame.body, usage: next?.task)
-                next = nil
-                index += 1
-            }
+        for frame in frames where frame.kind != .usage {
+            let report = reports[index] ?? (index == 0 ? carried : nil)
+            tasks[index]?.resolve(frame.kind, frame.body, usage: report?.task)
+            index += 1
         }
     }
 

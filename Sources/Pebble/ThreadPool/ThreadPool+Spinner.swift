@@ -55,14 +55,8 @@ extension ThreadPool {
         var nextCooldown = Self.minimumCooldown
         /// Nanoseconds to spin next time.
         var budget: UInt64 = Self.minimum
-        /// When the slot's last drain ended (`now()`), to tell a short pause from a long one.
+        /// When the slot's last drain ended (``monotonicNanoseconds()``), to tell a short pause from a long one.
         var idleSince: UInt64 = 0
-
-        @inline(__always) func now() -> UInt64 {
-            var time = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &time)
-            return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-        }
 
         mutating func spun(successfully: Bool, preempted: Bool) {
             if preempted {

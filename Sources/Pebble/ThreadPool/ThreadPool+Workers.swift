@@ -23,14 +23,6 @@ extension ThreadPool {
         var runTimes = LatencyHistogram()
     }
 
-    /// `CLOCK_MONOTONIC` in nanoseconds: the clock of the wait and run times (the clock
-    /// `ContinuousClock` reads on Linux, without building an `Instant`).
-    @inline(__always) static func monotonicNanoseconds() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-    }
-
     /// Drains to dispatch once the lock is released: the slots ``Machine/DrainStarts`` names,
     /// with their queues read under the lock (the first without an array).
     struct Dispatches {
@@ -246,7 +238,7 @@ extension ThreadPool {
     /// machine says the slot goes idle or its worker retires.
     func drain(slot index: Int) {
         let spinner = spinners.base + index
-        spinner.pointee.parked(for: spinner.pointee.now() &- spinner.pointee.idleSince)
+        spinner.pointee.parked(for: monotonicNanoseconds() &- spinner.pointee.idleSince)
         let step = nextStep(slot: index, executed: 0, canSpin: false)
         switch step {
         case .initialize(let workerID), .run(_, let workerID):
@@ -270,11 +262,11 @@ extension ThreadPool {
         switch step {
         case .retire(let restart):
             state.pointee.queues[index] = Self.makeWorkerQueue()
-            spinners.base[index].idleSince = spinners.base[index].now()
+            spinners.base[index].idleSince = monotonicNanoseconds()
             if !restart && idleTimer != nil { armIdleTimer(slot: index, state) }
         case .idle:
             // Under the lock: once it is released, the slot's next drain may start and read it.
-            spinners.base[index].idleSince = spinners.base[index].now()
+            spinners.base[index].idleSince = monotonicNanoseconds()
             if idleTimer != nil { armIdleTimer(slot: index, state) }
         case .spin(let seen): spin.appended.store(seen, ordering: .relaxed)
         case .initialize, .run: break
@@ -341,7 +333,7 @@ extension ThreadPool {
                 // One clock reading per task: the end of one task is the start of the next (the
                 // drain turns to it at once), so a task's wait runs until the worker turned to it,
                 // behind the tasks before it in the batch.
-                var turnedTo = Self.monotonicNanoseconds()
+                var turnedTo = monotonicNanoseconds()
                 for task in batch where task.start(on: counters) {
                     // The last completion's second half (waking its waiter, running its
                     // observers) waits until the drain has asked for its next step: when the
@@ -349,7 +341,7 @@ extension ThreadPool {
                     // next task finds the thread free instead of Dispatch waking another.
                     if let (task, settled) = last { task.finish(settled) }
                     last = task.execute().map { (task, $0) }
-                    let done = Self.monotonicNanoseconds()
+                    let done = monotonicNanoseconds()
                     if latencies.isFull(index) { state.withLock { latencies.move(index, into: &$0) } }
                     latencies.append(
                         index, wait: turnedTo > task.scheduledAt ? turnedTo &- task.scheduledAt : 0,
@@ -386,7 +378,7 @@ extension ThreadPool {
     /// task appended after the `seen`-th; the drain then asks the machine again (which decides, under the lock,
     /// whether there is one).
     private func spinForWork(_ spinner: inout Spinner, seen: Int, atLeast minimum: UInt64) {
-        var last = spinner.now()
+        var last = monotonicNanoseconds()
         let end = last &+ max(spinner.budget, minimum)
         var arrived = false
         var preempted = false
@@ -398,7 +390,7 @@ extension ThreadPool {
             // The CPU goes to any thread waiting for it, often the very one that would feed
             // us: the kernel tends to run a waiter and its worker on the same CPU.
             sched_yield()
-            let now = spinner.now()
+            let now = monotonicNanoseconds()
             // A gap between two looks means the thread lost its CPU: the machine is busy, and
             // spinning takes a core from someone (perhaps the thread that would feed us).
             if now &- last > Spinner.preemptionGap {

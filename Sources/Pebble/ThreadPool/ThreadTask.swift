@@ -28,12 +28,12 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     let startedOn = Atomic<UInt>(0)
     /// The deadline, when there is one: kept out of line so that a task without one stays small.
     let deadline: TaskDeadline?
-    /// When it was scheduled (``ThreadPool/monotonicNanoseconds()``), the start of its wait time.
+    /// When it was scheduled (``monotonicNanoseconds()``), the start of its wait time.
     let scheduledAt: UInt64
 
     init(pool: ThreadPool, deadline: ContinuousClock.Instant?) {
         self.pool = pool
-        self.scheduledAt = ThreadPool.monotonicNanoseconds()
+        self.scheduledAt = monotonicNanoseconds()
         if let deadline {
             // TimeoutError carries a duration: the deadline's distance from schedule time.
             let budget = max(.zero, deadline - ContinuousClock.now)
@@ -57,7 +57,7 @@ class ThreadTask: FutureCore, @unchecked Sendable {
     init(pool: ThreadPool) {
         self.pool = pool
         self.deadline = nil
-        self.scheduledAt = ThreadPool.monotonicNanoseconds()
+        self.scheduledAt = monotonicNanoseconds()
         super.init()
     }
 

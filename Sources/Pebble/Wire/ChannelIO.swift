@@ -48,13 +48,16 @@ enum ChannelIO {
     /// file, on error, for a request over `limit`, or for any other frame (none comes while a
     /// fetch is answered).
     static func readRequestHead(_ fd: Int32, sequence: UInt64, limit: Int) -> Int? {
-        let headSize = Frame.headerSize + 1 + 8
-        guard let head = readExactly(fd, headSize), head[Frame.headerSize] == MessageKind.request.rawValue else { return nil }
+        // The frame's length counts its kind byte and the sequence number before the request.
+        let prefix = 1 + MemoryLayout<UInt64>.size
+        guard let head = readExactly(fd, Frame.headerSize + prefix), head[Frame.headerSize] == MessageKind.request.rawValue else {
+            return nil
+        }
         let (length, received) = head.withUnsafeBytes { bytes in
             (Frame.readLength(bytes), UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: Frame.headerSize + 1, as: UInt64.self)))
         }
-        guard received == sequence, length >= 9, length - 9 <= limit else { return nil }
-        return length - 9
+        guard received == sequence, length >= prefix, length - prefix <= limit else { return nil }
+        return length - prefix
     }
 
     /// Reads exactly `count` bytes; `nil` at end of file or on error.

@@ -31,10 +31,7 @@ enum Frame {
         appendLength(0, to: &frame)
         frame.append(kind.rawValue)
         try writeBody(&frame)
-        let length = UInt64(frame.count - headerSize).littleEndian
-        withUnsafeBytes(of: length) { bytes in
-            for index in 0..<headerSize { frame[index] = bytes[index] }
-        }
+        storeLength(UInt64(frame.count - headerSize), into: &frame)
         return frame
     }
 
@@ -53,14 +50,19 @@ enum Frame {
         }
         guard !blocks.isEmpty else { return ScatteredBytes(frame) }
         let total = blocks.reduce(frame.count) { $0 + $1.count }
-        withUnsafeBytes(of: UInt64(total - headerSize).littleEndian) { length in
-            for index in 0..<headerSize { frame[index] = length[index] }
-        }
+        storeLength(UInt64(total - headerSize), into: &frame)
         return ScatteredBytes(head: frame, blocks: blocks)
     }
 
     static func appendLength(_ length: UInt64, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: length.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Writes `length` into the header at the start of `frame`.
+    static func storeLength(_ length: UInt64, into frame: inout [UInt8]) {
+        withUnsafeBytes(of: length.littleEndian) { bytes in
+            for index in 0..<headerSize { frame[index] = bytes[index] }
+        }
     }
 
     static func readLength(_ bytes: UnsafeRawBufferPointer) -> Int {

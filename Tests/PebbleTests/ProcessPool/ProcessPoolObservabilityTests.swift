@@ -91,6 +91,20 @@ struct TouchMemory: ProcessJob {
         #expect(peak < 128 << 20)
     }
 
+    /// A large outcome arrives over several reads, its usage report often in an earlier one than
+    /// the outcome: every task still gets its own report.
+    @Test func tasksWithLargeOutcomesReportTheirUsage() throws {
+        let pool = try Self.usagePool(.zygote)
+        defer { pool.stop() }
+        let payload = Data(repeating: 3, count: 3 << 20)
+        let futures = try (0..<6).map { _ in try pool.schedule(EchoData(data: payload)) }
+        for future in futures {
+            #expect(try future.result(timeout: .seconds(60)).count == payload.count)
+            let usage = try #require(future.resourceUsage)
+            #expect(usage.peakResidentMemory ?? 0 > 0)
+        }
+    }
+
     @Test(arguments: ProcessPool.StartMethod.all)
     func usageIsNilWithTheSettingOffAndForTasksThatNeverRan(_ startMethod: ProcessPool.StartMethod) throws {
         let off = try Self.usagePool(startMethod, records: false)
