@@ -48,7 +48,7 @@ static int64_t nanoseconds(struct timeval time) {
 // getrusage's ru_maxrss is the largest of the mm's peak since the reset and the signal struct's
 // maxrss, which exec sets to the peak of the mm it replaced — for a posix_spawn'ed worker, the
 // parent's. VmHWM is the mm's own high-water mark, whatever the process's history.
-static int64_t peak_resident_bytes(int status_fd) {
+int64_t pebble_usage_high_water_mark(int status_fd) {
     if (status_fd < 0) return -1;
     char text[4096];
     ssize_t count;
@@ -60,7 +60,7 @@ static int64_t peak_resident_bytes(int status_fd) {
     return strtoll(field + 7, NULL, 10) * 1024;   // "VmHWM:\t   1234 kB"
 }
 
-void pebble_usage_sample(int status_fd, pebble_usage_t *usage) {
+void pebble_usage_sample(pebble_usage_t *usage) {
     struct rusage self;
     memset(&self, 0, sizeof self);
     getrusage(RUSAGE_SELF, &self);
@@ -68,5 +68,4 @@ void pebble_usage_sample(int status_fd, pebble_usage_t *usage) {
     usage->system_ns = nanoseconds(self.ru_stime);
     usage->faults = (int64_t)self.ru_minflt + (int64_t)self.ru_majflt;
     usage->maxrss_bytes = (int64_t)self.ru_maxrss * 1024;
-    usage->peak_resident_bytes = peak_resident_bytes(status_fd);
 }

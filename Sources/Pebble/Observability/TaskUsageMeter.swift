@@ -70,7 +70,7 @@ final class TaskUsageMeter {
         } else {
             peakSource = .procfs(statm: statm, status: status)
         }
-        pebble_usage_sample(-1, &last)
+        pebble_usage_sample(&last)
     }
 
     deinit {
@@ -92,7 +92,7 @@ final class TaskUsageMeter {
     /// What the process used since the last ``end()`` (its CPU) and since ``begin()`` (its peak).
     func end() -> ResourceUsage {
         var now = pebble_usage_t()
-        pebble_usage_sample(-1, &now)
+        pebble_usage_sample(&now)
         let start = last
         last = now
         let peak: Int64
@@ -100,12 +100,9 @@ final class TaskUsageMeter {
         case .rusage:
             peak = didReset ? now.maxrss_bytes : -1
         case .procfs(_, let status):
-            if now.faults != start.faults || startResident < 0 {
-                pebble_usage_sample(status, &now)
-                peak = now.peak_resident_bytes
-            } else {
-                peak = startResident
-            }
+            // Without a fault the resident set never grew past the start's.
+            let mayHaveGrown = now.faults != start.faults || startResident < 0
+            peak = mayHaveGrown ? pebble_usage_high_water_mark(status) : startResident
         }
         lifetimeUserTime = .nanoseconds(now.user_ns)
         lifetimeSystemTime = .nanoseconds(now.system_ns)

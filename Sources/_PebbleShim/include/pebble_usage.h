@@ -4,12 +4,11 @@
 
 #include <stdint.h>
 
-/// What a process used so far: CPU time in user mode and in the kernel, and its peak resident
-/// set since the last reset (-1 when the kernel cannot tell).
+/// What a process used so far: CPU time in user mode and in the kernel, its page faults, and
+/// getrusage's view of its peak resident set.
 typedef struct pebble_usage {
     int64_t user_ns;
     int64_t system_ns;
-    int64_t peak_resident_bytes;
     /// Minor and major page faults so far (every thread's, the process's life).
     int64_t faults;
     /// getrusage's ru_maxrss, in bytes: the larger of the peak since the last reset and the peak
@@ -33,8 +32,10 @@ void pebble_usage_note_forked(void);
 /// exec, or the death of the whole process, raises it), 0 in a spawned one (exec set the carried
 /// peak to the spawning process's, which may be far larger).
 int pebble_usage_peak_is_own(void);
-/// This process's CPU times and page faults (getrusage RUSAGE_SELF) and its peak resident set
-/// (VmHWM, read with pread from `status_fd`; -1 when unreadable or `status_fd` is -1).
-void pebble_usage_sample(int status_fd, pebble_usage_t *_Nonnull usage);
+/// This process's CPU times, page faults and ru_maxrss: one getrusage(RUSAGE_SELF).
+void pebble_usage_sample(pebble_usage_t *_Nonnull usage);
+/// This process's memory's own peak resident set since the last reset (VmHWM, read with pread
+/// from `status_fd`), in bytes; -1 when unreadable or `status_fd` is -1.
+int64_t pebble_usage_high_water_mark(int status_fd);
 
 #endif
