@@ -18,7 +18,7 @@ import Musl
 /// did not halves it, down to nothing; with nothing, one wait in ``probeInterval`` spins
 /// ``maximum`` all the same, to find out whether spinning pays again (amortised, at most
 /// ``maximum`` / 16 per wait). A spin during which the waiter lost its CPU (a gap of
-/// ``preemptionGap`` between two looks) ends at once, and then no waiter watches for a cooldown
+/// ``SpinWatch/preemptionGap`` between two looks) ends at once, and then no waiter watches for a cooldown
 /// of waits: another thread wanted that CPU, and a yield to it may have cost a whole time slice
 /// (measured with CPU hogs on both vCPUs: 4 ms, one round trip in ten without the cooldown). The
 /// cooldown starts at ``minimumCooldown`` waits and doubles with each such spin, up to
@@ -44,8 +44,6 @@ final class WaitSpin: Sendable {
 
     /// Below this, the budget is nothing.
     static let minimum: UInt64 = 1_000
-    /// Two looks this far apart mean the spinning thread was descheduled.
-    static let preemptionGap: UInt64 = 30_000
     /// With no budget, one wait in this many spins ``maximum`` all the same.
     static let probeInterval = 16
     /// After a spin that lost its CPU, at least this many waits do not watch at all…
@@ -93,26 +91,7 @@ final class WaitSpin: Sendable {
             guard skipped.wrappingAdd(1, ordering: .relaxed).newValue % Self.probeInterval == 0 else { return false }
             length = maximum
         }
-        let start = clock()
-        var last = start
-        let end = start &+ length
-        var done = false
-        var preempted = false
-        outer: while true {
-            for _ in 0..<32 where core.isDone {
-                done = true
-                break outer
-            }
-            relax()
-            let now = clock()
-            if now &- last > Self.preemptionGap {
-                preempted = true
-                break
-            }
-            if now >= end { break }
-            last = now
-        }
-        done = done || core.isDone
+        let (done, preempted) = SpinWatch.watch(for: length, looksPerYield: 32, relax: relax, clock: clock) { core.isDone }
         if preempted {
             // Done or not, watching cost the CPU to another thread: no hit.
             let length = nextCooldown.load(ordering: .relaxed)

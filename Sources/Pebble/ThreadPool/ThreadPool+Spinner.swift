@@ -16,7 +16,7 @@ extension ThreadPool {
     /// (every 256 looks at the queue): a thread waiting for that CPU, often the very waiter that
     /// would send the next task (the kernel tends to run a waiter and its worker on the same
     /// CPU), runs at once, so a spin takes no CPU from anyone who wants it. A drain that lost its
-    /// CPU in the middle of a spin (a gap of ``preemptionGap`` between two looks: the machine is
+    /// CPU in the middle of a spin (a gap of ``SpinWatch/preemptionGap`` between two looks: the machine is
     /// busy) does not spin for a cooldown of parks (nor catch up), which starts at
     /// ``minimumCooldown`` and doubles with each such spin up to ``maximumCooldown`` (a spin that
     /// saw its task come resets it), so that on a machine kept busy, where a yield may hand a CPU
@@ -45,8 +45,6 @@ extension ThreadPool {
             catchUpCooldown -= 1
             return false
         }
-        /// Two looks this far apart mean the spinning thread was descheduled.
-        static let preemptionGap: UInt64 = 30_000
         /// After a spin that was descheduled, at least this many parks without spinning at all…
         static let minimumCooldown = 16
         /// …and at most this many, after one such spin after another.

@@ -378,30 +378,12 @@ extension ThreadPool {
     /// task appended after the `seen`-th; the drain then asks the machine again (which decides, under the lock,
     /// whether there is one).
     private func spinForWork(_ spinner: inout Spinner, seen: Int, atLeast minimum: UInt64) {
-        var last = monotonicNanoseconds()
-        let end = last &+ max(spinner.budget, minimum)
-        var arrived = false
-        var preempted = false
-        outer: while true {
-            for _ in 0..<256 where spin.appended.load(ordering: .acquiring) != seen {
-                arrived = true
-                break outer
-            }
-            // The CPU goes to any thread waiting for it, often the very one that would feed
-            // us: the kernel tends to run a waiter and its worker on the same CPU.
-            sched_yield()
-            let now = monotonicNanoseconds()
-            // A gap between two looks means the thread lost its CPU: the machine is busy, and
-            // spinning takes a core from someone (perhaps the thread that would feed us).
-            if now &- last > Spinner.preemptionGap {
-                preempted = true
-                break
-            }
-            if now >= end { break }
-            last = now
+        // Yielding between looks gives the CPU to the thread that would feed us, if it waits for
+        // it (the kernel tends to run a waiter and its worker on the same CPU); a spin that lost
+        // its CPU means the machine is busy, and spinning takes a core from someone.
+        let (arrived, preempted) = SpinWatch.watch(for: max(spinner.budget, minimum), looksPerYield: 256) {
+            spin.appended.load(ordering: .acquiring) != seen
         }
-        // The yield may have run the thread that sent it: a task that came counts as one caught.
-        if !arrived { arrived = spin.appended.load(ordering: .acquiring) != seen }
         spinner.spun(successfully: arrived, preempted: preempted)
         if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
         // A spin that lost its CPU may have handed it to a CPU hog for a whole time slice: no
