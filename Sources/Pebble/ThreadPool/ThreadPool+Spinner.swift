@@ -56,19 +56,28 @@ extension ThreadPool {
         /// When the slot's last drain ended (``monotonicNanoseconds()``), to tell a short pause from a long one.
         var idleSince: UInt64 = 0
 
-        mutating func spun(successfully: Bool, preempted: Bool) {
+        /// After a spin that watched for a task (`arrived`: it came; `preempted`: the spin lost its
+        /// CPU), with `catchUp` the least it lasted (0 unless its waiter slept): the budget and
+        /// the cooldowns for the next spins.
+        mutating func watched(arrived: Bool, preempted: Bool, catchUp: UInt64) {
             if preempted {
                 budget = 0
                 cooldown = nextCooldown
                 nextCooldown = min(Self.maximumCooldown, nextCooldown * 2)
-            } else if successfully {
+            } else if arrived {
                 budget = min(Self.maximum, budget * 2)
                 nextCooldown = Self.minimumCooldown
             } else {
                 budget = budget / 2 < Self.minimum / 2 ? 0 : budget / 2
             }
+            if catchUp > 0 && !arrived { catchUpCooldown = Self.catchUpBackoff }
+            // A spin that lost its CPU may have handed it to a CPU hog for a whole time slice: no
+            // catch-up spin either (they ignore the budget) until the cooldown has passed.
+            if preempted { catchUpCooldown = max(catchUpCooldown, cooldown) }
         }
 
+        /// A drain starts after its slot was idle for `nanoseconds`: a cooldown counts down, and
+        /// a short pause restores at least the ``minimum`` budget.
         mutating func parked(for nanoseconds: UInt64) {
             if cooldown > 0 {
                 cooldown -= 1

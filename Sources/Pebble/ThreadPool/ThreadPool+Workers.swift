@@ -384,11 +384,7 @@ extension ThreadPool {
         let (arrived, preempted) = SpinWatch.watch(for: max(spinner.budget, minimum), looksPerYield: 256) {
             spin.appended.load(ordering: .acquiring) != seen
         }
-        spinner.spun(successfully: arrived, preempted: preempted)
-        if minimum > 0 && !arrived { spinner.catchUpCooldown = Spinner.catchUpBackoff }
-        // A spin that lost its CPU may have handed it to a CPU hog for a whole time slice: no
-        // catch-up spin either (they ignore the budget) until the cooldown has passed.
-        if preempted { spinner.catchUpCooldown = max(spinner.catchUpCooldown, spinner.cooldown) }
+        spinner.watched(arrived: arrived, preempted: preempted, catchUp: minimum)
     }
 
     /// The drain ends: its permit is free (idle), or passes to a drain on the slot's fresh queue
