@@ -181,6 +181,19 @@ struct LargePayloadTests {
         #expect(try pool.schedule(EchoByteArray(bytes: next)).result(timeout: .seconds(60)) == next)
     }
 
+    /// A worker that dies while its large reply arrives (the pool is reading the frame in place,
+    /// on the event loop's thread) fails its task alone with ``ProcessExpired``, and the pool goes
+    /// on with a new worker.
+    @Test(arguments: ProcessPoolTests.startMethods)
+    func aWorkerDyingMidReplyFailsItsTaskAndThePoolGoesOn(_ startMethod: ProcessPool.StartMethod) throws {
+        let pool = try ProcessPool(maxWorkers: 1, startMethod: startMethod)
+        defer { pool.stop() }
+        let error = try pool.schedule(DieMidReply(announced: 64 << 20, sent: 3 << 20)).error(timeout: .seconds(60))
+        #expect(error is ProcessExpired, "\(String(describing: error))")
+        let next = pattern(3 << 20, seed: 6)
+        #expect(try pool.schedule(EchoByteArray(bytes: next)).result(timeout: .seconds(60)) == next)
+    }
+
     @Test(arguments: ProcessPoolTests.startMethods)
     func aLargeOutputOverTheLimitIsRefusedAndThePoolGoesOn(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, maxMessageSize: 1 << 20, startMethod: startMethod)
@@ -214,6 +227,30 @@ struct StopAtNextRequest: ProcessJob {
             kill(getpid(), signal)
         }.start()
         return true
+    }
+}
+
+/// Writes the start of a reply frame announcing `announced` bytes on its worker's channel (its one
+/// stream socket), `sent` of them (a blocking send: they have all reached the pool when it
+/// returns), then kills its worker: the pool is left mid-way through a large frame when the
+/// channel ends.
+struct DieMidReply: ProcessJob {
+    let announced: Int
+    let sent: Int
+    func run() async throws -> Bool {
+        let sockets = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { fd in
+            var type: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == Int32(SOCK_STREAM.rawValue)
+        }
+        guard sockets.count == 1 else { return false }
+        var frame: [UInt8] = []
+        Frame.appendLength(UInt64(1 + announced), to: &frame)
+        frame.append(MessageKind.value.rawValue)
+        frame += [UInt8](repeating: 7, count: sent)
+        _ = ChannelIO.sendAll(sockets[0], frame)
+        kill(getpid(), SIGKILL)
+        return false
     }
 }
 
