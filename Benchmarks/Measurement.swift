@@ -30,6 +30,17 @@ struct Measurement: Sendable {
 
 /// The command line: `--quick` and `--metrics M2,M5` (prefixes).
 enum Options {
+    static let usage = """
+        usage: pebble-bench [--quick] [--metrics LIST]
+
+          --quick         every metric with tiny sample counts (a smoke test)
+          --metrics LIST  a comma list of metric names or prefixes (M5a selects M5), e.g. M2,M9
+          --help          this text
+
+        Prints one JSON object per measurement, the load average at the start and end, then a
+        Markdown table. Metrics: \(Metric.all.map(\.name).joined(separator: ", ")).
+        """
+
     static let quick = CommandLine.arguments.contains("--quick")
     static let selected: [String]? = CommandLine.arguments.firstIndex(of: "--metrics").flatMap { index in
         index + 1 < CommandLine.arguments.count
@@ -37,8 +48,32 @@ enum Options {
     }
 
     static func wanted(_ metric: String) -> Bool {
-        // "M5a" selects M5 (which measures M5a and M5b); "M3-w4" does not select M3.
-        selected?.contains { metric.hasPrefix($0) || ($0.hasPrefix(metric) && !$0.dropFirst(metric.count).hasPrefix("-")) } ?? true
+        selected?.contains { selects($0, metric) } ?? true
+    }
+
+    /// Whether `name` on the command line selects `metric`: a prefix of its name ("M2" selects
+    /// M2-process, M2-thread and M2-async), or its name and a letter ("M5a" selects M5, which
+    /// measures M5a and M5b). "M3-w4" does not select M3, nor "M99" M9.
+    static func selects(_ name: String, _ metric: String) -> Bool {
+        metric.hasPrefix(name) || (name.hasPrefix(metric) && name.dropFirst(metric.count).allSatisfy(\.isLowercase))
+    }
+
+    /// What is wrong with the command line, if anything (`nil`: run).
+    static func problem(in arguments: [String]) -> String? {
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--quick": continue
+            case "--metrics":
+                guard let list = rest.popFirst() else { return "--metrics needs a comma list of metric names" }
+                let unknown = list.split(separator: ",").map(String.init).filter { name in
+                    !Metric.all.contains { selects(name, $0.name) }
+                }
+                if !unknown.isEmpty { return "no metric matches \(unknown.joined(separator: ", "))" }
+            default: return "unknown argument \(argument)"
+            }
+        }
+        return nil
     }
 }
 

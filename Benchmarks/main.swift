@@ -22,6 +22,15 @@ var results: [Measurement] = []
     fflush(nil)
 }
 
+if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+    print(Options.usage)
+    exit(0)
+}
+if let problem = Options.problem(in: Array(CommandLine.arguments.dropFirst())) {
+    FileHandle.standardError.write(Data("pebble-bench: \(problem)\n\n\(Options.usage)\n".utf8))
+    exit(2)
+}
+
 reportLoad("start")
 for metric in Metric.all where Options.wanted(metric.name) {
     do {
