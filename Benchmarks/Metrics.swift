@@ -93,14 +93,18 @@ func threadRoundTrip() throws -> [Measurement] {
 }
 
 /// M2-async: `try await pool.run { x + 1 }` from a Task, µs per round trip; beside Swift's own:
-/// `await Task.detached { x + 1 }.value` (impl "Task.detached"), interleaved in blocks of 100.
+/// `await Task.detached { x + 1 }.value` (impl "Task.detached", whose child runs on the awaiting
+/// thread) and a hop to a serial `DispatchQueue` that resumes a continuation (impl "dispatch":
+/// another thread and back, as with the pool), interleaved in blocks of 100.
 func asyncRoundTrip() throws -> [Measurement] {
     let pool = try ThreadPool(maxWorkers: 2)
     defer { pool.stop() }
+    let queue = DispatchQueue(label: "pebble-bench.async-hop")
     let rounds = scaled(20, quick: 2)
-    let result = awaitBlocking {
+    let samples = awaitBlocking {
         var pooled: [Double] = []
         var detached: [Double] = []
+        var hopped: [Double] = []
         for x in 0..<200 { _ = try? await pool.run { x + 1 } }
         for _ in 0..<rounds {
             for x in 0..<100 {
@@ -113,12 +117,20 @@ func asyncRoundTrip() throws -> [Measurement] {
                 _ = await Task.detached { x + 1 }.value
                 detached.append((now() - start) * 1e6)
             }
+            // Swift's own hop to another thread and back: a serial queue runs the closure and
+            // resumes the awaiting Task, as a pool worker does.
+            for x in 0..<100 {
+                let start = now()
+                _ = await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: x + 1) } }
+                hopped.append((now() - start) * 1e6)
+            }
         }
-        return (pooled, detached)
+        return [pooled, detached, hopped]
     }
     return [
-        Measurement(metric: "M2-async", impl: pebble, workers: 2, unit: "us", samples: result.0),
-        Measurement(metric: "M2-async", impl: "Task.detached", workers: 1, unit: "us", samples: result.1)
+        Measurement(metric: "M2-async", impl: pebble, workers: 2, unit: "us", samples: samples[0]),
+        Measurement(metric: "M2-async", impl: "Task.detached", workers: 1, unit: "us", samples: samples[1]),
+        Measurement(metric: "M2-async", impl: "dispatch", workers: 1, unit: "us", samples: samples[2])
     ]
 }
 
