@@ -90,13 +90,7 @@ public final class Future<Value: Sendable>: Sendable {
     /// let value = try await future.value
     /// ```
     public var value: Value {
-        get async throws {
-            try await withTaskCancellationHandler {
-                try await outcome.get()
-            } onCancel: {
-                cancel()
-            }
-        }
+        get async throws { try Self.value(of: await core.awaitedOutcome()) }
     }
 
     /// The outcome, awaited without cancelling the future when the awaiting task is cancelled.

@@ -167,6 +167,21 @@ class FutureCore: @unchecked Sendable {
         if !added { observer() }
     }
 
+    /// The outcome, awaited; cancelling the awaiting `Task` cancels the future (``cancel()``).
+    /// Not generic, so that awaiting asks the runtime for no type metadata (a generic await looks
+    /// `Result<Value, any Error>` up on every call), and a thread pool's `run` awaits its task
+    /// without a `Future` around it.
+    final func awaitedOutcome() async -> Outcome {
+        if let outcome = completedOutcome { return outcome }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                observe { [self] in continuation.resume(returning: outcome!) }
+            }
+        } onCancel: {
+            _ = cancel()
+        }
+    }
+
     // MARK: - Transitions
 
     /// Moves a pending future to running. Returns `false` when it was already done (cancelled):

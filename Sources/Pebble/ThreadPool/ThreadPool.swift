@@ -185,20 +185,22 @@ public final class ThreadPool: Sendable {
     /// The value of `task`, awaited: watched first (see ``WaitSpin``: a quick closure on an awake
     /// worker is done in a microsecond or two, and then the awaiting Task goes on at once on its
     /// own thread, with no suspension and no hop through the executor, which costs a thread
-    /// wake-up), then through its future (cancelling the awaiting Task cancels it). The watch is
-    /// bounded like a contended lock's, so the cooperative thread is never held long.
+    /// wake-up), then awaited on the task itself (cancelling the awaiting Task cancels it). The
+    /// watch is bounded like a contended lock's, so the cooperative thread is never held long.
     @usableFromInline
     func value<T: Sendable>(of task: TypedThreadTask<T>) async throws -> T {
-        if !Task.isCancelled,
-            (task.spinsOnWait ? WaitSpin.ready : WaitSpin.slowStart).spin(for: task),
-            let outcome = task.completedOutcome
+        let outcome: FutureCore.Outcome
+        if !Task.isCancelled, (task.spinsOnWait ? WaitSpin.ready : WaitSpin.slowStart).spin(for: task),
+            let done = task.completedOutcome
         {
-            switch outcome {
-            case .value(let value): return value as! T
-            case .failure(let error): throw error
-            }
+            outcome = done
+        } else {
+            outcome = await task.awaitedOutcome()
         }
-        return try await Future<T>(core: task).value
+        switch outcome {
+        case .value(let value): return value as! T
+        case .failure(let error): throw error
+        }
     }
 
     /// Applies `transform` to every input, `chunkSize` inputs per task.
