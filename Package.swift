@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "Pebble", dependencies: ["_PebbleShim", "PebbleCodec"]),
         .executableTarget(name: "Playground", dependencies: ["Pebble"], path: "Playground"),
         .executableTarget(name: "PebbleBench", dependencies: ["Pebble", "PebbleCodec", "_PebbleTestShim"], path: "Benchmarks",
-                          exclude: ["peers", "compare.sh", "README.md"]),
+                          exclude: ["peers", "compare.sh", "with-cpu-hogs.sh", "README.md"]),
         .testTarget(name: "PebbleCodecTests", dependencies: ["PebbleCodec"]),
         // C helpers only the tests and the benchmark use (not part of the library); it tests the
         // zygote's worker table through _PebbleShim's internal header.
