@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -109,6 +110,24 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *messages, int cou
         if (done < n) return sent;
     }
     return sent;
+}
+
+int pebble_feed_watch(int fd) {
+    int watch = epoll_create1(EPOLL_CLOEXEC);
+    if (watch < 0) return -1;
+    struct epoll_event event = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+    if (epoll_ctl(watch, EPOLL_CTL_ADD, fd, &event) != 0) {
+        close(watch);
+        return -1;
+    }
+    return watch;
+}
+
+int pebble_feed_wait(int watch) {
+    struct epoll_event ready;
+    int count;
+    do { count = epoll_wait(watch, &ready, 1, -1); } while (count < 0 && errno == EINTR);
+    return count < 0 ? -1 : 0;
 }
 
 ssize_t pebble_feed_receive(int fd, void *buffer, size_t capacity, bool nonblocking) {

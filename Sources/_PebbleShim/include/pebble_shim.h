@@ -67,6 +67,14 @@ int pebble_feed_send(int fd, const struct pebble_feed_message *_Nonnull messages
 /// Receives one feed message into `buffer`. Returns its size; 0 at end of file; -1 on error (errno
 /// EAGAIN: empty, with `nonblocking`); -2 when the message was larger than `capacity`.
 ssize_t pebble_feed_receive(int fd, void *_Nullable buffer, size_t capacity, bool nonblocking);
+/// A worker's watch on the feed: an epoll set holding it with EPOLLIN | EPOLLEXCLUSIVE, so a new
+/// message wakes one waiting worker, the first registered of those waiting, where a blocking
+/// receive wakes the one that waited longest. Returns the epoll descriptor, or -1 (no
+/// EPOLLEXCLUSIVE before Linux 4.5: the worker then blocks in its receive).
+int pebble_feed_watch(int fd);
+/// Waits (epoll_wait, no timeout) until the watched feed may hold a message or is closed; another
+/// worker may have taken the message by then. 0, or -1 on error.
+int pebble_feed_wait(int watch);
 /// Sends every byte of `count` buffers in order (sendmsg, MSG_NOSIGNAL, blocking); updates `iov`
 /// as it goes. 0, or -1 when the peer is gone.
 int pebble_send_frames(int fd, struct iovec *_Nonnull iov, int count);
