@@ -18,9 +18,8 @@ import Musl
 /// the idle workers, each one to the worker whose buffers (its request buffer, and the pool's
 /// reply buffer for it) are coldest in the caches. The watch wakes the idle worker registered
 /// first, so one such worker keeps taking them while it is waiting (one still in its yield below
-/// may lose a task to another). M8 (a 10 MB `Data` echoed, 2 workers, 2026-12-07): with the
-/// workers taking turns the kernel's copies ran at 115-190 µs/MB, with one worker at 96-105 (the C
-/// floor: 91-104); 20 interleaved rounds, 4,516 -> 4,844 MB/s on 2 CPUs, unchanged on one.
+/// may lose a task to another), and a large payload's copies run on warm buffers (figures in
+/// Benchmarks/README.md, "Design measurements").
 final class WorkerInput {
     private let fd: Int32
     /// The watch of the feed; -1 when it could not be made (the receive then blocks).

@@ -310,21 +310,6 @@ struct ProcessPoolTests {
         pool.stop()
     }
 
-    /// Tasks one after another go to the same idle worker, not round the idle workers in turn:
-    /// that worker's buffers (and the pool's for it) are the ones warm in the caches, which makes
-    /// a large payload's copies about a quarter faster (M8).
-    @Test(arguments: startMethods)
-    func tasksOneAfterAnotherStayOnOneIdleWorker(_ startMethod: ProcessPool.StartMethod) throws {
-        let pool = try ProcessPool(maxWorkers: 2, startMethod: startMethod)
-        defer { pool.stop() }
-        let started = try (0..<2).map { _ in try pool.schedule(SleepJob(seconds: 0.3)) }.map { try $0.result() }
-        try #require(Set(started).count == 2, "both workers are up and idle")
-        let pids = try (0..<20).map { _ in try pool.schedule(WorkerPid()).result() }
-        let repeats = zip(pids, pids.dropFirst()).filter { $0 == $1 }.count
-        // Taking turns repeats none; a worker still on its way back to the feed may lose a few.
-        #expect(repeats >= 10, "consecutive tasks on the same worker: \(repeats) of 19 (\(pids))")
-    }
-
     @Test(arguments: startMethods)
     func maxTasksRecyclesWorkers(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try ProcessPool(maxWorkers: 1, maxTasks: 2, startMethod: startMethod)
