@@ -213,13 +213,8 @@ struct StopAtNextRequest: ProcessJob {
     let readyFifo: String
     let signal: Int32
     func run() async throws -> Bool {
-        let sockets = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { fd in
-            var type: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == Int32(SOCK_STREAM.rawValue)
-        }
-        guard sockets.count == 1 else { return false }
-        let (channel, fifo, signal) = (sockets[0], readyFifo, signal)
+        guard let channel = workerChannel() else { return false }
+        let (fifo, signal) = (readyFifo, signal)
         Thread {
             var watch = pollfd(fd: channel, events: Int16(POLLIN), revents: 0)
             while poll(&watch, 1, -1) < 0 {}
@@ -230,6 +225,17 @@ struct StopAtNextRequest: ProcessJob {
     }
 }
 
+/// The worker's channel to its pool, in a job: its one stream socket (`nil` if it has none or
+/// more than one).
+private func workerChannel() -> Int32? {
+    let sockets = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { fd in
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == Int32(SOCK_STREAM.rawValue)
+    }
+    return sockets.count == 1 ? sockets[0] : nil
+}
+
 /// Writes the start of a reply frame announcing `announced` bytes on its worker's channel (its one
 /// stream socket), `sent` of them (a blocking send: they have all reached the pool when it
 /// returns), then kills its worker: the pool is left mid-way through a large frame when the
@@ -238,17 +244,12 @@ struct DieMidReply: ProcessJob {
     let announced: Int
     let sent: Int
     func run() async throws -> Bool {
-        let sockets = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { fd in
-            var type: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == Int32(SOCK_STREAM.rawValue)
-        }
-        guard sockets.count == 1 else { return false }
+        guard let channel = workerChannel() else { return false }
         var frame: [UInt8] = []
         Frame.appendLength(UInt64(1 + announced), to: &frame)
         frame.append(MessageKind.value.rawValue)
         frame += [UInt8](repeating: 7, count: sent)
-        _ = ChannelIO.sendAll(sockets[0], frame)
+        _ = ChannelIO.sendAll(channel, frame)
         kill(getpid(), SIGKILL)
         return false
     }
