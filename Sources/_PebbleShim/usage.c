@@ -3,17 +3,10 @@
 #include "pebble_usage.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-void pebble_usage_meter_open(int *clear_refs_fd, int *status_fd, int *statm_fd) {
-    *clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-    *status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    *statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-}
 
 int64_t pebble_usage_resident_bytes(int statm_fd) {
     if (statm_fd < 0) return -1;

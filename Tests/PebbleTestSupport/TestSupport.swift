@@ -57,6 +57,14 @@ final class Box<T: Sendable>: Sendable {
 
 func pebbleCode(_ error: (any Error)?) -> PebbleError.Code? { (error as? PebbleError)?.code }
 
+/// A clock for a spin's watch that moves `step` nanoseconds each time it is read, whatever the
+/// machine does: a loaded machine that takes the test's CPU away must not look like a watch
+/// that lost it (``SpinWatch``, ``WaitSpin``).
+func steppingClock(step: UInt64) -> @Sendable () -> UInt64 {
+    let time = Atomic<UInt64>(0)
+    return { time.wrappingAdd(step, ordering: .relaxed).newValue }
+}
+
 /// The error `body` throws, or nil.
 func errorOf<T>(_ body: () throws -> T) -> (any Error)? {
     do {

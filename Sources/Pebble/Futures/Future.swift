@@ -95,11 +95,7 @@ public final class Future<Value: Sendable>: Sendable {
 
     /// The outcome, awaited without cancelling the future when the awaiting task is cancelled.
     var outcome: Outcome {
-        get async {
-            await withCheckedContinuation { continuation in
-                observe { continuation.resume(returning: $0) }
-            }
-        }
+        get async { Self.typed(await core.outcomeWhenDone()) }
     }
 
     /// Blocks until done or until `deadline`; throws `.waitTimedOut` when the deadline passes first.

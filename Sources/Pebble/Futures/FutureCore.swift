@@ -174,11 +174,17 @@ class FutureCore: @unchecked Sendable {
     final func awaitedOutcome() async -> Outcome {
         if let outcome = completedOutcome { return outcome }
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-                observe { [self] in continuation.resume(returning: outcome!) }
-            }
+            await outcomeWhenDone()
         } onCancel: {
             _ = cancel()
+        }
+    }
+
+    /// The outcome, awaited; cancelling the awaiting `Task` leaves the future alone.
+    final func outcomeWhenDone() async -> Outcome {
+        if let outcome = completedOutcome { return outcome }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+            observe { [self] in continuation.resume(returning: outcome!) }
         }
     }
 

@@ -21,8 +21,8 @@ import Musl
 /// ``SpinWatch/preemptionGap`` between two looks) ends at once, and then no waiter watches for a cooldown
 /// of waits: another thread wanted that CPU, and a yield to it may have cost a whole time slice
 /// (measured with CPU hogs on both vCPUs: 4 ms, one round trip in ten without the cooldown). The
-/// cooldown starts at ``minimumCooldown`` waits and doubles with each such spin, up to
-/// ``maximumCooldown``, so that a machine kept busy pays a slice ever more rarely; a spin that
+/// cooldown starts at ``SpinWatch/minimumCooldown`` waits and doubles with each such spin, up to
+/// ``SpinWatch/maximumCooldown``, so that a machine kept busy pays a slice ever more rarely; a spin that
 /// sees the task done resets it. With one usable CPU nobody spins: the worker needs the waiter's
 /// CPU.
 ///
@@ -46,10 +46,6 @@ final class WaitSpin: Sendable {
     static let minimum: UInt64 = 1_000
     /// With no budget, one wait in this many spins ``maximum`` all the same.
     static let probeInterval = 16
-    /// After a spin that lost its CPU, at least this many waits do not watch at all…
-    static let minimumCooldown = 16
-    /// …and at most this many, after one such spin after another.
-    static let maximumCooldown = 1_024
     static let spins = usableCPUCount() > 1
 
     /// The most a waiter spins (nanoseconds).
@@ -62,7 +58,7 @@ final class WaitSpin: Sendable {
     /// Waits left that do not watch, after a spin that lost its CPU, and the next such cooldown
     /// (hints, like the budget).
     let cooldown = Atomic<Int>(0)
-    let nextCooldown = Atomic<Int>(WaitSpin.minimumCooldown)
+    let nextCooldown = Atomic<Int>(SpinWatch.minimumCooldown)
     /// Called between two looks at the clock: gives the CPU to a thread waiting for it.
     let relax: @Sendable () -> Void
     /// The clock a spin looks at, in nanoseconds (``monotonicNanoseconds()``; tests step it by hand).
@@ -97,11 +93,11 @@ final class WaitSpin: Sendable {
             let length = nextCooldown.load(ordering: .relaxed)
             budget.store(0, ordering: .relaxed)
             cooldown.store(length, ordering: .relaxed)
-            nextCooldown.store(min(Self.maximumCooldown, length * 2), ordering: .relaxed)
+            nextCooldown.store(SpinWatch.cooldown(after: length), ordering: .relaxed)
             return done
         }
-        if done && nextCooldown.load(ordering: .relaxed) != Self.minimumCooldown {
-            nextCooldown.store(Self.minimumCooldown, ordering: .relaxed)
+        if done && nextCooldown.load(ordering: .relaxed) != SpinWatch.minimumCooldown {
+            nextCooldown.store(SpinWatch.minimumCooldown, ordering: .relaxed)
         }
         let next = done ? maximum : current / 2 < Self.minimum ? 0 : current / 2
         if next != current { budget.store(next, ordering: .relaxed) }

@@ -60,16 +60,14 @@ final class TaskUsageMeter {
     private(set) var lifetimeSystemTime = Duration.zero
 
     init() {
-        var clearRefs: Int32 = -1, status: Int32 = -1, statm: Int32 = -1
-        pebble_usage_meter_open(&clearRefs, &status, &statm)
-        self.clearRefs = clearRefs
-        if pebble_usage_peak_is_own() != 0 {
-            if status >= 0 { close(status) }
-            if statm >= 0 { close(statm) }
-            peakSource = .rusage
-        } else {
-            peakSource = .procfs(statm: statm, status: status)
-        }
+        // Opened here, in the process that measures itself: a descriptor opened before a fork
+        // would measure the parent. One that cannot be opened is -1 (no peak, or no reset).
+        clearRefs = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC)
+        peakSource =
+            pebble_usage_peak_is_own() != 0
+            ? .rusage
+            : .procfs(
+                statm: open("/proc/self/statm", O_RDONLY | O_CLOEXEC), status: open("/proc/self/status", O_RDONLY | O_CLOEXEC))
         pebble_usage_sample(&last)
     }
 

@@ -14,6 +14,15 @@ import Musl
 enum SpinWatch {
     /// Two looks at the clock this far apart mean the watching thread lost its CPU meanwhile.
     static let preemptionGap: UInt64 = 30_000
+    /// After a watch that lost its CPU, a watcher stops watching for a cooldown (of waits, or of a
+    /// drain's parks): another thread wanted that CPU, and a yield to it may have handed it a whole
+    /// time slice. The first cooldown is this long…
+    static let minimumCooldown = 16
+    /// …and each one while this recurs twice the last, up to this (a watch that pays resets it).
+    static let maximumCooldown = 1_024
+
+    /// The cooldown after `length`, while watches keep losing their CPU.
+    static func cooldown(after length: Int) -> Int { min(maximumCooldown, length * 2) }
 
     /// Looks at `seen` up to `looksPerYield` times, then yields its CPU (`relax`: a thread
     /// waiting for it, often the very one that does what is watched for, runs at once) and reads

@@ -18,7 +18,7 @@ extension ThreadPool {
     /// CPU), runs at once, so a spin takes no CPU from anyone who wants it. A drain that lost its
     /// CPU in the middle of a spin (a gap of ``SpinWatch/preemptionGap`` between two looks: the machine is
     /// busy) does not spin for a cooldown of parks (nor catch up), which starts at
-    /// ``minimumCooldown`` and doubles with each such spin up to ``maximumCooldown`` (a spin that
+    /// ``SpinWatch/minimumCooldown`` and doubles with each such spin up to ``SpinWatch/maximumCooldown`` (a spin that
     /// saw its task come resets it), so that on a machine kept busy, where a yield may hand a CPU
     /// hog a whole time slice (4 ms measured) while the next task waits for the drain, that
     /// happens ever more rarely. A pool fed in a steady stream (or one
@@ -45,12 +45,10 @@ extension ThreadPool {
             catchUpCooldown -= 1
             return false
         }
-        /// After a spin that was descheduled, at least this many parks without spinning at all…
-        static let minimumCooldown = 16
-        /// …and at most this many, after one such spin after another.
-        static let maximumCooldown = 1_024
+        /// Parks left without spinning at all, after a spin that lost its CPU, and the next such
+        /// cooldown (``SpinWatch/cooldown(after:)``).
         var cooldown = 0
-        var nextCooldown = Self.minimumCooldown
+        var nextCooldown = SpinWatch.minimumCooldown
         /// Nanoseconds to spin next time.
         var budget: UInt64 = Self.minimum
         /// When the slot's last drain ended (``monotonicNanoseconds()``), to tell a short pause from a long one.
@@ -60,20 +58,20 @@ extension ThreadPool {
         /// CPU), with `catchUp` the least it lasted (0 unless its waiter slept): the budget and
         /// the cooldowns for the next spins.
         mutating func watched(arrived: Bool, preempted: Bool, catchUp: UInt64) {
+            if catchUp > 0 && !arrived { catchUpCooldown = Self.catchUpBackoff }
             if preempted {
                 budget = 0
                 cooldown = nextCooldown
-                nextCooldown = min(Self.maximumCooldown, nextCooldown * 2)
+                nextCooldown = SpinWatch.cooldown(after: nextCooldown)
+                // It may have handed its CPU to a CPU hog for a whole time slice: no catch-up
+                // spin either (they ignore the budget) until the cooldown has passed.
+                catchUpCooldown = max(catchUpCooldown, cooldown)
             } else if arrived {
                 budget = min(Self.maximum, budget * 2)
-                nextCooldown = Self.minimumCooldown
+                nextCooldown = SpinWatch.minimumCooldown
             } else {
                 budget = budget / 2 < Self.minimum / 2 ? 0 : budget / 2
             }
-            if catchUp > 0 && !arrived { catchUpCooldown = Self.catchUpBackoff }
-            // A spin that lost its CPU may have handed it to a CPU hog for a whole time slice: no
-            // catch-up spin either (they ignore the budget) until the cooldown has passed.
-            if preempted { catchUpCooldown = max(catchUpCooldown, cooldown) }
         }
 
         /// A drain starts after its slot was idle for `nanoseconds`: a cooldown counts down, and

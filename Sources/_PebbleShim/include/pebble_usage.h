@@ -16,10 +16,6 @@ typedef struct pebble_usage {
     int64_t maxrss_bytes;
 } pebble_usage_t;
 
-/// Opens /proc/self/clear_refs for writing, /proc/self/status and /proc/self/statm for reading
-/// (close-on-exec), in the process that measures itself: a descriptor opened before a fork would
-/// measure the parent. A descriptor that cannot be opened is -1.
-void pebble_usage_meter_open(int *_Nonnull clear_refs_fd, int *_Nonnull status_fd, int *_Nonnull statm_fd);
 /// The current resident set in bytes (statm, read with pread from `statm_fd`); -1 when unreadable.
 int64_t pebble_usage_resident_bytes(int statm_fd);
 /// Resets the peak resident set (VmHWM) to the current resident set: clear_refs "5". 0, or -1.

@@ -1,26 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-import Synchronization
 import Testing
 
 @testable import Pebble
+@testable import PebbleTestSupport
 
 /// A watch for what another thread is about to do ends as soon as it is seen, when its length
 /// has passed, or when the watching thread lost its CPU; and a thing done during the last yield
-/// is not missed. A clock of the test's own moves a fixed step per reading, so a loaded machine
-/// cannot make a watch look preempted.
+/// is not missed. A stepping clock (`steppingClock(step:)`) moves a fixed step per reading, so a
+/// loaded machine cannot make a watch look preempted.
 struct SpinWatchTests {
-    /// A clock that moves `step` nanoseconds each time it is read.
-    private static func steppingClock(step: UInt64) -> () -> UInt64 {
-        var time: UInt64 = 0
-        return {
-            time += step
-            return time
-        }
-    }
-
     @Test func aWatchEndsAsSoonAsItSeesTheThing() {
         var looks = 0
-        let result = SpinWatch.watch(for: 1_000_000, looksPerYield: 8, relax: {}, clock: Self.steppingClock(step: 1_000)) {
+        let result = SpinWatch.watch(for: 1_000_000, looksPerYield: 8, relax: {}, clock: steppingClock(step: 1_000)) {
             looks += 1
             return looks == 20
         }
@@ -31,7 +22,7 @@ struct SpinWatchTests {
     @Test func aWatchThatNeverSeesItEndsAfterItsLength() {
         var yields = 0
         let result = SpinWatch.watch(
-            for: 10_000, looksPerYield: 4, relax: { yields += 1 }, clock: Self.steppingClock(step: 1_000)
+            for: 10_000, looksPerYield: 4, relax: { yields += 1 }, clock: steppingClock(step: 1_000)
         ) { false }
         #expect(result == (seen: false, preempted: false))
         #expect(yields == 10, "one yield per clock step of the 10 µs watched")
@@ -43,7 +34,7 @@ struct SpinWatchTests {
         var yields = 0
         let result = SpinWatch.watch(
             for: 10_000_000, looksPerYield: 4, relax: { yields += 1 },
-            clock: Self.steppingClock(step: SpinWatch.preemptionGap + 1)
+            clock: steppingClock(step: SpinWatch.preemptionGap + 1)
         ) { false }
         #expect(result == (seen: false, preempted: true))
         #expect(yields == 1)
@@ -55,7 +46,7 @@ struct SpinWatchTests {
         for step in [UInt64(5_000), SpinWatch.preemptionGap + 1] {
             var done = false
             let result = SpinWatch.watch(
-                for: 5_000, looksPerYield: 4, relax: { done = true }, clock: Self.steppingClock(step: step)
+                for: 5_000, looksPerYield: 4, relax: { done = true }, clock: steppingClock(step: step)
             ) { done }
             #expect(result.seen, "step \(step)")
         }

@@ -34,7 +34,7 @@ struct SpinnerTests {
     /// doubles while this recurs, up to the maximum; a spin that sees its task resets it.
     @Test func aSpinThatLostItsCPUStartsACooldownThatDoublesWhileItRecurs() {
         var spinner = Spinner()
-        var expected = Spinner.minimumCooldown
+        var expected = SpinWatch.minimumCooldown
         for _ in 0..<12 {
             spinner.watched(arrived: false, preempted: true, catchUp: 0)
             #expect(spinner.budget == 0)
@@ -43,14 +43,14 @@ struct SpinnerTests {
             for _ in 0..<expected { spinner.parked(for: 0) }
             #expect(spinner.cooldown == 0)
             #expect(spinner.budget == 0, "no short pause restores the budget during the cooldown")
-            expected = min(Spinner.maximumCooldown, expected * 2)
+            expected = min(SpinWatch.maximumCooldown, expected * 2)
         }
-        #expect(expected == Spinner.maximumCooldown)
+        #expect(expected == SpinWatch.maximumCooldown)
         spinner.parked(for: 0)
         #expect(spinner.budget == Spinner.minimum, "after the cooldown a short pause restores it")
         spinner.watched(arrived: true, preempted: false, catchUp: 0)
         spinner.watched(arrived: false, preempted: true, catchUp: 0)
-        #expect(spinner.cooldown == Spinner.minimumCooldown, "a spin that saw its task reset the doubling")
+        #expect(spinner.cooldown == SpinWatch.minimumCooldown, "a spin that saw its task reset the doubling")
     }
 
     /// A catch-up spin (for a waiter that slept) that saw nothing come backs off for a while;

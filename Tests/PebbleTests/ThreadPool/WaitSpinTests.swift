@@ -2,6 +2,7 @@ import Synchronization
 import Testing
 
 @testable import Pebble
+@testable import PebbleTestSupport
 
 // SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
@@ -20,16 +21,9 @@ struct WaitSpinTests {
     /// A future completed already: a spin sees it at once.
     private func doneFuture() -> FutureCore { FutureCore(completed: .value(1)) }
 
-    /// A clock that moves `step` nanoseconds each time it is read, whatever the machine does: a
-    /// loaded machine that takes the test's CPU away must not look like a spin that lost it.
-    private static func steppingClock(step: UInt64) -> @Sendable () -> UInt64 {
-        let time = Atomic<UInt64>(0)
-        return { time.wrappingAdd(step, ordering: .relaxed).newValue }
-    }
-
     /// A spin whose looks are 1 µs apart and that yields to nobody.
     private func steadySpin(maximum: UInt64) -> WaitSpin {
-        WaitSpin(maximum: maximum, relax: {}, clock: Self.steppingClock(step: 1_000))
+        WaitSpin(maximum: maximum, relax: {}, clock: steppingClock(step: 1_000))
     }
 
     @Test func spinsThatMissHalveTheBudgetDownToNothing() {
@@ -58,17 +52,17 @@ struct WaitSpinTests {
     /// A spin that lost its CPU (here, 200 µs between two looks) is no hit even if the task got
     /// done meanwhile: another thread wanted the CPU, and the next waits do not watch at all.
     @Test func aSpinThatLostItsCPUStopsTheWatchingForAWhile() {
-        let spin = WaitSpin(maximum: 64_000, relax: {}, clock: Self.steppingClock(step: 200_000))
+        let spin = WaitSpin(maximum: 64_000, relax: {}, clock: steppingClock(step: 200_000))
         #expect(spin.spin(for: doneFuture())) // seen at the first look, before any yield
         #expect(!spin.spin(for: FutureCore()))
         #expect(spin.budget.load(ordering: .relaxed) == 0)
         // Even a task done already is not watched for: those waits go straight to sleep.
-        for _ in 0..<WaitSpin.minimumCooldown { #expect(!spin.spin(for: doneFuture())) }
+        for _ in 0..<SpinWatch.minimumCooldown { #expect(!spin.spin(for: doneFuture())) }
         #expect(spin.cooldown.load(ordering: .relaxed) == 0)
         // Another spin that loses its CPU (a probe: the budget is nothing) doubles the cooldown.
         for _ in 1..<WaitSpin.probeInterval { #expect(!spin.spin(for: FutureCore())) }
         #expect(!spin.spin(for: FutureCore()))
-        #expect(spin.cooldown.load(ordering: .relaxed) == 2 * WaitSpin.minimumCooldown)
+        #expect(spin.cooldown.load(ordering: .relaxed) == 2 * SpinWatch.minimumCooldown)
     }
 
     /// Between two looks at the clock a waiter gives its CPU to a thread waiting for it: the kernel
@@ -76,7 +70,7 @@ struct WaitSpinTests {
     /// never see the task done.
     @Test func aSpinYieldsItsCPUBetweenLooksAtTheClock() {
         let yields = StateLock(0)
-        let spin = WaitSpin(maximum: 4_000, relax: { yields.withLock { $0 += 1 } }, clock: Self.steppingClock(step: 1_000))
+        let spin = WaitSpin(maximum: 4_000, relax: { yields.withLock { $0 += 1 } }, clock: steppingClock(step: 1_000))
         #expect(!spin.spin(for: FutureCore()))
         #expect(yields.withLock { $0 } > 0)
     }
