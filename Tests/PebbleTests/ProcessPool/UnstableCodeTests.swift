@@ -155,18 +155,23 @@ struct UnstableCodeTests {
     }
 
     /// 50 MB to stdout: the worker is never blocked for good, and the pool's memory stays bounded
-    /// (stdout is read into one 64 KiB buffer and dropped: the bound asserted is 32 MiB of growth,
-    /// generous because other suites run in this process at the same time).
+    /// (stdout is read into one 64 KiB buffer and dropped: the bound asserted is 32 MiB of growth).
+    /// Other suites run in this process at the same time, and some hold 100 MB or more for a
+    /// while, so the flood is measured up to three times and the least growth counts: a pool that
+    /// kept what it read would grow by the flood's 50 MB every time.
     @Test(arguments: startMethods)
     func floodingStandardOutputNeitherBlocksNorGrowsThePool(_ startMethod: ProcessPool.StartMethod) throws {
         let pool = try pool(startMethod) { $0.workerOutput = .capture }
         defer { pool.stop() }
         _ = try pool.schedule(AddOne(x: 0)).result()
-        let before = ResourceSnapshot.residentKilobytes()
         let bytes = 50_000_000
-        #expect(try pool.schedule(FloodStandardOutput(bytes: bytes), timeout: .seconds(60)).result() == bytes)
-        let after = ResourceSnapshot.residentKilobytes()
-        #expect(after - before < 32 * 1024, "RSS grew from \(before) KiB to \(after) KiB")
+        var growths: [Int] = []
+        for _ in 0..<3 where growths.allSatisfy({ $0 >= 32 * 1024 }) {
+            let before = ResourceSnapshot.residentKilobytes()
+            #expect(try pool.schedule(FloodStandardOutput(bytes: bytes), timeout: .seconds(60)).result() == bytes)
+            growths.append(ResourceSnapshot.residentKilobytes() - before)
+        }
+        #expect(growths.min()! < 32 * 1024, "RSS grew by \(growths) KiB")
     }
 
     @Test(arguments: startMethods)
